@@ -1,0 +1,60 @@
+//! The HTML shell and the routes.
+
+use crate::chat::{login::LoginPage, room::ChatPage};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    StaticSegment,
+};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// True once the page has hydrated: lets views switch from server-side
+/// defaults (UTC clock) to browser ones (local time) without a mismatch.
+#[derive(Clone, Copy)]
+pub struct Hydrated(pub RwSignal<bool>);
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let hydrated = RwSignal::new(false);
+    provide_context(Hydrated(hydrated));
+    // Effects run only in the browser, after hydration: the marker tests
+    // (and styles) rely on.
+    Effect::new(move |_| {
+        hydrated.set(true);
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/comet-chat.css"/>
+        <Title text="Comet Chat"/>
+        <Router>
+            <Routes fallback=|| view! { <main class="notfound"><h1>"Page not found"</h1><a href="/">"Go to login"</a></main> }>
+                <Route path=StaticSegment("") view=LoginPage/>
+                <Route path=StaticSegment("chat") view=ChatPage/>
+            </Routes>
+        </Router>
+    }
+}

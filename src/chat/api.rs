@@ -1,0 +1,246 @@
+//! Server functions: everything the browser *sends*. Each has a stable
+//! endpoint under `/api/` (form-encoded arguments, as Leptos sends them), so
+//! pages, tests and other HTTP clients can rely on it.
+//!
+//! Errors are `ServerFnError::ServerError` with a sentence meant for the
+//! user; [`error_text`] pulls that sentence out for the UI.
+
+use super::{History, OnlineUser};
+use leptos::prelude::*;
+
+/// Shown when a display name is already in use (exact wording matters: it
+/// is the original article's).
+pub const NAME_TAKEN: &str = "User is already logged into the chat application.";
+
+/// The user-facing sentence of a server function error.
+pub fn error_text(error: &ServerFnError) -> String {
+    match error {
+        ServerFnError::ServerError(message) => message.clone(),
+        ServerFnError::Request(_) => "Could not reach the server. Check your connection and try again.".into(),
+        other => other.to_string(),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(username: String) -> Result<(), ServerFnError> {
+    use crate::comet::{CometError, Taken};
+    use http::StatusCode;
+    let state = ssr::state()?;
+    let name = ssr::valid_name(&username, state.max_name_chars)?;
+    let (token, client) = match state.chat.initialize_client(&name).await {
+        Ok(created) => created,
+        Err(CometError::ClientExists(Taken::DisplayName)) => {
+            return Err(ssr::refuse(StatusCode::CONFLICT, NAME_TAKEN));
+        }
+        Err(e) => return Err(ssr::internal(e)),
+    };
+    tracing::info!(client = %client.public, "logged in");
+    ssr::set_token_cookie(Some(token.expose()), state.cookie_secure);
+    leptos_axum::redirect("/chat");
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout() -> Result<(), ServerFnError> {
+    let state = ssr::state()?;
+    if let Ok(client) = ssr::current_client(&state).await {
+        state.chat.remove_client(&client.public).await.map_err(ssr::internal)?;
+        tracing::info!(client = %client.public, "logged out");
+    }
+    ssr::set_token_cookie(None, state.cookie_secure);
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "send_message")]
+pub async fn send_message(text: String) -> Result<(), ServerFnError> {
+    let state = ssr::state()?;
+    let client = ssr::current_client(&state).await?;
+    let contents = ssr::chat_text(&state, &client, &text, None)?;
+    state
+        .chat
+        .send_to_all(super::CHAT_MESSAGE, &contents)
+        .await
+        .map_err(ssr::internal)?;
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "send_private_message")]
+pub async fn send_private_message(to: String, text: String) -> Result<(), ServerFnError> {
+    use crate::comet::PublicToken;
+    use http::StatusCode;
+    let state = ssr::state()?;
+    let client = ssr::current_client(&state).await?;
+    let target = PublicToken::parse(&to)
+        .ok_or_else(|| ssr::refuse(StatusCode::BAD_REQUEST, "That is not a user's address."))?;
+    let contents = ssr::chat_text(&state, &client, &text, Some(&target))?;
+    let audience = [target, client.public.clone()];
+    match state.chat.send_to(&audience, super::PRIVATE_MESSAGE, &contents).await {
+        Ok(_) => Ok(()),
+        Err(crate::comet::CometError::UnknownRecipient) => {
+            Err(ssr::refuse(StatusCode::NOT_FOUND, "That user is not online."))
+        }
+        Err(e) => Err(ssr::internal(e)),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "online_users")]
+pub async fn online_users() -> Result<Vec<OnlineUser>, ServerFnError> {
+    let state = ssr::state()?;
+    ssr::current_client(&state).await?;
+    let clients = state.chat.clients().await.map_err(ssr::internal)?;
+    Ok(clients
+        .into_iter()
+        .map(|c| OnlineUser { name: c.display_name, public: c.public.to_string() })
+        .collect())
+}
+
+#[server(prefix = "/api", endpoint = "recent_messages")]
+pub async fn recent_messages() -> Result<History, ServerFnError> {
+    let state = ssr::state()?;
+    let token = ssr::current_token()?;
+    let client = ssr::current_client(&state).await?;
+    let (messages, cursor) = state
+        .chat
+        .recent(&token, state.history)
+        .await
+        .map_err(ssr::internal)?;
+    Ok(History {
+        me: super::Me { name: client.display_name, public: client.public.to_string() },
+        messages,
+        cursor,
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Session plumbing shared by the server functions and the pages.
+
+    use crate::comet::{cookie_token, unix_millis, ClientRecord, Manager, PrivateToken, PublicToken, TOKEN_COOKIE};
+    use http::{header, request::Parts, HeaderValue, StatusCode};
+    use leptos::prelude::*;
+    use std::sync::Arc;
+
+    /// What the server functions need, provided as Leptos context.
+    #[derive(Clone)]
+    pub struct ChatState {
+        pub chat: Arc<Manager>,
+        pub cookie_secure: bool,
+        pub max_name_chars: usize,
+        pub max_message_chars: usize,
+        pub history: usize,
+    }
+
+    pub fn state() -> Result<ChatState, ServerFnError> {
+        use_context::<ChatState>().ok_or_else(|| ServerFnError::new("chat state missing from context"))
+    }
+
+    /// An error with a user-facing sentence. The status is set only for
+    /// script callers: a plain HTML form post must keep the redirect back to
+    /// the page (which then shows the error), so its status is left alone.
+    pub fn refuse(status: StatusCode, message: impl Into<String>) -> ServerFnError {
+        let plain_form = use_context::<Parts>()
+            .and_then(|p| p.headers.get(header::ACCEPT).cloned())
+            .and_then(|v| v.to_str().ok().map(|v| v.contains("text/html")))
+            .unwrap_or(false);
+        if !plain_form {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(status);
+            }
+        }
+        ServerFnError::ServerError(message.into())
+    }
+
+    /// An unexpected failure: logged in full, shown to the user in general terms.
+    pub fn internal(error: impl std::fmt::Display) -> ServerFnError {
+        tracing::error!(%error, "server function failed");
+        refuse(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the server. Please try again.")
+    }
+
+    pub fn current_token() -> Result<PrivateToken, ServerFnError> {
+        use_context::<Parts>()
+            .and_then(|parts| cookie_token(&parts.headers))
+            .ok_or_else(session_ended)
+    }
+
+    fn session_ended() -> ServerFnError {
+        refuse(StatusCode::UNAUTHORIZED, "Your session has ended. Please log in again.")
+    }
+
+    /// The client whose cookie came with this request.
+    pub async fn current_client(state: &ChatState) -> Result<ClientRecord, ServerFnError> {
+        let token = current_token()?;
+        state.chat.client(&token).await.map_err(internal)?.ok_or_else(session_ended)
+    }
+
+    /// Sets (or, with `None`, clears) the token cookie: HttpOnly so no
+    /// script can read it, SameSite=Strict so no other site can send it.
+    pub fn set_token_cookie(token: Option<&str>, secure: bool) {
+        let mut cookie = match token {
+            Some(token) => format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+            None => format!("{TOKEN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        };
+        if secure {
+            cookie.push_str("; Secure");
+        }
+        if let (Some(response), Ok(value)) =
+            (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&cookie))
+        {
+            response.append_header(header::SET_COOKIE, value);
+        }
+    }
+
+    /// A display name, trimmed, or a sentence saying what is wrong with it.
+    pub fn valid_name(raw: &str, max_chars: usize) -> Result<String, ServerFnError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(refuse(StatusCode::BAD_REQUEST, "Please enter a name."));
+        }
+        if name.chars().count() > max_chars {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                format!("That name is too long: at most {max_chars} characters."),
+            ));
+        }
+        let allowed = |c: char| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.');
+        if !name.chars().all(allowed) {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "Names may use letters, digits, spaces, '-', '_' and '.' only.",
+            ));
+        }
+        Ok(name.to_owned())
+    }
+
+    /// The contents of a chat message, or a sentence saying why not.
+    pub fn chat_text(
+        state: &ChatState,
+        from: &ClientRecord,
+        raw: &str,
+        to: Option<&PublicToken>,
+    ) -> Result<serde_json::Value, ServerFnError> {
+        // Browsers send "\r\n" for a newline in a form; keep one kind.
+        let text = raw.replace("\r\n", "\n");
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(refuse(StatusCode::BAD_REQUEST, "Type a message first."));
+        }
+        if text.chars().count() > state.max_message_chars {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                format!("That message is too long: at most {} characters.", state.max_message_chars),
+            ));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(refuse(StatusCode::BAD_REQUEST, "That message contains control characters."));
+        }
+        let contents = super::super::ChatText {
+            f: from.display_name.clone(),
+            p: from.public.to_string(),
+            m: text.to_owned(),
+            t: unix_millis(),
+            to: to.map(|t| t.to_string()),
+        };
+        serde_json::to_value(contents).map_err(internal)
+    }
+}

@@ -1,0 +1,120 @@
+//! The chat app that shows `comet` off: a login page, a chat page, server
+//! functions for everything the browser sends (`api`), and a hydrated
+//! component that long-polls `/comet/chat` for everything it receives.
+//!
+//! - `api`: the server functions under `/api/` and the session helpers.
+//! - `login`: the login page at `/`.
+//! - `room`: the chat page at `/chat`.
+//! - this file: what a chat message looks like inside a comet message.
+
+pub mod api;
+pub mod login;
+pub mod room;
+
+use crate::comet::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
+use crate::comet::Message;
+use serde::{Deserialize, Serialize};
+
+/// The comet channel the chat lives on.
+pub const CHANNEL: &str = "chat";
+/// A message to everyone.
+pub const CHAT_MESSAGE: &str = "ChatMessage";
+/// A message to one client (and back to its sender).
+pub const PRIVATE_MESSAGE: &str = "PrivateMessage";
+
+/// Contents of [`CHAT_MESSAGE`] and [`PRIVATE_MESSAGE`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatText {
+    /// From: display name.
+    pub f: String,
+    /// From: public token.
+    pub p: String,
+    /// The text, shown as text, never as HTML.
+    pub m: String,
+    /// Sent at, milliseconds since the Unix epoch.
+    pub t: u64,
+    /// To (public token), for a private message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineKind {
+    Chat,
+    Private,
+    Join,
+    Leave,
+}
+
+impl LineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineKind::Chat => "chat",
+            LineKind::Private => "private",
+            LineKind::Join => "join",
+            LineKind::Leave => "leave",
+        }
+    }
+}
+
+/// One line of the message list, as the page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub id: String,
+    pub kind: LineKind,
+    pub from: String,
+    pub from_public: String,
+    pub text: String,
+    pub at_ms: u64,
+}
+
+impl Line {
+    /// The line for a comet message, or `None` for a kind this page does
+    /// not show (or contents it cannot read).
+    pub fn from_message(message: &Message) -> Option<Line> {
+        let id = message.id.0.clone();
+        match message.name.as_str() {
+            CHAT_MESSAGE | PRIVATE_MESSAGE => {
+                let c: ChatText = serde_json::from_value(message.contents.clone()).ok()?;
+                let kind = if message.name == PRIVATE_MESSAGE { LineKind::Private } else { LineKind::Chat };
+                Some(Line { id, kind, from: c.f, from_public: c.p, text: c.m, at_ms: c.t })
+            }
+            CLIENT_JOINED | CLIENT_LEFT => {
+                let p: Presence = serde_json::from_value(message.contents.clone()).ok()?;
+                let (kind, verb) =
+                    if message.name == CLIENT_JOINED { (LineKind::Join, "joined") } else { (LineKind::Leave, "left") };
+                Some(Line {
+                    id,
+                    kind,
+                    text: format!("{} {verb}", p.name),
+                    from: p.name,
+                    from_public: p.public,
+                    at_ms: p.at,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Your own session, as the chat page needs it (never the private token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub name: String,
+    pub public: String,
+}
+
+/// What `/chat` renders first: who you are, the recent messages, and the
+/// cursor to poll from so nothing between the two is lost or repeated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub me: Me,
+    pub messages: Vec<Message>,
+    pub cursor: crate::comet::Cursor,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineUser {
+    pub name: String,
+    pub public: String,
+}

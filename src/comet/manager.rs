@@ -1,0 +1,394 @@
+//! The manager: the per-channel object an app talks to (initialise, look up
+//! and remove clients, send, subscribe), and [`Comet`], the set of channels
+//! a server exposes on its channel route.
+//!
+//! A poll is a loop of "read what is newer than my cursor; if nothing, wait
+//! for the channel's watch to change". Subscribing to the watch *before*
+//! each read closes the race where a message lands between the read and the
+//! wait. Concurrent polls per client are counted on this node and capped, so
+//! several tabs work but a runaway client cannot hold unbounded polls.
+
+use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
+use super::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
+use super::{CometError, Cursor, Message, PrivateToken, PublicToken};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Channel settings. The timeouts are the defaults for new clients.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a poll is held with nothing to say before it answers timeout.
+    pub connection_timeout: Duration,
+    /// How long a client may go without polling before it is removed.
+    pub idle_timeout: Duration,
+    /// How often idle clients are looked for.
+    pub reap_interval: Duration,
+    /// Concurrent polls one client may hold on one node (tabs, retries).
+    pub max_polls_per_client: usize,
+    /// Most messages in one poll reply; the client polls again for the rest.
+    pub batch_limit: usize,
+    /// Largest poll body accepted by the channel route.
+    pub max_body_bytes: usize,
+    /// Longest display name, in characters.
+    pub max_display_name_chars: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            connection_timeout: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(30),
+            reap_interval: Duration::from_secs(1),
+            max_polls_per_client: 6,
+            batch_limit: 500,
+            max_body_bytes: 4096,
+            max_display_name_chars: 32,
+        }
+    }
+}
+
+/// The answer to one poll.
+#[derive(Debug)]
+pub enum Poll {
+    /// Every pending message's wire JSON, in order (at most `batch_limit`).
+    Messages(Vec<Bytes>),
+    Timeout,
+}
+
+/// The channels one server exposes, sharing one provider and one shutdown.
+#[derive(Clone)]
+pub struct Comet {
+    channels: Arc<HashMap<String, Arc<Manager>>>,
+    shutdown: CancellationToken,
+}
+
+impl Comet {
+    /// Creates a manager per channel name and starts their idle reapers.
+    /// Must be called inside a tokio runtime.
+    pub fn new(provider: Arc<dyn Provider>, settings: Settings, channels: &[&str]) -> Self {
+        let shutdown = CancellationToken::new();
+        let channels = channels
+            .iter()
+            .map(|name| {
+                let manager = Arc::new(Manager {
+                    name: (*name).to_owned(),
+                    provider: provider.clone(),
+                    settings: settings.clone(),
+                    polls: Mutex::new(HashMap::new()),
+                    shutdown: shutdown.clone(),
+                });
+                manager.spawn_reaper();
+                ((*name).to_owned(), manager)
+            })
+            .collect();
+        Self { channels: Arc::new(channels), shutdown }
+    }
+
+    pub fn channel(&self, name: &str) -> Option<Arc<Manager>> {
+        self.channels.get(name).cloned()
+    }
+
+    /// Answers every waiting poll (as a timeout) and stops the reapers, so
+    /// clients move on at once instead of waiting out a dying server.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub struct Manager {
+    name: String,
+    provider: Arc<dyn Provider>,
+    settings: Settings,
+    /// Polls in progress on this node, per client. Entries are removed when
+    /// they drop to zero, so the map holds only clients that are polling.
+    polls: Mutex<HashMap<PublicToken, usize>>,
+    shutdown: CancellationToken,
+}
+
+/// Counts one poll of a client for as long as it lives.
+struct PollSlot<'a> {
+    manager: &'a Manager,
+    client: PublicToken,
+}
+
+impl Drop for PollSlot<'_> {
+    fn drop(&mut self) {
+        let mut polls = self.manager.polls.lock().expect("poll counts poisoned");
+        if let Some(n) = polls.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                polls.remove(&self.client);
+            }
+        }
+    }
+}
+
+impl Manager {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Adds a client with fresh random tokens and the channel's default
+    /// timeouts, and tells everyone it joined.
+    pub async fn initialize_client(
+        &self,
+        display_name: &str,
+    ) -> Result<(PrivateToken, ClientRecord), CometError> {
+        self.initialize_client_with(
+            display_name,
+            self.settings.connection_timeout,
+            self.settings.idle_timeout,
+        )
+        .await
+    }
+
+    /// As [`initialize_client`](Self::initialize_client), with this client's
+    /// own timeouts. The idle timeout must exceed the connection timeout, or
+    /// a client holding a poll would be reaped.
+    pub async fn initialize_client_with(
+        &self,
+        display_name: &str,
+        connection_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<(PrivateToken, ClientRecord), CometError> {
+        let chars = display_name.chars().count();
+        if chars == 0 || display_name.trim() != display_name {
+            return Err(CometError::InvalidClient(
+                "the display name must not be empty or start or end with spaces".into(),
+            ));
+        }
+        if chars > self.settings.max_display_name_chars {
+            return Err(CometError::InvalidClient(format!(
+                "the display name is longer than {} characters",
+                self.settings.max_display_name_chars
+            )));
+        }
+        if display_name.chars().any(char::is_control) {
+            return Err(CometError::InvalidClient(
+                "the display name contains control characters".into(),
+            ));
+        }
+        if idle_timeout <= connection_timeout {
+            return Err(CometError::InvalidClient(
+                "the idle timeout must be longer than the connection timeout".into(),
+            ));
+        }
+        let token = PrivateToken::generate();
+        let record = ClientRecord {
+            public: PublicToken::generate(),
+            display_name: display_name.to_owned(),
+            connection_timeout,
+            idle_timeout,
+        };
+        self.provider.insert_client(&self.name, &record, &token.digest()).await?;
+        self.announce(CLIENT_JOINED, &record).await?;
+        Ok((token, record))
+    }
+
+    /// The client holding this private token, if any.
+    pub async fn client(&self, token: &PrivateToken) -> Result<Option<ClientRecord>, CometError> {
+        self.provider.client_by_digest(&self.name, &token.digest()).await
+    }
+
+    pub async fn client_by_public(
+        &self,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        self.provider.client_by_public(&self.name, public).await
+    }
+
+    /// Every client of the channel, ordered by display name.
+    pub async fn clients(&self) -> Result<Vec<ClientRecord>, CometError> {
+        self.provider.clients(&self.name).await
+    }
+
+    /// Removes a client and tells everyone it left. `false` if it was
+    /// already gone (then nothing is sent).
+    pub async fn remove_client(&self, public: &PublicToken) -> Result<bool, CometError> {
+        match self.provider.remove_client(&self.name, public).await? {
+            Some(record) => {
+                self.announce(CLIENT_LEFT, &record).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn announce(&self, name: &str, record: &ClientRecord) -> Result<Cursor, CometError> {
+        let presence = Presence {
+            public: record.public.to_string(),
+            name: record.display_name.clone(),
+            at: unix_millis(),
+        };
+        self.send_to_all(name, &serde_json::to_value(presence)?).await
+    }
+
+    /// Sends to every client of the channel.
+    pub async fn send_to_all(
+        &self,
+        name: &str,
+        contents: &serde_json::Value,
+    ) -> Result<Cursor, CometError> {
+        check_name(name)?;
+        self.provider.append(&self.name, Audience::Everyone, name, contents).await
+    }
+
+    /// Sends to the clients with these public tokens only (for a private
+    /// message: the target and the sender). Every one must exist.
+    pub async fn send_to(
+        &self,
+        to: &[PublicToken],
+        name: &str,
+        contents: &serde_json::Value,
+    ) -> Result<Cursor, CometError> {
+        check_name(name)?;
+        for public in to {
+            if self.client_by_public(public).await?.is_none() {
+                return Err(CometError::UnknownRecipient);
+            }
+        }
+        self.provider
+            .append(&self.name, Audience::Clients(to.to_vec()), name, contents)
+            .await
+    }
+
+    /// The newest `limit` messages for this client, and the cursor to poll
+    /// from so nothing between them and the first poll is lost or repeated.
+    pub async fn recent(
+        &self,
+        token: &PrivateToken,
+        limit: usize,
+    ) -> Result<(Vec<Message>, Cursor), CometError> {
+        let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
+        let (stored, head) = self.provider.read_tail(&self.name, &client.public, limit).await?;
+        let messages = stored
+            .iter()
+            .map(|m| serde_json::from_slice(&m.json))
+            .collect::<Result<Vec<Message>, _>>()?;
+        Ok((messages, head))
+    }
+
+    /// One poll: waits until something newer than `since` (or, for `None`,
+    /// anything new) is addressed to this client, or its connection timeout
+    /// passes, or the server shuts down.
+    pub async fn poll(&self, token: &PrivateToken, since: Option<Cursor>) -> Result<Poll, CometError> {
+        let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
+        let _slot = self.take_poll_slot(&client.public)?;
+        self.provider.touch(&self.name, &client.public).await?;
+        let result = self.wait_for_messages(&client, since).await;
+        self.provider.touch(&self.name, &client.public).await?;
+        result
+    }
+
+    async fn wait_for_messages(
+        &self,
+        client: &ClientRecord,
+        since: Option<Cursor>,
+    ) -> Result<Poll, CometError> {
+        let deadline = tokio::time::Instant::now() + client.connection_timeout;
+        let mut wake = self.provider.watch(&self.name);
+        let since = match since {
+            Some(cursor) => cursor,
+            None => self.provider.head(&self.name).await?,
+        };
+        loop {
+            wake.borrow_and_update();
+            let batch = self
+                .provider
+                .read_after(&self.name, &since, &client.public, self.settings.batch_limit)
+                .await?;
+            if !batch.is_empty() {
+                return Ok(Poll::Messages(batch.into_iter().map(|m: StoredMessage| m.json).collect()));
+            }
+            tokio::select! {
+                changed = wake.changed() => {
+                    if changed.is_err() {
+                        return Ok(Poll::Timeout);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return Ok(Poll::Timeout),
+                _ = self.shutdown.cancelled() => return Ok(Poll::Timeout),
+            }
+        }
+    }
+
+    fn take_poll_slot(&self, client: &PublicToken) -> Result<PollSlot<'_>, CometError> {
+        let mut polls = self.polls.lock().expect("poll counts poisoned");
+        let n = polls.entry(client.clone()).or_insert(0);
+        if *n >= self.settings.max_polls_per_client {
+            return Err(CometError::TooManyPolls(self.settings.max_polls_per_client));
+        }
+        *n += 1;
+        Ok(PollSlot { manager: self, client: client.clone() })
+    }
+
+    fn is_polling(&self, client: &PublicToken) -> bool {
+        self.polls.lock().expect("poll counts poisoned").contains_key(client)
+    }
+
+    /// Removes every idle client once and announces it. A client with a
+    /// poll in progress here is not idle, however long ago it started.
+    pub async fn reap_idle(&self) -> Result<usize, CometError> {
+        let mut removed = 0;
+        for client in self.provider.idle_clients(&self.name).await? {
+            if self.is_polling(&client.public) {
+                self.provider.touch(&self.name, &client.public).await?;
+                continue;
+            }
+            if self.remove_client(&client.public).await? {
+                tracing::info!(channel = %self.name, client = %client.public, "removed idle client");
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The reaper holds only a weak reference, so dropping every `Comet`
+    /// handle ends it as surely as a shutdown does.
+    fn spawn_reaper(self: &Arc<Self>) {
+        let weak: Weak<Manager> = Arc::downgrade(self);
+        let shutdown = self.shutdown.clone();
+        let period = self.settings.reap_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                let Some(manager) = weak.upgrade() else { return };
+                if let Err(error) = manager.reap_idle().await {
+                    tracing::warn!(channel = %manager.name, %error, "idle reaping failed");
+                }
+            }
+        });
+    }
+}
+
+/// Message names are short identifiers (`ChatMessage`), not payload.
+fn check_name(name: &str) -> Result<(), CometError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CometError::InvalidMessage(format!("invalid message name {name:?}")))
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,318 @@
+//! The in-process provider: one node, no setup. Each channel keeps a ring
+//! buffer of messages (bounded by count and age) and a map of clients, each
+//! behind its own short `std` mutex that is never held across an `.await`.
+//! Wake-ups go through a `watch` channel per channel: one `send` wakes every
+//! waiting poll at once, and it is sent after the log lock is released so
+//! woken polls do not pile onto a held lock.
+
+use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
+use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How much of a channel's log is kept. A cursor older than what is kept
+/// gets [`CometError::CursorExpired`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub max_messages: usize,
+    pub max_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { max_messages: 1000, max_age: Duration::from_secs(3600) }
+    }
+}
+
+pub struct MemoryProvider {
+    retention: Retention,
+    channels: RwLock<HashMap<String, Arc<ChannelState>>>,
+}
+
+struct ChannelState {
+    /// Random per channel instance: a cursor from another channel, or from
+    /// before a restart, carries a different epoch and is refused instead of
+    /// being compared with numbers it never belonged to.
+    epoch: String,
+    log: Mutex<Log>,
+    clients: Mutex<Clients>,
+    wake: watch::Sender<u64>,
+}
+
+/// Invariant: `entries[i]` has sequence number `evicted_upto + 1 + i`, so a
+/// cursor maps to an index without a search.
+#[derive(Default)]
+struct Log {
+    entries: VecDeque<(Instant, StoredMessage)>,
+    /// Sequence number of the newest message ever appended (0: none yet).
+    head: u64,
+    /// Every message up to and including this number has been dropped.
+    evicted_upto: u64,
+}
+
+#[derive(Default)]
+struct Clients {
+    by_public: HashMap<PublicToken, ClientEntry>,
+    by_digest: HashMap<TokenDigest, PublicToken>,
+    /// Lower-cased display name, so "Ann" and "ann" cannot both log in.
+    by_name: HashMap<String, PublicToken>,
+}
+
+struct ClientEntry {
+    record: ClientRecord,
+    digest: TokenDigest,
+    last_seen: Instant,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    id: &'a str,
+    n: &'a str,
+    c: &'a serde_json::Value,
+}
+
+impl MemoryProvider {
+    pub fn new(retention: Retention) -> Self {
+        Self { retention, channels: RwLock::new(HashMap::new()) }
+    }
+
+    fn channel(&self, name: &str) -> Arc<ChannelState> {
+        if let Some(state) = self.channels.read().expect("channel map poisoned").get(name) {
+            return state.clone();
+        }
+        let mut map = self.channels.write().expect("channel map poisoned");
+        map.entry(name.to_owned())
+            .or_insert_with(|| {
+                let mut epoch = [0u8; 4];
+                getrandom::fill(&mut epoch).expect("OS random number generator failed");
+                Arc::new(ChannelState {
+                    epoch: format!("{:08x}", u32::from_be_bytes(epoch)),
+                    log: Mutex::new(Log::default()),
+                    clients: Mutex::new(Clients::default()),
+                    wake: watch::channel(0).0,
+                })
+            })
+            .clone()
+    }
+}
+
+impl ChannelState {
+    fn cursor(&self, seq: u64) -> Cursor {
+        Cursor(format!("{}-{}", self.epoch, seq))
+    }
+
+    fn parse(&self, cursor: &Cursor) -> Result<u64, CometError> {
+        let (epoch, seq) = cursor
+            .as_str()
+            .split_once('-')
+            .ok_or_else(|| CometError::InvalidCursor("not a cursor of this server".into()))?;
+        let seq = seq
+            .parse::<u64>()
+            .map_err(|_| CometError::InvalidCursor("not a cursor of this server".into()))?;
+        if epoch != self.epoch {
+            // From before a restart (or another channel): what came after
+            // it is gone from this log, so the client must resynchronise.
+            return Err(CometError::CursorExpired);
+        }
+        Ok(seq)
+    }
+}
+
+impl Log {
+    fn prune(&mut self, retention: &Retention, now: Instant) {
+        while let Some((at, _)) = self.entries.front() {
+            let too_many = self.entries.len() > retention.max_messages;
+            let too_old = now.duration_since(*at) > retention.max_age;
+            if !(too_many || too_old) {
+                break;
+            }
+            self.entries.pop_front();
+            self.evicted_upto += 1;
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for MemoryProvider {
+    async fn insert_client(
+        &self,
+        channel: &str,
+        client: &ClientRecord,
+        digest: &TokenDigest,
+    ) -> Result<(), CometError> {
+        let state = self.channel(channel);
+        let mut clients = state.clients.lock().expect("clients poisoned");
+        let name_key = client.display_name.to_lowercase();
+        if clients.by_name.contains_key(&name_key) {
+            return Err(CometError::ClientExists(Taken::DisplayName));
+        }
+        if clients.by_digest.contains_key(digest) || clients.by_public.contains_key(&client.public) {
+            return Err(CometError::ClientExists(Taken::Token));
+        }
+        clients.by_name.insert(name_key, client.public.clone());
+        clients.by_digest.insert(digest.clone(), client.public.clone());
+        clients.by_public.insert(
+            client.public.clone(),
+            ClientEntry { record: client.clone(), digest: digest.clone(), last_seen: Instant::now() },
+        );
+        Ok(())
+    }
+
+    async fn client_by_digest(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let state = self.channel(channel);
+        let clients = state.clients.lock().expect("clients poisoned");
+        Ok(clients
+            .by_digest
+            .get(digest)
+            .and_then(|public| clients.by_public.get(public))
+            .map(|entry| entry.record.clone()))
+    }
+
+    async fn client_by_public(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let state = self.channel(channel);
+        let clients = state.clients.lock().expect("clients poisoned");
+        Ok(clients.by_public.get(public).map(|entry| entry.record.clone()))
+    }
+
+    async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
+        let state = self.channel(channel);
+        let clients = state.clients.lock().expect("clients poisoned");
+        let mut list: Vec<_> = clients.by_public.values().map(|e| e.record.clone()).collect();
+        list.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()));
+        Ok(list)
+    }
+
+    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
+        let state = self.channel(channel);
+        let mut clients = state.clients.lock().expect("clients poisoned");
+        if let Some(entry) = clients.by_public.get_mut(public) {
+            entry.last_seen = Instant::now();
+        }
+        Ok(())
+    }
+
+    async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
+        let state = self.channel(channel);
+        let clients = state.clients.lock().expect("clients poisoned");
+        let now = Instant::now();
+        Ok(clients
+            .by_public
+            .values()
+            .filter(|e| now.duration_since(e.last_seen) > e.record.idle_timeout)
+            .map(|e| e.record.clone())
+            .collect())
+    }
+
+    async fn remove_client(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let state = self.channel(channel);
+        let mut clients = state.clients.lock().expect("clients poisoned");
+        let Some(entry) = clients.by_public.remove(public) else {
+            return Ok(None);
+        };
+        clients.by_digest.remove(&entry.digest);
+        clients.by_name.remove(&entry.record.display_name.to_lowercase());
+        Ok(Some(entry.record))
+    }
+
+    async fn append(
+        &self,
+        channel: &str,
+        audience: Audience,
+        name: &str,
+        contents: &serde_json::Value,
+    ) -> Result<Cursor, CometError> {
+        let state = self.channel(channel);
+        let seq = {
+            let mut log = state.log.lock().expect("log poisoned");
+            let seq = log.head + 1;
+            let id = state.cursor(seq);
+            let json = serde_json::to_vec(&WireMessage { id: id.as_str(), n: name, c: contents })?;
+            log.entries.push_back((
+                Instant::now(),
+                StoredMessage { id, audience, json: Bytes::from(json) },
+            ));
+            log.head = seq;
+            log.prune(&self.retention, Instant::now());
+            seq
+        };
+        state.wake.send_replace(seq);
+        Ok(state.cursor(seq))
+    }
+
+    async fn head(&self, channel: &str) -> Result<Cursor, CometError> {
+        let state = self.channel(channel);
+        let head = state.log.lock().expect("log poisoned").head;
+        Ok(state.cursor(head))
+    }
+
+    async fn read_after(
+        &self,
+        channel: &str,
+        since: &Cursor,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, CometError> {
+        let state = self.channel(channel);
+        let seq = state.parse(since)?;
+        let mut log = state.log.lock().expect("log poisoned");
+        log.prune(&self.retention, Instant::now());
+        if seq > log.head {
+            return Err(CometError::InvalidCursor("the cursor is ahead of the channel".into()));
+        }
+        if seq < log.evicted_upto {
+            return Err(CometError::CursorExpired);
+        }
+        let start = (seq - log.evicted_upto) as usize;
+        Ok(log
+            .entries
+            .range(start..)
+            .map(|(_, m)| m)
+            .filter(|m| m.audience.includes(reader))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn read_tail(
+        &self,
+        channel: &str,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
+        let state = self.channel(channel);
+        let mut log = state.log.lock().expect("log poisoned");
+        log.prune(&self.retention, Instant::now());
+        let mut tail: Vec<StoredMessage> = log
+            .entries
+            .iter()
+            .rev()
+            .map(|(_, m)| m)
+            .filter(|m| m.audience.includes(reader))
+            .take(limit)
+            .cloned()
+            .collect();
+        tail.reverse();
+        Ok((tail, state.cursor(log.head)))
+    }
+
+    fn watch(&self, channel: &str) -> watch::Receiver<u64> {
+        self.channel(channel).wake.subscribe()
+    }
+}

@@ -1,0 +1,137 @@
+//! The provider seam: where a channel keeps its clients and its ordered log,
+//! and how waiting polls are woken. The in-process provider (`memory.rs`)
+//! serves one node; a shared one (Redis) serves many. Every provider passes
+//! the same test suite (`tests/provider_suite.rs`).
+//!
+//! The contract, in the order the manager relies on it:
+//!
+//! - `append` gives each message an id strictly greater than every earlier
+//!   id of the channel, stores the message serialized once (the same bytes
+//!   go to every poll), and only then wakes the channel's watchers.
+//! - `read_after` returns what is newer than a cursor and addressed to the
+//!   reader, oldest first, or [`CometError::CursorExpired`] if retention has
+//!   already dropped something newer than that cursor: never a silent gap.
+//! - `remove_client` answers `Some` to exactly one caller per client, even
+//!   with several nodes racing to reap it, so "left" goes out once.
+
+use super::{Cursor, CometError, PublicToken, TokenDigest};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A client as the provider keeps it. Its private token is known only by
+/// digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub public: PublicToken,
+    pub display_name: String,
+    /// How long a poll is held with nothing to say.
+    pub connection_timeout: Duration,
+    /// How long the client may go without polling before it is removed.
+    pub idle_timeout: Duration,
+}
+
+/// Who a message is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    Everyone,
+    /// Only these clients (a private message goes to its target and its sender).
+    Clients(Vec<PublicToken>),
+}
+
+impl Audience {
+    pub fn includes(&self, client: &PublicToken) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Clients(list) => list.contains(client),
+        }
+    }
+}
+
+/// One message of a channel's log.
+#[derive(Clone, Debug)]
+pub struct StoredMessage {
+    pub id: Cursor,
+    pub audience: Audience,
+    /// The message's wire JSON (`{"id","n","c"}`), encoded once at append.
+    pub json: Bytes,
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// Adds a client; fails with [`CometError::ClientExists`] if its display
+    /// name (case-insensitively) or token is taken.
+    async fn insert_client(
+        &self,
+        channel: &str,
+        client: &ClientRecord,
+        digest: &TokenDigest,
+    ) -> Result<(), CometError>;
+
+    async fn client_by_digest(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError>;
+
+    async fn client_by_public(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError>;
+
+    /// Every client of the channel, ordered by display name.
+    async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError>;
+
+    /// Records that the client was seen now (a poll started or ended).
+    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError>;
+
+    /// Clients not seen for longer than their idle timeout.
+    async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError>;
+
+    /// Removes a client. `Some` for exactly one caller; `None` if it was
+    /// already gone.
+    async fn remove_client(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError>;
+
+    /// Appends a message, returning its id. `name` and `contents` are
+    /// encoded here, once.
+    async fn append(
+        &self,
+        channel: &str,
+        audience: Audience,
+        name: &str,
+        contents: &serde_json::Value,
+    ) -> Result<Cursor, CometError>;
+
+    /// The id of the newest message (a cursor meaning "from now on").
+    async fn head(&self, channel: &str) -> Result<Cursor, CometError>;
+
+    /// Up to `limit` messages newer than `since` addressed to `reader`.
+    async fn read_after(
+        &self,
+        channel: &str,
+        since: &Cursor,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, CometError>;
+
+    /// The newest `limit` messages addressed to `reader` (oldest first) and
+    /// the head cursor they lead up to: history with no gap before the
+    /// first poll.
+    async fn read_tail(
+        &self,
+        channel: &str,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, Cursor), CometError>;
+
+    /// A receiver that changes whenever the channel gets a new message.
+    /// Subscribe *before* reading, so a message appended in between still
+    /// wakes you.
+    fn watch(&self, channel: &str) -> watch::Receiver<u64>;
+}

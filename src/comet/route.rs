@@ -1,0 +1,150 @@
+//! The channel route, `POST /comet/{channel}`: one poll per request.
+//!
+//! Who is polling comes from the `comet_token` cookie (browsers) or an
+//! `Authorization: Bearer` header (anything else). The body is read with a
+//! hard size cap before it is parsed, and every failure is one of the JSON
+//! errors of the wire protocol, so a client can always tell what to do next:
+//! stop (401), fix its request (400), resynchronise (410) or back off (429,
+//! 503).
+
+use super::wire::{codes, ErrorBody, PollRequest};
+use super::{Comet, CometError, Poll, PrivateToken};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+
+/// The cookie that carries the private token in browsers.
+pub const TOKEN_COOKIE: &str = "comet_token";
+
+const REPLY_HEAD: &[u8] = br#"{"status":"messages","messages":["#;
+const REPLY_TAIL: &[u8] = b"]}";
+const TIMEOUT_REPLY: &[u8] = br#"{"status":"timeout"}"#;
+
+impl Comet {
+    /// The channel route for this set of channels, ready to merge into an
+    /// app's router whatever its state type.
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        Router::new()
+            .route("/comet/{channel}", post(poll))
+            .with_state(self.clone())
+    }
+}
+
+/// An error answer of the channel route.
+#[derive(Debug)]
+struct RouteError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl RouteError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code: codes::BAD_REQUEST, message: message.into(), retry_after: None }
+    }
+}
+
+impl From<CometError> for RouteError {
+    fn from(error: CometError) -> Self {
+        let (status, code) = match &error {
+            CometError::UnknownClient => (StatusCode::UNAUTHORIZED, codes::UNKNOWN_CLIENT),
+            CometError::UnknownChannel(_) => (StatusCode::NOT_FOUND, codes::UNKNOWN_CHANNEL),
+            CometError::InvalidCursor(_)
+            | CometError::InvalidMessage(_)
+            | CometError::InvalidClient(_)
+            | CometError::UnknownRecipient
+            | CometError::ClientExists(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
+            CometError::CursorExpired => (StatusCode::GONE, codes::CURSOR_EXPIRED),
+            CometError::TooManyPolls(_) => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_POLLS),
+            CometError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
+            CometError::Encode(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+        };
+        Self {
+            status,
+            code,
+            message: error.to_string(),
+            retry_after: error.retry_after().map(|d| d.as_secs().max(1)),
+        }
+    }
+}
+
+impl IntoResponse for RouteError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.code.to_owned(), message: self.message };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+async fn poll(
+    State(comet): State<Comet>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, RouteError> {
+    let manager = comet
+        .channel(&channel)
+        .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel.clone())))?;
+    let token = token_from(&headers).ok_or(CometError::UnknownClient)?;
+    let limit = manager.settings().max_body_bytes;
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| RouteError::bad_request(format!("the request body is larger than {limit} bytes")))?;
+    let request: PollRequest = serde_json::from_slice(&body)
+        .map_err(|e| RouteError::bad_request(format!("expected {{\"since\": cursor or null}}: {e}")))?;
+    let reply = match manager.poll(&token, request.since).await? {
+        Poll::Timeout => TIMEOUT_REPLY.to_vec(),
+        Poll::Messages(messages) => {
+            // The messages are already JSON: concatenate, never re-encode.
+            let len = messages.iter().map(|m| m.len() + 1).sum::<usize>();
+            let mut out = Vec::with_capacity(REPLY_HEAD.len() + len + REPLY_TAIL.len());
+            out.extend_from_slice(REPLY_HEAD);
+            for (i, message) in messages.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(message);
+            }
+            out.extend_from_slice(REPLY_TAIL);
+            out
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        reply,
+    )
+        .into_response())
+}
+
+/// The private token from `Authorization: Bearer …`, else from the cookie.
+/// A malformed token is treated as no token: the answer is the same 401.
+pub(crate) fn token_from(headers: &HeaderMap) -> Option<PrivateToken> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return value.strip_prefix("Bearer ").and_then(|t| PrivateToken::parse(t.trim()));
+    }
+    cookie_token(headers)
+}
+
+/// The private token from the `comet_token` cookie, if well formed.
+pub fn cookie_token(headers: &HeaderMap) -> Option<PrivateToken> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == TOKEN_COOKIE)
+        .and_then(|(_, value)| PrivateToken::parse(value))
+}

@@ -1,0 +1,230 @@
+//! The browser side: a long-poll loop against `POST /comet/{channel}`.
+//!
+//! Like the original article's JavaScript client it reports through
+//! handlers (message, timeout, failure) and adds a status handler so a UI
+//! can say "connected" or "reconnecting…". It re-polls from the last id it
+//! received, so nothing is lost or repeated across timeouts and errors.
+//!
+//! Errors decide what happens next:
+//! - `401`: the client is gone (logged out, idle): stop, status `Ended`.
+//! - `410`: the cursor expired: report it, then continue "from now on".
+//! - `400`: our own request is wrong; retrying the same bytes cannot help,
+//!   so it is treated like `410` (resynchronise) after a back-off.
+//! - network errors, `429`, `5xx`: back off exponentially with full jitter
+//!   (so a restarted server is not hit by every client at the same instant),
+//!   honouring `Retry-After`, and keep going.
+//!
+//! Stop the loop with [`SubscriberHandle::stop`]; a stopped loop calls no
+//! handler again.
+
+use super::wire::{codes, ErrorBody, PollReply, PollRequest};
+use super::{Cursor, Message, Status};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// Why a poll failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    /// No answer (server down, network dropped).
+    Network(String),
+    /// The server answered with an error status.
+    Http { status: u16, body: Option<ErrorBody> },
+    /// The cursor was older than what the channel keeps; the loop continues
+    /// from now on, and messages in between were missed.
+    CursorExpired,
+    /// The answer was not the protocol's JSON.
+    Decode(String),
+}
+
+type Handler<T> = Box<dyn Fn(T)>;
+
+/// Configures a subscription; [`start`](Self::start) runs it.
+pub struct Subscriber {
+    url: String,
+    since: Option<Cursor>,
+    on_message: Handler<Message>,
+    on_timeout: Handler<()>,
+    on_failure: Handler<Failure>,
+    on_status: Handler<Status>,
+    max_backoff_ms: f64,
+}
+
+/// Stops a running subscription. Cloneable and `Send`, so it can live in a
+/// Leptos cleanup.
+#[derive(Clone)]
+pub struct SubscriberHandle {
+    stopped: Arc<AtomicBool>,
+}
+
+impl SubscriberHandle {
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Subscriber {
+    /// A subscription to the channel route at `url` (e.g. `/comet/chat`).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            since: None,
+            on_message: Box::new(|_| {}),
+            on_timeout: Box::new(|_| {}),
+            on_failure: Box::new(|_| {}),
+            on_status: Box::new(|_| {}),
+            max_backoff_ms: 5_000.0,
+        }
+    }
+
+    /// Start after this cursor (e.g. the one that came with the history).
+    pub fn since(mut self, cursor: Option<Cursor>) -> Self {
+        self.since = cursor;
+        self
+    }
+
+    pub fn on_message(mut self, f: impl Fn(Message) + 'static) -> Self {
+        self.on_message = Box::new(f);
+        self
+    }
+
+    pub fn on_timeout(mut self, f: impl Fn(()) + 'static) -> Self {
+        self.on_timeout = Box::new(f);
+        self
+    }
+
+    pub fn on_failure(mut self, f: impl Fn(Failure) + 'static) -> Self {
+        self.on_failure = Box::new(f);
+        self
+    }
+
+    pub fn on_status(mut self, f: impl Fn(Status) + 'static) -> Self {
+        self.on_status = Box::new(f);
+        self
+    }
+
+    /// Longest wait between retries (default 5 s).
+    pub fn max_backoff(mut self, ms: u32) -> Self {
+        self.max_backoff_ms = f64::from(ms);
+        self
+    }
+
+    pub fn start(self) -> SubscriberHandle {
+        let handle = SubscriberHandle { stopped: Arc::new(AtomicBool::new(false)) };
+        let stopped = handle.stopped.clone();
+        leptos::task::spawn_local(async move { self.run(stopped).await });
+        handle
+    }
+
+    async fn run(self, stopped: Arc<AtomicBool>) {
+        let is_stopped = || stopped.load(Ordering::SeqCst);
+        let since = Rc::new(RefCell::new(self.since.clone()));
+        let mut status = Status::Connecting;
+        let mut failures: u32 = 0;
+        let set_status = |new: Status, status: &mut Status| {
+            if *status != new {
+                *status = new;
+                (self.on_status)(new);
+            }
+        };
+        (self.on_status)(status);
+        loop {
+            if is_stopped() {
+                return;
+            }
+            let body = serde_json::to_string(&PollRequest { since: since.borrow().clone() })
+                .expect("a poll request always encodes");
+            let outcome = post_json(&self.url, &body).await;
+            if is_stopped() {
+                return;
+            }
+            let retry_after_ms = match outcome {
+                Ok((200, text, _)) => match serde_json::from_str::<PollReply>(&text) {
+                    Ok(PollReply::Messages { messages }) => {
+                        failures = 0;
+                        set_status(Status::Connected, &mut status);
+                        for message in messages {
+                            *since.borrow_mut() = Some(message.id.clone());
+                            (self.on_message)(message);
+                        }
+                        continue;
+                    }
+                    Ok(PollReply::Timeout) => {
+                        failures = 0;
+                        set_status(Status::Connected, &mut status);
+                        (self.on_timeout)(());
+                        continue;
+                    }
+                    Err(e) => {
+                        (self.on_failure)(Failure::Decode(e.to_string()));
+                        None
+                    }
+                },
+                Ok((status_code, text, retry_after)) => {
+                    let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+                    let code = body.as_ref().map(|b| b.error.clone()).unwrap_or_default();
+                    if status_code == 401 || code == codes::UNKNOWN_CLIENT {
+                        (self.on_failure)(Failure::Http { status: status_code, body });
+                        set_status(Status::Ended, &mut status);
+                        return;
+                    }
+                    if status_code == 410 || status_code == 400 {
+                        // Resynchronise: continue from now on.
+                        *since.borrow_mut() = None;
+                        if status_code == 410 {
+                            (self.on_failure)(Failure::CursorExpired);
+                            continue;
+                        }
+                    }
+                    (self.on_failure)(Failure::Http { status: status_code, body });
+                    retry_after
+                }
+                Err(e) => {
+                    (self.on_failure)(Failure::Network(e));
+                    None
+                }
+            };
+            failures = failures.saturating_add(1);
+            set_status(Status::Reconnecting, &mut status);
+            let backoff = (250.0 * 2f64.powi(failures.min(16) as i32)).min(self.max_backoff_ms);
+            // Full jitter: anywhere in [backoff/2, backoff].
+            let mut wait = backoff * (0.5 + 0.5 * js_sys::Math::random());
+            if let Some(ms) = retry_after_ms {
+                wait = wait.max(ms);
+            }
+            gloo_timers::future::sleep(std::time::Duration::from_millis(wait as u64)).await;
+        }
+    }
+}
+
+/// One `fetch` POST; `Ok((status, body text, Retry-After in ms))` for any
+/// HTTP answer, `Err` when there was none.
+async fn post_json(url: &str, body: &str) -> Result<(u16, String, Option<f64>), String> {
+    let js_err = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    let headers = web_sys::Headers::new().map_err(js_err)?;
+    headers.set("content-type", "application/json").map_err(js_err)?;
+    init.set_headers(&headers);
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_err)?;
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(js_err)?
+        .dyn_into()
+        .map_err(js_err)?;
+    let text = JsFuture::from(response.text().map_err(js_err)?).await.map_err(js_err)?;
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|secs| secs * 1000.0);
+    Ok((response.status(), text.as_string().unwrap_or_default(), retry_after))
+}

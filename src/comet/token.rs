@@ -1,0 +1,137 @@
+//! Client tokens. The private token is the only thing that lets you receive
+//! a client's messages, so it is a newtype that cannot be logged by accident
+//! (`Debug` prints `PrivateToken(…)`) and providers only ever store its
+//! SHA-256 digest. The public token is how clients address each other.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Bytes of OS randomness in a private token (256 bits).
+const PRIVATE_BYTES: usize = 32;
+/// Bytes of OS randomness in a public token (128 bits).
+const PUBLIC_BYTES: usize = 16;
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The OS RNG failing is not something a server can recover from.
+    getrandom::fill(&mut buf).expect("the operating system's random number generator failed");
+    hex(&buf)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+fn is_hex_of_len(s: &str, bytes: usize) -> bool {
+    s.len() == bytes * 2 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A client's secret. Travels only in the `comet_token` cookie or an
+/// `Authorization: Bearer` header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateToken(String);
+
+impl PrivateToken {
+    pub fn generate() -> Self {
+        Self(random_hex(PRIVATE_BYTES))
+    }
+
+    /// Accepts only the shape [`generate`](Self::generate) makes, so junk is
+    /// refused before it reaches a provider.
+    pub fn parse(s: &str) -> Option<Self> {
+        is_hex_of_len(s, PRIVATE_BYTES).then(|| Self(s.to_owned()))
+    }
+
+    /// The secret itself, for the one place that must send it (the cookie).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest(hex(&Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for PrivateToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateToken(…)")
+    }
+}
+
+/// What providers store instead of a private token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TokenDigest(String);
+
+impl TokenDigest {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How other clients address this one (private messages, presence).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicToken(String);
+
+impl PublicToken {
+    pub fn generate() -> Self {
+        Self(random_hex(PUBLIC_BYTES))
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        is_hex_of_len(s, PUBLIC_BYTES).then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PublicToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_token_debug_hides_the_secret() {
+        let token = PrivateToken::generate();
+        assert_eq!(format!("{token:?}"), "PrivateToken(…)");
+        assert!(!format!("{:?}", Some(&token)).contains(token.expose()));
+    }
+
+    #[test]
+    fn tokens_are_random_and_parse_back() {
+        let a = PrivateToken::generate();
+        let b = PrivateToken::generate();
+        assert_ne!(a, b);
+        assert_eq!(PrivateToken::parse(a.expose()), Some(a.clone()));
+        assert_eq!(a.expose().len(), 64);
+        let p = PublicToken::generate();
+        assert_eq!(PublicToken::parse(p.as_str()), Some(p.clone()));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for bad in ["", "abc", &"g".repeat(64), &"A".repeat(64), &"a".repeat(65)] {
+            assert!(PrivateToken::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(PublicToken::parse("zz").is_none());
+    }
+
+    #[test]
+    fn digest_is_not_the_token() {
+        let t = PrivateToken::generate();
+        assert_ne!(t.digest().as_str(), t.expose());
+        assert_eq!(t.digest(), t.digest());
+    }
+}

@@ -1,0 +1,245 @@
+//! Runtime settings: `Leptos.toml` (or the file named by `COMET_CONFIG`),
+//! then environment variables, then the built-in defaults for anything
+//! neither sets. A bad value stops start-up with a message naming it: a
+//! server that silently ignores `COMET_POLL_TIMEOUT=abc` is worse than one
+//! that does not start.
+
+use crate::comet::{Retention, Settings};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub comet: Settings,
+    pub retention: Retention,
+    pub chat: ChatSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatSettings {
+    pub max_name_chars: usize,
+    pub max_message_chars: usize,
+    /// Messages shown when the chat page opens.
+    pub history: usize,
+    /// Add `Secure` to the token cookie (serve over HTTPS).
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: String, source: Box<toml::de::Error> },
+    #[error("{key}={value:?}: {reason}")]
+    Invalid { key: String, value: String, reason: String },
+}
+
+/// The file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct File {
+    comet: CometFile,
+    chat: ChatFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CometFile {
+    poll_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    reap_interval: Option<String>,
+    retention_messages: Option<usize>,
+    retention_age: Option<String>,
+    max_polls_per_client: Option<usize>,
+    batch_limit: Option<usize>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ChatFile {
+    max_name_chars: Option<usize>,
+    max_message_chars: Option<usize>,
+    history: Option<usize>,
+    cookie_secure: Option<bool>,
+}
+
+impl Config {
+    /// From `COMET_CONFIG` (default `Leptos.toml`, if present) and the process environment.
+    pub fn load() -> Result<Config, ConfigError> {
+        let path = std::env::var("COMET_CONFIG").ok();
+        let text = match &path {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
+            ),
+            None => std::fs::read_to_string("Leptos.toml").ok(),
+        };
+        let path = path.unwrap_or_else(|| "Leptos.toml".into());
+        Self::from_sources(text.as_deref(), &path, |key| std::env::var(key).ok())
+    }
+
+    /// From a settings file's text and an environment lookup.
+    pub fn from_sources(
+        file: Option<&str>,
+        path: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file: File = match file {
+            Some(text) => toml::from_str(text)
+                .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?,
+            None => File::default(),
+        };
+        let defaults = Settings::default();
+        let retention = Retention::default();
+        let f = &file.comet;
+        let comet = Settings {
+            connection_timeout: duration(&env, "COMET_POLL_TIMEOUT", &f.poll_timeout, defaults.connection_timeout)?,
+            idle_timeout: duration(&env, "COMET_IDLE_TIMEOUT", &f.idle_timeout, defaults.idle_timeout)?,
+            reap_interval: duration(&env, "COMET_REAP_INTERVAL", &f.reap_interval, defaults.reap_interval)?,
+            max_polls_per_client: count(&env, "COMET_MAX_POLLS_PER_CLIENT", f.max_polls_per_client, defaults.max_polls_per_client)?,
+            batch_limit: count(&env, "COMET_BATCH_LIMIT", f.batch_limit, defaults.batch_limit)?,
+            max_body_bytes: count(&env, "COMET_MAX_BODY_BYTES", f.max_body_bytes, defaults.max_body_bytes)?,
+            max_display_name_chars: count(&env, "CHAT_MAX_NAME_CHARS", file.chat.max_name_chars, defaults.max_display_name_chars)?,
+        };
+        if comet.idle_timeout <= comet.connection_timeout {
+            return Err(ConfigError::Invalid {
+                key: "COMET_IDLE_TIMEOUT".into(),
+                value: format!("{:?}", comet.idle_timeout),
+                reason: format!(
+                    "must be longer than the poll timeout ({:?}), or clients holding a poll would be removed",
+                    comet.connection_timeout
+                ),
+            });
+        }
+        let retention = Retention {
+            max_messages: count(&env, "COMET_RETENTION_MESSAGES", f.retention_messages, retention.max_messages)?,
+            max_age: duration(&env, "COMET_RETENTION_AGE", &f.retention_age, retention.max_age)?,
+        };
+        let c = &file.chat;
+        let chat = ChatSettings {
+            max_name_chars: comet.max_display_name_chars,
+            max_message_chars: count(&env, "CHAT_MAX_MESSAGE_CHARS", c.max_message_chars, 2000)?,
+            history: count(&env, "CHAT_HISTORY", c.history, 50)?,
+            cookie_secure: flag(&env, "CHAT_COOKIE_SECURE", c.cookie_secure, false)?,
+        };
+        Ok(Config { comet, retention, chat })
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), value: value.into(), reason: reason.into() }
+}
+
+fn duration(
+    env: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    file: &Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match env(key).or_else(|| file.clone()) {
+        None => Ok(default),
+        Some(value) => parse_duration(&value)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| invalid(key, &value, "expected a positive duration such as 25s, 500ms, 2m or 1h")),
+    }
+}
+
+/// `25s`, `500ms`, `2m`, `1h`, or a plain number of seconds (`1.5`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let number: f64 = number.trim().parse().ok()?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    (number.is_finite() && number >= 0.0).then(|| Duration::from_secs_f64(number * scale))
+}
+
+fn count(
+    env: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    file: Option<usize>,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match env(key) {
+        Some(value) => value
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid(key, &value, "expected a positive whole number")),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+fn flag(
+    env: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    file: Option<bool>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match env(key).as_deref().map(str::trim) {
+        Some("1" | "true" | "yes") => Ok(true),
+        Some("0" | "false" | "no") => Ok(false),
+        Some(other) => Err(invalid(key, other, "expected true or false")),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn defaults_without_file_or_env() {
+        let config = Config::from_sources(None, "none", env_of(&[])).unwrap();
+        assert_eq!(config.comet.connection_timeout, Duration::from_secs(25));
+        assert_eq!(config.comet.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.chat.max_message_chars, 2000);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let file = "[comet]\npoll_timeout = \"10s\"\nidle_timeout = \"40s\"\n[chat]\nhistory = 7\n";
+        let config = Config::from_sources(Some(file), "x", env_of(&[("COMET_POLL_TIMEOUT", "2s")])).unwrap();
+        assert_eq!(config.comet.connection_timeout, Duration::from_secs(2));
+        assert_eq!(config.comet.idle_timeout, Duration::from_secs(40));
+        assert_eq!(config.chat.history, 7);
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let err = Config::from_sources(None, "x", env_of(&[("COMET_POLL_TIMEOUT", "abc")])).unwrap_err();
+        assert!(err.to_string().contains("COMET_POLL_TIMEOUT"), "{err}");
+        let err = Config::from_sources(None, "x", env_of(&[("CHAT_HISTORY", "-1")])).unwrap_err();
+        assert!(err.to_string().contains("CHAT_HISTORY"), "{err}");
+        let err = Config::from_sources(Some("[comet]\nbogus = 1\n"), "Leptos.toml", env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn idle_timeout_must_exceed_poll_timeout() {
+        let env = env_of(&[("COMET_POLL_TIMEOUT", "30s"), ("COMET_IDLE_TIMEOUT", "30s")]);
+        assert!(Config::from_sources(None, "x", env).is_err());
+    }
+
+    #[test]
+    fn durations_parse_in_several_units() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5 parsecs"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! Comet Chat: the reusable long-polling API (`comet`) and the chat app
+//! that shows it off (`chat`). The server entry is `main.rs`; the browser
+//! entry is [`hydrate`].
+
+pub mod app;
+pub mod chat;
+pub mod comet;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

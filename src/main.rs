@@ -1,0 +1,67 @@
+//! The server: config → provider → channels → router → serve, with a
+//! graceful shutdown that first answers every waiting poll.
+
+#[cfg(feature = "ssr")]
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    use anyhow::Context;
+    use comet_chat::{config::Config, server};
+    use leptos::prelude::get_configuration;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let config = Config::load().context("invalid configuration")?;
+    let leptos = get_configuration(None).context("invalid Leptos configuration")?;
+    let addr = leptos.leptos_options.site_addr;
+    let (router, comet) = server::build(&config, leptos.leptos_options);
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(
+        %addr,
+        poll_timeout = ?config.comet.connection_timeout,
+        idle_timeout = ?config.comet.idle_timeout,
+        "serving Comet Chat on http://{addr}"
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: answering waiting polls");
+            comet.shutdown();
+        })
+        .await
+        .context("server error")?;
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+pub fn main() {
+    // The browser entry point is `hydrate()` in lib.rs.
+}

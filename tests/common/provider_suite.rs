@@ -1,0 +1,477 @@
+//! The provider contract, as tests. Every provider runs this same suite:
+//! `provider_suite!(factory)` expands to one `#[tokio::test]` per behaviour,
+//! where `factory(retention)` is an async fn returning a fresh
+//! `Arc<dyn Provider>` (for a shared store such as Redis, a fresh key space
+//! is enough: every test also uses its own random channel name).
+//!
+//! The tests drive providers through the manager, as the app does, so they
+//! prove the guarantees DESIGN.md promises rather than one method at a time.
+
+use comet_chat::comet::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
+use comet_chat::comet::{
+    Comet, CometError, Cursor, Manager, Message, Poll, PrivateToken, Provider, PublicToken, Retention, Settings,
+};
+use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type ProviderFuture = Pin<Box<dyn Future<Output = Arc<dyn Provider>> + Send>>;
+
+/// Builds providers for one test.
+pub struct Factory(pub Box<dyn Fn(Retention) -> ProviderFuture + Send + Sync>);
+
+impl Factory {
+    pub async fn make(&self, retention: Retention) -> Arc<dyn Provider> {
+        (self.0)(retention).await
+    }
+    async fn default_provider(&self) -> Arc<dyn Provider> {
+        self.make(Retention::default()).await
+    }
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        connection_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(800),
+        reap_interval: Duration::from_millis(50),
+        max_polls_per_client: 3,
+        batch_limit: 500,
+        ..Settings::default()
+    }
+}
+
+fn random_channel() -> String {
+    format!("test-{}", PublicToken::generate())
+}
+
+/// A comet with one channel on `provider`, and that channel's manager.
+fn node(provider: &Arc<dyn Provider>, channel: &str, settings: Settings) -> (Comet, Arc<Manager>) {
+    let comet = Comet::new(provider.clone(), settings, &[channel]);
+    let manager = comet.channel(channel).expect("channel exists");
+    (comet, manager)
+}
+
+async fn single(factory: &Factory) -> (Comet, Arc<Manager>) {
+    let provider = factory.default_provider().await;
+    node(&provider, &random_channel(), settings())
+}
+
+fn decode(poll: Poll) -> Vec<Message> {
+    match poll {
+        Poll::Messages(list) => list
+            .iter()
+            .map(|bytes| serde_json::from_slice(bytes).expect("stored JSON is a wire message"))
+            .collect(),
+        Poll::Timeout => Vec::new(),
+    }
+}
+
+fn texts(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.name == "Text")
+        .map(|m| m.contents["m"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn join(manager: &Manager, name: &str) -> (PrivateToken, PublicToken, Cursor) {
+    let (token, record) = manager.initialize_client(name).await.expect("client created");
+    // Start after our own join message, like a page that renders history.
+    let (_, cursor) = manager.recent(&token, 0).await.expect("history");
+    (token, record.public, cursor)
+}
+
+async fn say(manager: &Manager, text: &str) -> Cursor {
+    manager.send_to_all("Text", &json!({ "m": text })).await.expect("sent")
+}
+
+/// Polls from `cursor` until `count` text messages arrived (or a poll times out).
+async fn collect(manager: &Manager, token: &PrivateToken, mut cursor: Cursor, count: usize) -> (Vec<Message>, Cursor) {
+    let mut got = Vec::new();
+    while texts(&got).len() < count {
+        let batch = decode(manager.poll(token, Some(cursor.clone())).await.expect("poll"));
+        if batch.is_empty() {
+            break;
+        }
+        cursor = batch.last().expect("non-empty").id.clone();
+        got.extend(batch);
+    }
+    (got, cursor)
+}
+
+pub async fn ids_strictly_increase(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, cursor) = join(&chat, "ann").await;
+    for i in 0..20 {
+        say(&chat, &i.to_string()).await;
+    }
+    let (got, _) = collect(&chat, &token, cursor, 20).await;
+    assert_eq!(texts(&got), (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    // Ids are opaque, but every later message must be reachable from every
+    // earlier id, and only later ones: check that resuming from each id
+    // yields exactly the messages after it.
+    for (i, message) in got.iter().enumerate() {
+        let (rest, _) = collect(&chat, &token, message.id.clone(), 19 - i).await;
+        assert_eq!(texts(&rest), texts(&got[i + 1..]), "after message {i}");
+    }
+}
+
+pub async fn resumes_from_cursor_without_duplicates(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, start) = join(&chat, "ann").await;
+    for i in 0..5 {
+        say(&chat, &format!("a{i}")).await;
+    }
+    let (first, cursor) = collect(&chat, &token, start, 5).await;
+    assert_eq!(texts(&first), ["a0", "a1", "a2", "a3", "a4"]);
+    // Nothing is repeated when polling again from the last id...
+    assert!(decode(chat.poll(&token, Some(cursor.clone())).await.unwrap()).is_empty());
+    // ...and what was sent while the client was away arrives once, in order.
+    for i in 5..8 {
+        say(&chat, &format!("a{i}")).await;
+    }
+    let (second, _) = collect(&chat, &token, cursor, 3).await;
+    assert_eq!(texts(&second), ["a5", "a6", "a7"]);
+}
+
+pub async fn replies_are_bounded_batches(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let (_comet, chat) = node(&provider, &random_channel(), Settings { batch_limit: 4, ..settings() });
+    let (token, _, cursor) = join(&chat, "ann").await;
+    for i in 0..10 {
+        say(&chat, &i.to_string()).await;
+    }
+    let first = decode(chat.poll(&token, Some(cursor.clone())).await.unwrap());
+    assert_eq!(first.len(), 4);
+    let (all, _) = collect(&chat, &token, cursor, 10).await;
+    assert_eq!(texts(&all), (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+pub async fn poll_waits_then_receives(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, cursor) = join(&chat, "ann").await;
+    let waiting = {
+        let chat = chat.clone();
+        tokio::spawn(async move { chat.poll(&token, Some(cursor)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "the poll should be held while there is nothing new");
+    say(&chat, "hello").await;
+    let got = decode(waiting.await.unwrap().unwrap());
+    assert_eq!(texts(&got), ["hello"]);
+}
+
+pub async fn poll_times_out_when_nothing_arrives(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, cursor) = join(&chat, "ann").await;
+    let started = std::time::Instant::now();
+    let poll = chat.poll(&token, Some(cursor)).await.unwrap();
+    assert!(matches!(poll, Poll::Timeout), "{poll:?}");
+    let held = started.elapsed();
+    assert!(held >= Duration::from_millis(290), "answered after {held:?}, before the connection timeout");
+}
+
+pub async fn null_cursor_means_from_now_on(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, _) = join(&chat, "ann").await;
+    say(&chat, "old").await;
+    let waiting = {
+        let chat = chat.clone();
+        tokio::spawn(async move { chat.poll(&token, None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    say(&chat, "new").await;
+    assert_eq!(texts(&decode(waiting.await.unwrap().unwrap())), ["new"]);
+}
+
+pub async fn broadcast_wakes_every_waiting_poll(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let mut tokens = Vec::new();
+    for i in 0..40 {
+        tokens.push(join(&chat, &format!("user{i}")).await.0);
+    }
+    let mut waiting = Vec::new();
+    for token in tokens {
+        // After everyone's join messages.
+        let (_, cursor) = chat.recent(&token, 0).await.unwrap();
+        let chat = chat.clone();
+        waiting.push(tokio::spawn(async move { chat.poll(&token, Some(cursor)).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    say(&chat, "to all").await;
+    for poll in waiting {
+        assert_eq!(texts(&decode(poll.await.unwrap().unwrap())), ["to all"]);
+    }
+}
+
+pub async fn private_message_reaches_only_its_target(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (ann, ann_public, _) = join(&chat, "ann").await;
+    let (bob, bob_public, _) = join(&chat, "bob").await;
+    let (cid, _, cid_cursor) = join(&chat, "cid").await;
+    // Everyone starts after the last join.
+    let (ann_cursor, bob_cursor) = (cid_cursor.clone(), cid_cursor.clone());
+    chat.send_to(&[bob_public, ann_public], "Text", &json!({ "m": "psst" }))
+        .await
+        .unwrap();
+    say(&chat, "public").await;
+    let (for_bob, _) = collect(&chat, &bob, bob_cursor, 2).await;
+    let (for_ann, _) = collect(&chat, &ann, ann_cursor, 2).await;
+    let (for_cid, _) = collect(&chat, &cid, cid_cursor, 1).await;
+    assert_eq!(texts(&for_bob), ["psst", "public"]);
+    assert_eq!(texts(&for_ann), ["psst", "public"]);
+    assert_eq!(texts(&for_cid), ["public"]);
+    let (history, _) = chat.recent(&cid, 10).await.unwrap();
+    assert!(!texts(&history).contains(&"psst".to_owned()), "history leaks a private message");
+}
+
+pub async fn private_message_to_unknown_client_fails(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let err = chat
+        .send_to(&[PublicToken::generate()], "Text", &json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CometError::UnknownRecipient), "{err:?}");
+}
+
+pub async fn duplicate_display_name_is_refused(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    chat.initialize_client("Ann").await.unwrap();
+    for taken in ["Ann", "ann", "ANN"] {
+        let err = chat.initialize_client(taken).await.unwrap_err();
+        assert!(matches!(err, CometError::ClientExists(comet_chat::comet::Taken::DisplayName)), "{err:?}");
+        assert!(err.to_string().contains("client already exists"));
+    }
+    assert_eq!(chat.clients().await.unwrap().len(), 1);
+}
+
+pub async fn invalid_display_names_are_refused(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    for bad in ["", " ann", "x".repeat(33).as_str(), "a\u{7}b"] {
+        let err = chat.initialize_client(bad).await.unwrap_err();
+        assert!(matches!(err, CometError::InvalidClient(_)), "{bad:?}: {err:?}");
+    }
+    assert!(chat.clients().await.unwrap().is_empty());
+}
+
+pub async fn unknown_token_is_unknown_client(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let err = chat.poll(&PrivateToken::generate(), None).await.unwrap_err();
+    assert!(matches!(err, CometError::UnknownClient), "{err:?}");
+}
+
+pub async fn join_and_leave_are_ordinary_messages(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (ann, _, cursor) = join(&chat, "ann").await;
+    let (_, bob) = chat.initialize_client("bob").await.unwrap();
+    assert!(chat.remove_client(&bob.public).await.unwrap());
+    assert!(!chat.remove_client(&bob.public).await.unwrap(), "a second removal must report nothing");
+    let got = decode(chat.poll(&ann, Some(cursor)).await.unwrap());
+    let names: Vec<_> = got.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, [CLIENT_JOINED, CLIENT_LEFT]);
+    let who: Presence = serde_json::from_value(got[1].contents.clone()).unwrap();
+    assert_eq!((who.name.as_str(), who.public.as_str()), ("bob", bob.public.as_str()));
+}
+
+pub async fn removed_client_gets_unknown_client(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, public, _) = join(&chat, "ann").await;
+    chat.remove_client(&public).await.unwrap();
+    assert!(matches!(chat.poll(&token, None).await, Err(CometError::UnknownClient)));
+    // The name is free again.
+    chat.initialize_client("ann").await.unwrap();
+}
+
+pub async fn expired_cursor_is_refused_not_skipped(factory: Factory) {
+    let provider = factory.make(Retention { max_messages: 5, max_age: Duration::from_secs(3600) }).await;
+    let (_comet, chat) = node(&provider, &random_channel(), settings());
+    let (token, _, cursor) = join(&chat, "ann").await;
+    for i in 0..10 {
+        say(&chat, &i.to_string()).await;
+    }
+    let err = chat.poll(&token, Some(cursor)).await.unwrap_err();
+    assert!(matches!(err, CometError::CursorExpired), "{err:?}");
+    // What is still kept is still readable.
+    let (kept, _) = chat.recent(&token, 100).await.unwrap();
+    assert_eq!(texts(&kept), ["5", "6", "7", "8", "9"]);
+}
+
+pub async fn retention_drops_old_messages_by_age(factory: Factory) {
+    let provider = factory.make(Retention { max_messages: 1000, max_age: Duration::from_millis(200) }).await;
+    let (_comet, chat) = node(&provider, &random_channel(), settings());
+    let (token, _, cursor) = join(&chat, "ann").await;
+    say(&chat, "old").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    say(&chat, "fresh").await;
+    let (kept, _) = chat.recent(&token, 100).await.unwrap();
+    assert_eq!(texts(&kept), ["fresh"]);
+    assert!(matches!(chat.poll(&token, Some(cursor)).await, Err(CometError::CursorExpired)));
+}
+
+pub async fn malformed_cursor_is_refused(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, _) = join(&chat, "ann").await;
+    let newest = say(&chat, "x").await;
+    let (_, head) = chat.recent(&token, 0).await.unwrap();
+    assert_eq!(head, newest, "the history cursor is the newest id");
+    for junk in ["", "nonsense", "zz-1"] {
+        let err = chat.poll(&token, Some(Cursor(junk.into()))).await.unwrap_err();
+        assert!(
+            matches!(err, CometError::InvalidCursor(_) | CometError::CursorExpired),
+            "{junk:?}: {err:?}"
+        );
+    }
+}
+
+pub async fn history_and_cursor_leave_no_gap(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, _) = join(&chat, "ann").await;
+    for i in 0..3 {
+        say(&chat, &format!("h{i}")).await;
+    }
+    let (history, cursor) = chat.recent(&token, 2).await.unwrap();
+    assert_eq!(texts(&history), ["h1", "h2"]);
+    // Sent between "page render" and the first poll.
+    say(&chat, "in the gap").await;
+    let (got, _) = collect(&chat, &token, cursor, 1).await;
+    assert_eq!(texts(&got), ["in the gap"]);
+}
+
+pub async fn two_polls_of_one_client_both_receive(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, cursor) = join(&chat, "ann").await;
+    let tabs: Vec<_> = (0..2)
+        .map(|_| {
+            let (chat, token, cursor) = (chat.clone(), token.clone(), cursor.clone());
+            tokio::spawn(async move { chat.poll(&token, Some(cursor)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    say(&chat, "both tabs").await;
+    for tab in tabs {
+        assert_eq!(texts(&decode(tab.await.unwrap().unwrap())), ["both tabs"]);
+    }
+}
+
+pub async fn too_many_concurrent_polls_are_refused(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, _, cursor) = join(&chat, "ann").await;
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            let (chat, token, cursor) = (chat.clone(), token.clone(), cursor.clone());
+            tokio::spawn(async move { chat.poll(&token, Some(cursor)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = chat.poll(&token, Some(cursor.clone())).await.unwrap_err();
+    assert!(matches!(err, CometError::TooManyPolls(3)), "{err:?}");
+    for poll in held {
+        poll.await.unwrap().unwrap();
+    }
+    // The slots are given back when the polls end.
+    assert!(chat.poll(&token, Some(cursor)).await.is_ok());
+}
+
+pub async fn idle_client_is_removed_once_with_one_leave(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let channel = random_channel();
+    // Two nodes on one provider, both reaping.
+    let (_a, node_a) = node(&provider, &channel, settings());
+    let (_b, node_b) = node(&provider, &channel, settings());
+    let (watcher, _, cursor) = join(&node_a, "watcher").await;
+    let (idle, _) = node_b.initialize_client("sleepy").await.unwrap();
+    // The watcher keeps polling; the sleepy client never does.
+    let mut cursor = cursor;
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        let batch = decode(node_a.poll(&watcher, Some(cursor.clone())).await.unwrap());
+        if let Some(last) = batch.last() {
+            cursor = last.id.clone();
+        }
+        got.extend(batch);
+    }
+    let left: Vec<_> = got.iter().filter(|m| m.name == CLIENT_LEFT).collect();
+    assert_eq!(left.len(), 1, "one leave message, got {got:?}");
+    assert_eq!(left[0].contents["name"], "sleepy");
+    assert!(matches!(node_b.poll(&idle, None).await, Err(CometError::UnknownClient)));
+    assert!(node_a.client(&watcher).await.unwrap().is_some(), "a polling client is not idle");
+}
+
+pub async fn held_poll_keeps_a_client_alive(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let long_polls = Settings {
+        connection_timeout: Duration::from_millis(1500),
+        idle_timeout: Duration::from_millis(1600),
+        ..settings()
+    };
+    let (_comet, chat) = node(&provider, &random_channel(), long_polls);
+    let (token, _, cursor) = join(&chat, "ann").await;
+    // Two back-to-back polls of 1.5 s: the client never goes 1.6 s without
+    // a poll end, and it has a poll in progress all the time.
+    for _ in 0..2 {
+        assert!(matches!(chat.poll(&token, Some(cursor.clone())).await, Ok(Poll::Timeout)));
+    }
+    assert!(chat.client(&token).await.unwrap().is_some());
+}
+
+pub async fn shutdown_answers_waiting_polls(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let slow = Settings { connection_timeout: Duration::from_secs(20), idle_timeout: Duration::from_secs(30), ..settings() };
+    let (comet, chat) = node(&provider, &random_channel(), slow);
+    let (token, _, cursor) = join(&chat, "ann").await;
+    let waiting = {
+        let chat = chat.clone();
+        tokio::spawn(async move { chat.poll(&token, Some(cursor)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    comet.shutdown();
+    let answered = tokio::time::timeout(Duration::from_secs(1), waiting).await;
+    assert!(matches!(answered, Ok(Ok(Ok(Poll::Timeout)))), "{answered:?}");
+}
+
+/// One `#[tokio::test]` per behaviour above, for the provider built by
+/// `$factory` (an async fn taking a `Retention`).
+#[macro_export]
+macro_rules! provider_suite {
+    ($factory:path) => {
+        $crate::provider_suite!(@tests $factory;
+            ids_strictly_increase,
+            resumes_from_cursor_without_duplicates,
+            replies_are_bounded_batches,
+            poll_waits_then_receives,
+            poll_times_out_when_nothing_arrives,
+            null_cursor_means_from_now_on,
+            broadcast_wakes_every_waiting_poll,
+            private_message_reaches_only_its_target,
+            private_message_to_unknown_client_fails,
+            duplicate_display_name_is_refused,
+            invalid_display_names_are_refused,
+            unknown_token_is_unknown_client,
+            join_and_leave_are_ordinary_messages,
+            removed_client_gets_unknown_client,
+            expired_cursor_is_refused_not_skipped,
+            retention_drops_old_messages_by_age,
+            malformed_cursor_is_refused,
+            history_and_cursor_leave_no_gap,
+            two_polls_of_one_client_both_receive,
+            too_many_concurrent_polls_are_refused,
+            idle_client_is_removed_once_with_one_leave,
+            held_poll_keeps_a_client_alive,
+            shutdown_answers_waiting_polls,
+        );
+    };
+    (@tests $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let factory = $crate::common::provider_suite::Factory(Box::new(|retention| {
+                    Box::pin($factory(retention))
+                }));
+                $crate::common::provider_suite::$name(factory).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,417 @@
+//! The wire protocol over real HTTP: the whole app router on a loopback
+//! port, driven by a plain HTTP client the way `curl` users would.
+
+use comet_chat::config::Config;
+use comet_chat::server;
+use leptos::config::LeptosOptions;
+use reqwest::{header, Client, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+struct App {
+    base: String,
+    http: Client,
+}
+
+/// A server with short timeouts and a small retention, on a free port.
+async fn start() -> App {
+    let env = |key: &str| {
+        match key {
+            "COMET_POLL_TIMEOUT" => Some("500ms"),
+            "COMET_IDLE_TIMEOUT" => Some("3s"),
+            "COMET_RETENTION_MESSAGES" => Some("5"),
+            "COMET_MAX_POLLS_PER_CLIENT" => Some("2"),
+            "COMET_MAX_BODY_BYTES" => Some("256"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    };
+    let config = Config::from_sources(None, "test", env).expect("valid test config");
+    let options = LeptosOptions::builder().output_name("comet-chat").build();
+    let (router, _comet) = server::build(&config, options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    App { base: format!("http://{addr}"), http: Client::new() }
+}
+
+/// A logged-in client: its private token as the cookie carried it.
+struct Session {
+    token: String,
+    cookie: String,
+}
+
+impl App {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn login(&self, name: &str) -> Session {
+        let response = self.call_login(name).await;
+        assert!(response.status().is_success(), "login {name}: {}", response.status());
+        let cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .expect("login sets the token cookie")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let token = cookie
+            .split(';')
+            .next()
+            .and_then(|pair| pair.strip_prefix("comet_token="))
+            .expect("comet_token cookie")
+            .to_owned();
+        Session { token, cookie }
+    }
+
+    async fn call_login(&self, name: &str) -> reqwest::Response {
+        self.http.post(self.url("/api/login")).form(&[("username", name)]).send().await.unwrap()
+    }
+
+    async fn server_fn(&self, s: &Session, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header(header::COOKIE, format!("comet_token={}", s.token))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn send(&self, s: &Session, text: &str) -> reqwest::Response {
+        self.server_fn(s, "send_message", &[("text", text)]).await
+    }
+
+    /// The cursor to poll from, as the chat page gets it.
+    async fn cursor(&self, s: &Session) -> String {
+        let history: Value = self.server_fn(s, "recent_messages", &[]).await.json().await.unwrap();
+        history["cursor"].as_str().expect("history has a cursor").to_owned()
+    }
+
+    async fn poll_raw(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.http.post(self.url("/comet/chat")).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let json = response.json().await.unwrap_or(Value::Null);
+        (status, headers, json)
+    }
+
+    async fn poll(&self, s: &Session, since: Option<&str>) -> (StatusCode, Value) {
+        let (status, _, json) = self.poll_raw(Some(&s.token), json!({ "since": since }).to_string()).await;
+        (status, json)
+    }
+}
+
+fn chat_texts(reply: &Value) -> Vec<String> {
+    reply["messages"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|m| m["n"] == "ChatMessage")
+                .map(|m| m["c"]["m"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = start().await;
+    let response = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_with_a_long_random_token() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(s.cookie.contains(flag), "cookie lacks {flag}: {}", s.cookie);
+    }
+    assert_eq!(s.token.len(), 64, "256-bit hex token");
+    assert_ne!(s.token, app.login("bob").await.token);
+}
+
+#[tokio::test]
+async fn duplicate_login_is_refused_with_the_exact_message() {
+    let app = start().await;
+    app.login("Ann").await;
+    let response = app.call_login("ann").await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    let body = response.text().await.unwrap();
+    assert!(body.contains("User is already logged into the chat application."), "{body}");
+}
+
+#[tokio::test]
+async fn bad_names_are_refused_with_a_clear_message() {
+    let app = start().await;
+    for (name, expected) in [("", "enter a name"), ("   ", "enter a name"), (&"x".repeat(33), "too long"), ("<b>", "letters, digits")] {
+        let response = app.call_login(name).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(expected), "{name:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn poll_times_out_then_answers_timeout() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    let started = Instant::now();
+    let (status, reply) = app.poll(&s, Some(&cursor)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply, json!({ "status": "timeout" }));
+    assert!(started.elapsed() >= Duration::from_millis(450), "held {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn poll_waits_then_receives_a_sent_message() {
+    let app = start().await;
+    let ann = app.login("ann").await;
+    let bob = app.login("bob").await;
+    let cursor = app.cursor(&bob).await;
+    let waiting = {
+        let (app, token) = (App { base: app.base.clone(), http: app.http.clone() }, bob.token.clone());
+        tokio::spawn(async move {
+            let s = Session { token, cookie: String::new() };
+            app.poll(&s, Some(&cursor)).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(app.send(&ann, "hello bob").await.status().is_success());
+    let (status, reply) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply["status"], "messages");
+    assert_eq!(chat_texts(&reply), ["hello bob"]);
+    let message = &reply["messages"][0];
+    assert_eq!(message["c"]["f"], "ann");
+    assert!(message["id"].is_string());
+}
+
+#[tokio::test]
+async fn cookie_and_bearer_both_identify_the_client() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    app.send(&s, "one").await;
+    let by_cookie = app
+        .http
+        .post(app.url("/comet/chat"))
+        .header(header::COOKIE, format!("other=1; comet_token={}", s.token))
+        .body(json!({ "since": cursor }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), StatusCode::OK);
+    assert_eq!(chat_texts(&by_cookie.json().await.unwrap()), ["one"]);
+    let (status, reply) = app.poll(&s, Some(&cursor)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(chat_texts(&reply), ["one"]);
+}
+
+#[tokio::test]
+async fn replies_resume_from_the_last_id_without_duplicates() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    for text in ["a", "b", "c"] {
+        app.send(&s, text).await;
+    }
+    let (_, reply) = app.poll(&s, Some(&cursor)).await;
+    assert_eq!(chat_texts(&reply), ["a", "b", "c"], "one reply batches everything pending");
+    let last = reply["messages"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+    app.send(&s, "d").await;
+    let (_, reply) = app.poll(&s, Some(&last)).await;
+    assert_eq!(chat_texts(&reply), ["d"]);
+}
+
+#[tokio::test]
+async fn unknown_missing_or_malformed_tokens_get_401() {
+    let app = start().await;
+    let body = || json!({ "since": null }).to_string();
+    for token in [None, Some("not-a-token"), Some(&*"0".repeat(64))] {
+        let (status, _, reply) = app.poll_raw(token, body()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(reply["error"], "unknown_client");
+        assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    for body in [
+        "not json".to_owned(),
+        r#"{"since": 5}"#.to_owned(),
+        r#"{"since": null, "extra": 1}"#.to_owned(),
+        r#"{"sinse": null}"#.to_owned(),
+        "[]".to_owned(),
+        r#"{"since": "nonsense"}"#.to_owned(),
+        format!(r#"{{"since": "{}"}}"#, "x".repeat(1000)),
+    ] {
+        let (status, headers, reply) = app.poll_raw(Some(&s.token), body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(reply["error"], "bad_request", "{body}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    }
+    // And the client is unharmed.
+    app.send(&s, "still here").await;
+    let (status, _) = app.poll(&s, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn oversized_body_gets_400() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let (status, _, reply) = app.poll_raw(Some(&s.token), " ".repeat(10_000)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(reply["message"].as_str().unwrap().contains("larger than 256 bytes"), "{reply}");
+}
+
+#[tokio::test]
+async fn expired_cursor_gets_410() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let old = app.cursor(&s).await;
+    for i in 0..8 {
+        app.send(&s, &i.to_string()).await;
+    }
+    let (status, reply) = app.poll(&s, Some(&old)).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(reply["error"], "cursor_expired");
+}
+
+#[tokio::test]
+async fn too_many_concurrent_polls_get_429() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let request = app.http.post(app.url("/comet/chat")).bearer_auth(&s.token).body(json!({ "since": cursor }).to_string());
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, reply) = app.poll(&s, Some(&cursor)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply["error"], "too_many_polls");
+    for poll in held {
+        assert_eq!(poll.await.unwrap(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn unknown_channel_gets_404() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let response = app.http.post(app.url("/comet/nope")).bearer_auth(&s.token).body("{}").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "unknown_channel");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let response = app.server_fn(&s, "logout", &[]).await;
+    assert!(response.status().is_success());
+    let cleared = response.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, reply) = app.poll(&s, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply["error"], "unknown_client");
+    // The name is free again.
+    app.login("ann").await;
+}
+
+#[tokio::test]
+async fn bad_messages_are_refused_and_nothing_is_sent() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    for (text, expected) in [("", "Type a message"), ("  \n ", "Type a message"), (&"x".repeat(2001), "too long"), ("bell\u{7}", "control characters")] {
+        let response = app.send(&s, text).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = response.text().await.unwrap();
+        assert!(body.contains(expected), "{text:?}: {body}");
+    }
+    app.send(&s, "fine").await;
+    let (_, reply) = app.poll(&s, Some(&cursor)).await;
+    assert_eq!(chat_texts(&reply), ["fine"]);
+}
+
+#[tokio::test]
+async fn sending_without_a_session_is_refused() {
+    let app = start().await;
+    let nobody = Session { token: "0".repeat(64), cookie: String::new() };
+    let response = app.send(&nobody, "hi").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.text().await.unwrap().contains("session has ended"));
+}
+
+#[tokio::test]
+async fn private_message_reaches_only_its_target_over_http() {
+    let app = start().await;
+    let ann = app.login("ann").await;
+    let bob = app.login("bob").await;
+    let cid = app.login("cid").await;
+    let users: Value = app.server_fn(&ann, "online_users", &[]).await.json().await.unwrap();
+    let bob_public = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "bob")
+        .expect("bob is online")["public"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (bob_cursor, cid_cursor) = (app.cursor(&bob).await, app.cursor(&cid).await);
+    let response = app.server_fn(&ann, "send_private_message", &[("to", &bob_public), ("text", "psst")]).await;
+    assert!(response.status().is_success());
+    app.send(&ann, "public").await;
+    let (_, for_bob) = app.poll(&bob, Some(&bob_cursor)).await;
+    let (_, for_cid) = app.poll(&cid, Some(&cid_cursor)).await;
+    let private: Vec<_> = for_bob["messages"].as_array().unwrap().iter().filter(|m| m["n"] == "PrivateMessage").collect();
+    assert_eq!(private.len(), 1);
+    assert_eq!(private[0]["c"]["m"], "psst");
+    assert_eq!(chat_texts(&for_cid), ["public"]);
+    assert!(!for_cid.to_string().contains("psst"));
+}
+
+#[tokio::test]
+async fn pages_never_contain_the_private_token() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    app.send(&s, "hello").await;
+    let page = app
+        .http
+        .get(app.url("/chat"))
+        .header(header::COOKIE, format!("comet_token={}", s.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("hello"), "the history is rendered");
+    assert!(!html.contains(&s.token), "the private token leaked into the page");
+}
+
+#[tokio::test]
+async fn chat_page_without_a_session_redirects_to_login() {
+    let app = start().await;
+    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client.get(app.url("/chat")).header(header::ACCEPT, "text/html").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.headers()[header::LOCATION], "/");
+}

@@ -28,11 +28,21 @@ pub struct ChatSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: String, source: Box<toml::de::Error> },
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
     #[error("{key}={value:?}: {reason}")]
-    Invalid { key: String, value: String, reason: String },
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
 }
 
 /// The file's shape; every key optional.
@@ -70,9 +80,14 @@ impl Config {
     pub fn load() -> Result<Config, ConfigError> {
         let path = std::env::var("COMET_CONFIG").ok();
         let text = match &path {
-            Some(path) => Some(
-                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
-            ),
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
             None => std::fs::read_to_string("Leptos.toml").ok(),
         };
         let path = path.unwrap_or_else(|| "Leptos.toml".into());
@@ -86,21 +101,58 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let file: File = match file {
-            Some(text) => toml::from_str(text)
-                .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?,
+            Some(text) => toml::from_str(text).map_err(|source| ConfigError::Parse {
+                path: path.into(),
+                source: Box::new(source),
+            })?,
             None => File::default(),
         };
         let defaults = Settings::default();
         let retention = Retention::default();
         let f = &file.comet;
         let comet = Settings {
-            connection_timeout: duration(&env, "COMET_POLL_TIMEOUT", &f.poll_timeout, defaults.connection_timeout)?,
-            idle_timeout: duration(&env, "COMET_IDLE_TIMEOUT", &f.idle_timeout, defaults.idle_timeout)?,
-            reap_interval: duration(&env, "COMET_REAP_INTERVAL", &f.reap_interval, defaults.reap_interval)?,
-            max_polls_per_client: count(&env, "COMET_MAX_POLLS_PER_CLIENT", f.max_polls_per_client, defaults.max_polls_per_client)?,
-            batch_limit: count(&env, "COMET_BATCH_LIMIT", f.batch_limit, defaults.batch_limit)?,
-            max_body_bytes: count(&env, "COMET_MAX_BODY_BYTES", f.max_body_bytes, defaults.max_body_bytes)?,
-            max_display_name_chars: count(&env, "CHAT_MAX_NAME_CHARS", file.chat.max_name_chars, defaults.max_display_name_chars)?,
+            connection_timeout: duration(
+                &env,
+                "COMET_POLL_TIMEOUT",
+                &f.poll_timeout,
+                defaults.connection_timeout,
+            )?,
+            idle_timeout: duration(
+                &env,
+                "COMET_IDLE_TIMEOUT",
+                &f.idle_timeout,
+                defaults.idle_timeout,
+            )?,
+            reap_interval: duration(
+                &env,
+                "COMET_REAP_INTERVAL",
+                &f.reap_interval,
+                defaults.reap_interval,
+            )?,
+            max_polls_per_client: count(
+                &env,
+                "COMET_MAX_POLLS_PER_CLIENT",
+                f.max_polls_per_client,
+                defaults.max_polls_per_client,
+            )?,
+            batch_limit: count(
+                &env,
+                "COMET_BATCH_LIMIT",
+                f.batch_limit,
+                defaults.batch_limit,
+            )?,
+            max_body_bytes: count(
+                &env,
+                "COMET_MAX_BODY_BYTES",
+                f.max_body_bytes,
+                defaults.max_body_bytes,
+            )?,
+            max_display_name_chars: count(
+                &env,
+                "CHAT_MAX_NAME_CHARS",
+                file.chat.max_name_chars,
+                defaults.max_display_name_chars,
+            )?,
         };
         if comet.idle_timeout <= comet.connection_timeout {
             return Err(ConfigError::Invalid {
@@ -113,8 +165,18 @@ impl Config {
             });
         }
         let retention = Retention {
-            max_messages: count(&env, "COMET_RETENTION_MESSAGES", f.retention_messages, retention.max_messages)?,
-            max_age: duration(&env, "COMET_RETENTION_AGE", &f.retention_age, retention.max_age)?,
+            max_messages: count(
+                &env,
+                "COMET_RETENTION_MESSAGES",
+                f.retention_messages,
+                retention.max_messages,
+            )?,
+            max_age: duration(
+                &env,
+                "COMET_RETENTION_AGE",
+                &f.retention_age,
+                retention.max_age,
+            )?,
         };
         let c = &file.chat;
         let chat = ChatSettings {
@@ -123,12 +185,20 @@ impl Config {
             history: count(&env, "CHAT_HISTORY", c.history, 50)?,
             cookie_secure: flag(&env, "CHAT_COOKIE_SECURE", c.cookie_secure, false)?,
         };
-        Ok(Config { comet, retention, chat })
+        Ok(Config {
+            comet,
+            retention,
+            chat,
+        })
     }
 }
 
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), value: value.into(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
 }
 
 fn duration(
@@ -141,7 +211,13 @@ fn duration(
         None => Ok(default),
         Some(value) => parse_duration(&value)
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| invalid(key, &value, "expected a positive duration such as 25s, 500ms, 2m or 1h")),
+            .ok_or_else(|| {
+                invalid(
+                    key,
+                    &value,
+                    "expected a positive duration such as 25s, 500ms, 2m or 1h",
+                )
+            }),
     }
 }
 
@@ -199,7 +275,12 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+        move |key| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -213,7 +294,8 @@ mod tests {
     #[test]
     fn env_overrides_file() {
         let file = "[comet]\npoll_timeout = \"10s\"\nidle_timeout = \"40s\"\n[chat]\nhistory = 7\n";
-        let config = Config::from_sources(Some(file), "x", env_of(&[("COMET_POLL_TIMEOUT", "2s")])).unwrap();
+        let config =
+            Config::from_sources(Some(file), "x", env_of(&[("COMET_POLL_TIMEOUT", "2s")])).unwrap();
         assert_eq!(config.comet.connection_timeout, Duration::from_secs(2));
         assert_eq!(config.comet.idle_timeout, Duration::from_secs(40));
         assert_eq!(config.chat.history, 7);
@@ -221,11 +303,13 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_in_the_error() {
-        let err = Config::from_sources(None, "x", env_of(&[("COMET_POLL_TIMEOUT", "abc")])).unwrap_err();
+        let err =
+            Config::from_sources(None, "x", env_of(&[("COMET_POLL_TIMEOUT", "abc")])).unwrap_err();
         assert!(err.to_string().contains("COMET_POLL_TIMEOUT"), "{err}");
         let err = Config::from_sources(None, "x", env_of(&[("CHAT_HISTORY", "-1")])).unwrap_err();
         assert!(err.to_string().contains("CHAT_HISTORY"), "{err}");
-        let err = Config::from_sources(Some("[comet]\nbogus = 1\n"), "Leptos.toml", env_of(&[])).unwrap_err();
+        let err = Config::from_sources(Some("[comet]\nbogus = 1\n"), "Leptos.toml", env_of(&[]))
+            .unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
     }
 

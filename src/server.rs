@@ -16,7 +16,9 @@ pub fn build(config: &Config, leptos_options: LeptosOptions) -> (Router, Comet) 
     let provider = Arc::new(MemoryProvider::new(config.retention));
     let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
     let state = ChatState {
-        chat: comet.channel(chat::CHANNEL).expect("the chat channel was just created"),
+        chat: comet
+            .channel(chat::CHANNEL)
+            .expect("the chat channel was just created"),
         cookie_secure: config.chat.cookie_secure,
         max_name_chars: config.chat.max_name_chars,
         max_message_chars: config.chat.max_message_chars,

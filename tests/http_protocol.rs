@@ -32,7 +32,10 @@ async fn start() -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    App { base: format!("http://{addr}"), http: Client::new() }
+    App {
+        base: format!("http://{addr}"),
+        http: Client::new(),
+    }
 }
 
 /// A logged-in client: its private token as the cookie carried it.
@@ -48,7 +51,11 @@ impl App {
 
     async fn login(&self, name: &str) -> Session {
         let response = self.call_login(name).await;
-        assert!(response.status().is_success(), "login {name}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "login {name}: {}",
+            response.status()
+        );
         let cookie = response
             .headers()
             .get(header::SET_COOKIE)
@@ -66,10 +73,20 @@ impl App {
     }
 
     async fn call_login(&self, name: &str) -> reqwest::Response {
-        self.http.post(self.url("/api/login")).form(&[("username", name)]).send().await.unwrap()
+        self.http
+            .post(self.url("/api/login"))
+            .form(&[("username", name)])
+            .send()
+            .await
+            .unwrap()
     }
 
-    async fn server_fn(&self, s: &Session, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    async fn server_fn(
+        &self,
+        s: &Session,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         self.http
             .post(self.url(&format!("/api/{endpoint}")))
             .header(header::COOKIE, format!("comet_token={}", s.token))
@@ -85,11 +102,23 @@ impl App {
 
     /// The cursor to poll from, as the chat page gets it.
     async fn cursor(&self, s: &Session) -> String {
-        let history: Value = self.server_fn(s, "recent_messages", &[]).await.json().await.unwrap();
-        history["cursor"].as_str().expect("history has a cursor").to_owned()
+        let history: Value = self
+            .server_fn(s, "recent_messages", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        history["cursor"]
+            .as_str()
+            .expect("history has a cursor")
+            .to_owned()
     }
 
-    async fn poll_raw(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn poll_raw(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut request = self.http.post(self.url("/comet/chat")).body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -102,7 +131,9 @@ impl App {
     }
 
     async fn poll(&self, s: &Session, since: Option<&str>) -> (StatusCode, Value) {
-        let (status, _, json) = self.poll_raw(Some(&s.token), json!({ "since": since }).to_string()).await;
+        let (status, _, json) = self
+            .poll_raw(Some(&s.token), json!({ "since": since }).to_string())
+            .await;
         (status, json)
     }
 }
@@ -146,13 +177,21 @@ async fn duplicate_login_is_refused_with_the_exact_message() {
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(response.headers().get(header::SET_COOKIE).is_none());
     let body = response.text().await.unwrap();
-    assert!(body.contains("User is already logged into the chat application."), "{body}");
+    assert!(
+        body.contains("User is already logged into the chat application."),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn bad_names_are_refused_with_a_clear_message() {
     let app = start().await;
-    for (name, expected) in [("", "enter a name"), ("   ", "enter a name"), (&"x".repeat(33), "too long"), ("<b>", "letters, digits")] {
+    for (name, expected) in [
+        ("", "enter a name"),
+        ("   ", "enter a name"),
+        (&"x".repeat(33), "too long"),
+        ("<b>", "letters, digits"),
+    ] {
         let response = app.call_login(name).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
         let body = response.text().await.unwrap();
@@ -169,7 +208,11 @@ async fn poll_times_out_then_answers_timeout() {
     let (status, reply) = app.poll(&s, Some(&cursor)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reply, json!({ "status": "timeout" }));
-    assert!(started.elapsed() >= Duration::from_millis(450), "held {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "held {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -179,9 +222,18 @@ async fn poll_waits_then_receives_a_sent_message() {
     let bob = app.login("bob").await;
     let cursor = app.cursor(&bob).await;
     let waiting = {
-        let (app, token) = (App { base: app.base.clone(), http: app.http.clone() }, bob.token.clone());
+        let (app, token) = (
+            App {
+                base: app.base.clone(),
+                http: app.http.clone(),
+            },
+            bob.token.clone(),
+        );
         tokio::spawn(async move {
-            let s = Session { token, cookie: String::new() };
+            let s = Session {
+                token,
+                cookie: String::new(),
+            };
             app.poll(&s, Some(&cursor)).await
         })
     };
@@ -226,8 +278,15 @@ async fn replies_resume_from_the_last_id_without_duplicates() {
         app.send(&s, text).await;
     }
     let (_, reply) = app.poll(&s, Some(&cursor)).await;
-    assert_eq!(chat_texts(&reply), ["a", "b", "c"], "one reply batches everything pending");
-    let last = reply["messages"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        chat_texts(&reply),
+        ["a", "b", "c"],
+        "one reply batches everything pending"
+    );
+    let last = reply["messages"].as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.send(&s, "d").await;
     let (_, reply) = app.poll(&s, Some(&last)).await;
     assert_eq!(chat_texts(&reply), ["d"]);
@@ -275,7 +334,13 @@ async fn oversized_body_gets_400() {
     let s = app.login("ann").await;
     let (status, _, reply) = app.poll_raw(Some(&s.token), " ".repeat(10_000)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(reply["message"].as_str().unwrap().contains("larger than 256 bytes"), "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 256 bytes"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -298,8 +363,18 @@ async fn too_many_concurrent_polls_get_429() {
     let cursor = app.cursor(&s).await;
     let held: Vec<_> = (0..2)
         .map(|_| {
-            let request = app.http.post(app.url("/comet/chat")).bearer_auth(&s.token).body(json!({ "since": cursor }).to_string());
-            tokio::spawn(async move { request.send().await.unwrap().status() })
+            let request = app
+                .http
+                .post(app.url("/comet/chat"))
+                .bearer_auth(&s.token)
+                .body(json!({ "since": cursor }).to_string());
+            tokio::spawn(async move {
+                // Read the whole body: the poll holds its slot until answered.
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                response.bytes().await.unwrap();
+                status
+            })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -315,9 +390,19 @@ async fn too_many_concurrent_polls_get_429() {
 async fn unknown_channel_gets_404() {
     let app = start().await;
     let s = app.login("ann").await;
-    let response = app.http.post(app.url("/comet/nope")).bearer_auth(&s.token).body("{}").send().await.unwrap();
+    let response = app
+        .http
+        .post(app.url("/comet/nope"))
+        .bearer_auth(&s.token)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"], "unknown_channel");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "unknown_channel"
+    );
 }
 
 #[tokio::test]
@@ -326,7 +411,10 @@ async fn logout_ends_the_session() {
     let s = app.login("ann").await;
     let response = app.server_fn(&s, "logout", &[]).await;
     assert!(response.status().is_success());
-    let cleared = response.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let cleared = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     let (status, reply) = app.poll(&s, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -340,7 +428,12 @@ async fn bad_messages_are_refused_and_nothing_is_sent() {
     let app = start().await;
     let s = app.login("ann").await;
     let cursor = app.cursor(&s).await;
-    for (text, expected) in [("", "Type a message"), ("  \n ", "Type a message"), (&"x".repeat(2001), "too long"), ("bell\u{7}", "control characters")] {
+    for (text, expected) in [
+        ("", "Type a message"),
+        ("  \n ", "Type a message"),
+        (&"x".repeat(2001), "too long"),
+        ("bell\u{7}", "control characters"),
+    ] {
         let response = app.send(&s, text).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let body = response.text().await.unwrap();
@@ -354,7 +447,10 @@ async fn bad_messages_are_refused_and_nothing_is_sent() {
 #[tokio::test]
 async fn sending_without_a_session_is_refused() {
     let app = start().await;
-    let nobody = Session { token: "0".repeat(64), cookie: String::new() };
+    let nobody = Session {
+        token: "0".repeat(64),
+        cookie: String::new(),
+    };
     let response = app.send(&nobody, "hi").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.text().await.unwrap().contains("session has ended"));
@@ -366,7 +462,12 @@ async fn private_message_reaches_only_its_target_over_http() {
     let ann = app.login("ann").await;
     let bob = app.login("bob").await;
     let cid = app.login("cid").await;
-    let users: Value = app.server_fn(&ann, "online_users", &[]).await.json().await.unwrap();
+    let users: Value = app
+        .server_fn(&ann, "online_users", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
     let bob_public = users
         .as_array()
         .unwrap()
@@ -377,12 +478,23 @@ async fn private_message_reaches_only_its_target_over_http() {
         .unwrap()
         .to_owned();
     let (bob_cursor, cid_cursor) = (app.cursor(&bob).await, app.cursor(&cid).await);
-    let response = app.server_fn(&ann, "send_private_message", &[("to", &bob_public), ("text", "psst")]).await;
+    let response = app
+        .server_fn(
+            &ann,
+            "send_private_message",
+            &[("to", &bob_public), ("text", "psst")],
+        )
+        .await;
     assert!(response.status().is_success());
     app.send(&ann, "public").await;
     let (_, for_bob) = app.poll(&bob, Some(&bob_cursor)).await;
     let (_, for_cid) = app.poll(&cid, Some(&cid_cursor)).await;
-    let private: Vec<_> = for_bob["messages"].as_array().unwrap().iter().filter(|m| m["n"] == "PrivateMessage").collect();
+    let private: Vec<_> = for_bob["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["n"] == "PrivateMessage")
+        .collect();
     assert_eq!(private.len(), 1);
     assert_eq!(private[0]["c"]["m"], "psst");
     assert_eq!(chat_texts(&for_cid), ["public"]);
@@ -404,14 +516,25 @@ async fn pages_never_contain_the_private_token() {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("hello"), "the history is rendered");
-    assert!(!html.contains(&s.token), "the private token leaked into the page");
+    assert!(
+        !html.contains(&s.token),
+        "the private token leaked into the page"
+    );
 }
 
 #[tokio::test]
 async fn chat_page_without_a_session_redirects_to_login() {
     let app = start().await;
-    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let response = client.get(app.url("/chat")).header(header::ACCEPT, "text/html").send().await.unwrap();
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(app.url("/chat"))
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(response.headers()[header::LOCATION], "/");
 }

@@ -79,6 +79,14 @@ export function collectConsoleErrors(page: Page): string[] {
  */
 export const POLL_401 = /status of 401.*\/comet\/chat/;
 
+/**
+ * A server function refusing bad input answers 4xx with the user-facing
+ * message; Chromium logs the status as a console error of its own.
+ */
+export function refused(endpoint: string, status: number): RegExp {
+  return new RegExp(`status of ${status}\\b.*\\/api\\/${endpoint}\\)`);
+}
+
 /** `errors` without those matching one of `expected`. */
 export function unexpected(errors: string[], ...expected: RegExp[]): string[] {
   return errors.filter((e) => !expected.some((re) => re.test(e)));

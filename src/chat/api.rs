@@ -16,7 +16,9 @@ pub const NAME_TAKEN: &str = "User is already logged into the chat application."
 pub fn error_text(error: &ServerFnError) -> String {
     match error {
         ServerFnError::ServerError(message) => message.clone(),
-        ServerFnError::Request(_) => "Could not reach the server. Check your connection and try again.".into(),
+        ServerFnError::Request(_) => {
+            "Could not reach the server. Check your connection and try again.".into()
+        }
         other => other.to_string(),
     }
 }
@@ -44,7 +46,11 @@ pub async fn login(username: String) -> Result<(), ServerFnError> {
 pub async fn logout() -> Result<(), ServerFnError> {
     let state = ssr::state()?;
     if let Ok(client) = ssr::current_client(&state).await {
-        state.chat.remove_client(&client.public).await.map_err(ssr::internal)?;
+        state
+            .chat
+            .remove_client(&client.public)
+            .await
+            .map_err(ssr::internal)?;
         tracing::info!(client = %client.public, "logged out");
     }
     ssr::set_token_cookie(None, state.cookie_secure);
@@ -75,11 +81,16 @@ pub async fn send_private_message(to: String, text: String) -> Result<(), Server
         .ok_or_else(|| ssr::refuse(StatusCode::BAD_REQUEST, "That is not a user's address."))?;
     let contents = ssr::chat_text(&state, &client, &text, Some(&target))?;
     let audience = [target, client.public.clone()];
-    match state.chat.send_to(&audience, super::PRIVATE_MESSAGE, &contents).await {
+    match state
+        .chat
+        .send_to(&audience, super::PRIVATE_MESSAGE, &contents)
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(crate::comet::CometError::UnknownRecipient) => {
-            Err(ssr::refuse(StatusCode::NOT_FOUND, "That user is not online."))
-        }
+        Err(crate::comet::CometError::UnknownRecipient) => Err(ssr::refuse(
+            StatusCode::NOT_FOUND,
+            "That user is not online.",
+        )),
         Err(e) => Err(ssr::internal(e)),
     }
 }
@@ -91,7 +102,10 @@ pub async fn online_users() -> Result<Vec<OnlineUser>, ServerFnError> {
     let clients = state.chat.clients().await.map_err(ssr::internal)?;
     Ok(clients
         .into_iter()
-        .map(|c| OnlineUser { name: c.display_name, public: c.public.to_string() })
+        .map(|c| OnlineUser {
+            name: c.display_name,
+            public: c.public.to_string(),
+        })
         .collect())
 }
 
@@ -106,7 +120,10 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
         .await
         .map_err(ssr::internal)?;
     Ok(History {
-        me: super::Me { name: client.display_name, public: client.public.to_string() },
+        me: super::Me {
+            name: client.display_name,
+            public: client.public.to_string(),
+        },
         messages,
         cursor,
     })
@@ -116,7 +133,9 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
 pub mod ssr {
     //! Session plumbing shared by the server functions and the pages.
 
-    use crate::comet::{cookie_token, unix_millis, ClientRecord, Manager, PrivateToken, PublicToken, TOKEN_COOKIE};
+    use crate::comet::{
+        cookie_token, unix_millis, ClientRecord, Manager, PrivateToken, PublicToken, TOKEN_COOKIE,
+    };
     use http::{header, request::Parts, HeaderValue, StatusCode};
     use leptos::prelude::*;
     use std::sync::Arc;
@@ -132,7 +151,8 @@ pub mod ssr {
     }
 
     pub fn state() -> Result<ChatState, ServerFnError> {
-        use_context::<ChatState>().ok_or_else(|| ServerFnError::new("chat state missing from context"))
+        use_context::<ChatState>()
+            .ok_or_else(|| ServerFnError::new("chat state missing from context"))
     }
 
     /// An error with a user-facing sentence. The status is set only for
@@ -154,7 +174,10 @@ pub mod ssr {
     /// An unexpected failure: logged in full, shown to the user in general terms.
     pub fn internal(error: impl std::fmt::Display) -> ServerFnError {
         tracing::error!(%error, "server function failed");
-        refuse(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the server. Please try again.")
+        refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on the server. Please try again.",
+        )
     }
 
     pub fn current_token() -> Result<PrivateToken, ServerFnError> {
@@ -164,13 +187,21 @@ pub mod ssr {
     }
 
     fn session_ended() -> ServerFnError {
-        refuse(StatusCode::UNAUTHORIZED, "Your session has ended. Please log in again.")
+        refuse(
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended. Please log in again.",
+        )
     }
 
     /// The client whose cookie came with this request.
     pub async fn current_client(state: &ChatState) -> Result<ClientRecord, ServerFnError> {
         let token = current_token()?;
-        state.chat.client(&token).await.map_err(internal)?.ok_or_else(session_ended)
+        state
+            .chat
+            .client(&token)
+            .await
+            .map_err(internal)?
+            .ok_or_else(session_ended)
     }
 
     /// Sets (or, with `None`, clears) the token cookie: HttpOnly so no
@@ -183,9 +214,10 @@ pub mod ssr {
         if secure {
             cookie.push_str("; Secure");
         }
-        if let (Some(response), Ok(value)) =
-            (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&cookie))
-        {
+        if let (Some(response), Ok(value)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            HeaderValue::from_str(&cookie),
+        ) {
             response.append_header(header::SET_COOKIE, value);
         }
     }
@@ -228,11 +260,20 @@ pub mod ssr {
         if text.chars().count() > state.max_message_chars {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
-                format!("That message is too long: at most {} characters.", state.max_message_chars),
+                format!(
+                    "That message is too long: at most {} characters.",
+                    state.max_message_chars
+                ),
             ));
         }
-        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-            return Err(refuse(StatusCode::BAD_REQUEST, "That message contains control characters."));
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "That message contains control characters.",
+            ));
         }
         let contents = super::super::ChatText {
             f: from.display_name.clone(),

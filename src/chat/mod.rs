@@ -76,13 +76,27 @@ impl Line {
         match message.name.as_str() {
             CHAT_MESSAGE | PRIVATE_MESSAGE => {
                 let c: ChatText = serde_json::from_value(message.contents.clone()).ok()?;
-                let kind = if message.name == PRIVATE_MESSAGE { LineKind::Private } else { LineKind::Chat };
-                Some(Line { id, kind, from: c.f, from_public: c.p, text: c.m, at_ms: c.t })
+                let kind = if message.name == PRIVATE_MESSAGE {
+                    LineKind::Private
+                } else {
+                    LineKind::Chat
+                };
+                Some(Line {
+                    id,
+                    kind,
+                    from: c.f,
+                    from_public: c.p,
+                    text: c.m,
+                    at_ms: c.t,
+                })
             }
             CLIENT_JOINED | CLIENT_LEFT => {
                 let p: Presence = serde_json::from_value(message.contents.clone()).ok()?;
-                let (kind, verb) =
-                    if message.name == CLIENT_JOINED { (LineKind::Join, "joined") } else { (LineKind::Leave, "left") };
+                let (kind, verb) = if message.name == CLIENT_JOINED {
+                    (LineKind::Join, "joined")
+                } else {
+                    (LineKind::Leave, "left")
+                };
                 Some(Line {
                     id,
                     kind,

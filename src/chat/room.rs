@@ -32,7 +32,11 @@ pub fn ChatPage() -> impl IntoView {
 #[component]
 fn ChatRoom(history: History) -> impl IntoView {
     let me = history.me.clone();
-    let initial: Vec<Line> = history.messages.iter().filter_map(Line::from_message).collect();
+    let initial: Vec<Line> = history
+        .messages
+        .iter()
+        .filter_map(Line::from_message)
+        .collect();
     let seen = StoredValue::new(initial.iter().map(|l| l.id.clone()).collect::<HashSet<_>>());
     let lines = RwSignal::new(initial);
     let status = RwSignal::new(Status::Connecting);
@@ -42,25 +46,34 @@ fn ChatRoom(history: History) -> impl IntoView {
     {
         let cursor = history.cursor.clone();
         Effect::new(move |_| {
-            let handle = crate::comet::subscriber::Subscriber::new(format!("/comet/{}", super::CHANNEL))
-                .since(Some(cursor.clone()))
-                .on_message(move |message| {
-                    let Some(line) = Line::from_message(&message) else { return };
-                    if !seen.try_update_value(|s| s.insert(line.id.clone())).unwrap_or(false) {
-                        return;
-                    }
-                    let stick = log_ref.get_untracked().map(|el| near_bottom(&el)).unwrap_or(true);
-                    lines.update(|l| l.push(line));
-                    if stick {
-                        request_animation_frame(move || {
-                            if let Some(el) = log_ref.get_untracked() {
-                                el.set_scroll_top(el.scroll_height());
-                            }
-                        });
-                    }
-                })
-                .on_status(move |s| status.set(s))
-                .start();
+            let handle =
+                crate::comet::subscriber::Subscriber::new(format!("/comet/{}", super::CHANNEL))
+                    .since(Some(cursor.clone()))
+                    .on_message(move |message| {
+                        let Some(line) = Line::from_message(&message) else {
+                            return;
+                        };
+                        if !seen
+                            .try_update_value(|s| s.insert(line.id.clone()))
+                            .unwrap_or(false)
+                        {
+                            return;
+                        }
+                        let stick = log_ref
+                            .get_untracked()
+                            .map(|el| near_bottom(&el))
+                            .unwrap_or(true);
+                        lines.update(|l| l.push(line));
+                        if stick {
+                            request_animation_frame(move || {
+                                if let Some(el) = log_ref.get_untracked() {
+                                    el.set_scroll_top(el.scroll_height());
+                                }
+                            });
+                        }
+                    })
+                    .on_status(move |s| status.set(s))
+                    .start();
             on_cleanup(move || handle.stop());
         });
         Effect::new(move |_| {
@@ -142,7 +155,12 @@ fn MessageLine(line: Line, mine: bool) -> impl IntoView {
 fn Composer() -> impl IntoView {
     let send = ServerAction::<SendMessage>::new();
     let draft = RwSignal::new(String::new());
-    let error = move || send.value().get().and_then(|r| r.err()).map(|e| error_text(&e));
+    let error = move || {
+        send.value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| error_text(&e))
+    };
     Effect::new(move |_| {
         if let Some(Ok(())) = send.value().get() {
             draft.set(String::new());
@@ -190,7 +208,12 @@ fn iso_time(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
@@ -208,7 +231,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// `HH:MM`: in UTC on the server, in the reader's time zone once hydrated.
 fn clock(ms: u64) -> String {
-    let hydrated = use_context::<crate::app::Hydrated>().map(|h| h.0.get()).unwrap_or(false);
+    let hydrated = use_context::<crate::app::Hydrated>()
+        .map(|h| h.0.get())
+        .unwrap_or(false);
     if hydrated {
         #[cfg(feature = "hydrate")]
         {

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Channel settings. The timeouts are the defaults for new clients.
@@ -84,7 +85,10 @@ impl Comet {
                 ((*name).to_owned(), manager)
             })
             .collect();
-        Self { channels: Arc::new(channels), shutdown }
+        Self {
+            channels: Arc::new(channels),
+            shutdown,
+        }
     }
 
     pub fn channel(&self, name: &str) -> Option<Arc<Manager>> {
@@ -109,18 +113,83 @@ pub struct Manager {
 }
 
 /// Counts one poll of a client for as long as it lives.
-struct PollSlot<'a> {
-    manager: &'a Manager,
+struct PollSlot {
+    manager: Arc<Manager>,
     client: PublicToken,
 }
 
-impl Drop for PollSlot<'_> {
+impl Drop for PollSlot {
     fn drop(&mut self) {
         let mut polls = self.manager.polls.lock().expect("poll counts poisoned");
         if let Some(n) = polls.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
                 polls.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// A poll that passed its checks; [`wait`](Self::wait) finishes it.
+pub struct OpenPoll {
+    slot: PollSlot,
+    client: ClientRecord,
+    since: Cursor,
+    wake: watch::Receiver<u64>,
+    deadline: tokio::time::Instant,
+    ready: Option<Poll>,
+}
+
+impl OpenPoll {
+    /// The answer, if the first read already found messages.
+    pub fn take_ready(&mut self) -> Option<Poll> {
+        self.ready.take()
+    }
+
+    async fn read(&mut self) -> Result<Option<Poll>, CometError> {
+        let manager = &self.slot.manager;
+        self.wake.borrow_and_update();
+        let batch = manager
+            .provider
+            .read_after(
+                &manager.name,
+                &self.since,
+                &self.client.public,
+                manager.settings.batch_limit,
+            )
+            .await?;
+        Ok((!batch.is_empty())
+            .then(|| Poll::Messages(batch.into_iter().map(|m: StoredMessage| m.json).collect())))
+    }
+
+    /// Holds the poll until messages, the connection timeout or shutdown.
+    pub async fn wait(mut self) -> Result<Poll, CometError> {
+        let result = self.wait_inner().await;
+        let manager = &self.slot.manager;
+        manager
+            .provider
+            .touch(&manager.name, &self.client.public)
+            .await?;
+        result
+    }
+
+    async fn wait_inner(&mut self) -> Result<Poll, CometError> {
+        if let Some(ready) = self.ready.take() {
+            return Ok(ready);
+        }
+        let shutdown = self.slot.manager.shutdown.clone();
+        loop {
+            tokio::select! {
+                changed = self.wake.changed() => {
+                    if changed.is_err() {
+                        return Ok(Poll::Timeout);
+                    }
+                }
+                _ = tokio::time::sleep_until(self.deadline) => return Ok(Poll::Timeout),
+                _ = shutdown.cancelled() => return Ok(Poll::Timeout),
+            }
+            if let Some(poll) = self.read().await? {
+                return Ok(poll);
             }
         }
     }
@@ -187,14 +256,18 @@ impl Manager {
             connection_timeout,
             idle_timeout,
         };
-        self.provider.insert_client(&self.name, &record, &token.digest()).await?;
+        self.provider
+            .insert_client(&self.name, &record, &token.digest())
+            .await?;
         self.announce(CLIENT_JOINED, &record).await?;
         Ok((token, record))
     }
 
     /// The client holding this private token, if any.
     pub async fn client(&self, token: &PrivateToken) -> Result<Option<ClientRecord>, CometError> {
-        self.provider.client_by_digest(&self.name, &token.digest()).await
+        self.provider
+            .client_by_digest(&self.name, &token.digest())
+            .await
     }
 
     pub async fn client_by_public(
@@ -227,7 +300,8 @@ impl Manager {
             name: record.display_name.clone(),
             at: unix_millis(),
         };
-        self.send_to_all(name, &serde_json::to_value(presence)?).await
+        self.send_to_all(name, &serde_json::to_value(presence)?)
+            .await
     }
 
     /// Sends to every client of the channel.
@@ -237,7 +311,9 @@ impl Manager {
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
         check_name(name)?;
-        self.provider.append(&self.name, Audience::Everyone, name, contents).await
+        self.provider
+            .append(&self.name, Audience::Everyone, name, contents)
+            .await
     }
 
     /// Sends to the clients with these public tokens only (for a private
@@ -267,7 +343,10 @@ impl Manager {
         limit: usize,
     ) -> Result<(Vec<Message>, Cursor), CometError> {
         let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
-        let (stored, head) = self.provider.read_tail(&self.name, &client.public, limit).await?;
+        let (stored, head) = self
+            .provider
+            .read_tail(&self.name, &client.public, limit)
+            .await?;
         let messages = stored
             .iter()
             .map(|m| serde_json::from_slice(&m.json))
@@ -278,59 +357,64 @@ impl Manager {
     /// One poll: waits until something newer than `since` (or, for `None`,
     /// anything new) is addressed to this client, or its connection timeout
     /// passes, or the server shuts down.
-    pub async fn poll(&self, token: &PrivateToken, since: Option<Cursor>) -> Result<Poll, CometError> {
-        let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
-        let _slot = self.take_poll_slot(&client.public)?;
-        self.provider.touch(&self.name, &client.public).await?;
-        let result = self.wait_for_messages(&client, since).await;
-        self.provider.touch(&self.name, &client.public).await?;
-        result
-    }
-
-    async fn wait_for_messages(
-        &self,
-        client: &ClientRecord,
+    pub async fn poll(
+        self: &Arc<Self>,
+        token: &PrivateToken,
         since: Option<Cursor>,
     ) -> Result<Poll, CometError> {
+        self.open_poll(token, since).await?.wait().await
+    }
+
+    /// The first half of a poll: every check that can refuse it (client,
+    /// poll cap, cursor) and the first read. The channel route answers the
+    /// HTTP headers right after this, so a client knows its poll was
+    /// accepted before anything arrives.
+    pub async fn open_poll(
+        self: &Arc<Self>,
+        token: &PrivateToken,
+        since: Option<Cursor>,
+    ) -> Result<OpenPoll, CometError> {
+        let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
+        let slot = self.take_poll_slot(&client.public)?;
+        self.provider.touch(&self.name, &client.public).await?;
         let deadline = tokio::time::Instant::now() + client.connection_timeout;
-        let mut wake = self.provider.watch(&self.name);
+        // Subscribed before the first read: a message appended in between
+        // still wakes this poll.
+        let wake = self.provider.watch(&self.name);
         let since = match since {
             Some(cursor) => cursor,
             None => self.provider.head(&self.name).await?,
         };
-        loop {
-            wake.borrow_and_update();
-            let batch = self
-                .provider
-                .read_after(&self.name, &since, &client.public, self.settings.batch_limit)
-                .await?;
-            if !batch.is_empty() {
-                return Ok(Poll::Messages(batch.into_iter().map(|m: StoredMessage| m.json).collect()));
-            }
-            tokio::select! {
-                changed = wake.changed() => {
-                    if changed.is_err() {
-                        return Ok(Poll::Timeout);
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => return Ok(Poll::Timeout),
-                _ = self.shutdown.cancelled() => return Ok(Poll::Timeout),
-            }
-        }
+        let mut open = OpenPoll {
+            slot,
+            client,
+            since,
+            wake,
+            deadline,
+            ready: None,
+        };
+        open.ready = open.read().await?;
+        Ok(open)
     }
 
-    fn take_poll_slot(&self, client: &PublicToken) -> Result<PollSlot<'_>, CometError> {
+    fn take_poll_slot(self: &Arc<Self>, client: &PublicToken) -> Result<PollSlot, CometError> {
         let mut polls = self.polls.lock().expect("poll counts poisoned");
         let n = polls.entry(client.clone()).or_insert(0);
         if *n >= self.settings.max_polls_per_client {
             return Err(CometError::TooManyPolls(self.settings.max_polls_per_client));
         }
         *n += 1;
-        Ok(PollSlot { manager: self, client: client.clone() })
+        Ok(PollSlot {
+            manager: self.clone(),
+            client: client.clone(),
+        })
     }
 
     fn is_polling(&self, client: &PublicToken) -> bool {
-        self.polls.lock().expect("poll counts poisoned").contains_key(client)
+        self.polls
+            .lock()
+            .expect("poll counts poisoned")
+            .contains_key(client)
     }
 
     /// Removes every idle client once and announces it. A client with a
@@ -364,7 +448,9 @@ impl Manager {
                     _ = tick.tick() => {}
                     _ = shutdown.cancelled() => return,
                 }
-                let Some(manager) = weak.upgrade() else { return };
+                let Some(manager) = weak.upgrade() else {
+                    return;
+                };
                 if let Err(error) = manager.reap_idle().await {
                     tracing::warn!(channel = %manager.name, %error, "idle reaping failed");
                 }
@@ -377,11 +463,15 @@ impl Manager {
 fn check_name(name: &str) -> Result<(), CometError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(CometError::InvalidMessage(format!("invalid message name {name:?}")))
+        Err(CometError::InvalidMessage(format!(
+            "invalid message name {name:?}"
+        )))
     }
 }
 

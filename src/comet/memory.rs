@@ -25,7 +25,10 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { max_messages: 1000, max_age: Duration::from_secs(3600) }
+        Self {
+            max_messages: 1000,
+            max_age: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -78,11 +81,19 @@ struct WireMessage<'a> {
 
 impl MemoryProvider {
     pub fn new(retention: Retention) -> Self {
-        Self { retention, channels: RwLock::new(HashMap::new()) }
+        Self {
+            retention,
+            channels: RwLock::new(HashMap::new()),
+        }
     }
 
     fn channel(&self, name: &str) -> Arc<ChannelState> {
-        if let Some(state) = self.channels.read().expect("channel map poisoned").get(name) {
+        if let Some(state) = self
+            .channels
+            .read()
+            .expect("channel map poisoned")
+            .get(name)
+        {
             return state.clone();
         }
         let mut map = self.channels.write().expect("channel map poisoned");
@@ -151,14 +162,21 @@ impl Provider for MemoryProvider {
         if clients.by_name.contains_key(&name_key) {
             return Err(CometError::ClientExists(Taken::DisplayName));
         }
-        if clients.by_digest.contains_key(digest) || clients.by_public.contains_key(&client.public) {
+        if clients.by_digest.contains_key(digest) || clients.by_public.contains_key(&client.public)
+        {
             return Err(CometError::ClientExists(Taken::Token));
         }
         clients.by_name.insert(name_key, client.public.clone());
-        clients.by_digest.insert(digest.clone(), client.public.clone());
+        clients
+            .by_digest
+            .insert(digest.clone(), client.public.clone());
         clients.by_public.insert(
             client.public.clone(),
-            ClientEntry { record: client.clone(), digest: digest.clone(), last_seen: Instant::now() },
+            ClientEntry {
+                record: client.clone(),
+                digest: digest.clone(),
+                last_seen: Instant::now(),
+            },
         );
         Ok(())
     }
@@ -184,14 +202,25 @@ impl Provider for MemoryProvider {
     ) -> Result<Option<ClientRecord>, CometError> {
         let state = self.channel(channel);
         let clients = state.clients.lock().expect("clients poisoned");
-        Ok(clients.by_public.get(public).map(|entry| entry.record.clone()))
+        Ok(clients
+            .by_public
+            .get(public)
+            .map(|entry| entry.record.clone()))
     }
 
     async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
         let state = self.channel(channel);
         let clients = state.clients.lock().expect("clients poisoned");
-        let mut list: Vec<_> = clients.by_public.values().map(|e| e.record.clone()).collect();
-        list.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()));
+        let mut list: Vec<_> = clients
+            .by_public
+            .values()
+            .map(|e| e.record.clone())
+            .collect();
+        list.sort_by(|a, b| {
+            a.display_name
+                .to_lowercase()
+                .cmp(&b.display_name.to_lowercase())
+        });
         Ok(list)
     }
 
@@ -227,7 +256,9 @@ impl Provider for MemoryProvider {
             return Ok(None);
         };
         clients.by_digest.remove(&entry.digest);
-        clients.by_name.remove(&entry.record.display_name.to_lowercase());
+        clients
+            .by_name
+            .remove(&entry.record.display_name.to_lowercase());
         Ok(Some(entry.record))
     }
 
@@ -243,10 +274,18 @@ impl Provider for MemoryProvider {
             let mut log = state.log.lock().expect("log poisoned");
             let seq = log.head + 1;
             let id = state.cursor(seq);
-            let json = serde_json::to_vec(&WireMessage { id: id.as_str(), n: name, c: contents })?;
+            let json = serde_json::to_vec(&WireMessage {
+                id: id.as_str(),
+                n: name,
+                c: contents,
+            })?;
             log.entries.push_back((
                 Instant::now(),
-                StoredMessage { id, audience, json: Bytes::from(json) },
+                StoredMessage {
+                    id,
+                    audience,
+                    json: Bytes::from(json),
+                },
             ));
             log.head = seq;
             log.prune(&self.retention, Instant::now());
@@ -274,7 +313,9 @@ impl Provider for MemoryProvider {
         let mut log = state.log.lock().expect("log poisoned");
         log.prune(&self.retention, Instant::now());
         if seq > log.head {
-            return Err(CometError::InvalidCursor("the cursor is ahead of the channel".into()));
+            return Err(CometError::InvalidCursor(
+                "the cursor is ahead of the channel".into(),
+            ));
         }
         if seq < log.evicted_upto {
             return Err(CometError::CursorExpired);

@@ -45,7 +45,7 @@ pub use wire::{Cursor, Message};
 #[cfg(feature = "ssr")]
 pub use {
     error::{CometError, Taken},
-    manager::{unix_millis, Comet, Manager, Poll, Settings},
+    manager::{unix_millis, Comet, Manager, OpenPoll, Poll, Settings},
     memory::{MemoryProvider, Retention},
     provider::{Audience, ClientRecord, Provider, StoredMessage},
     route::{cookie_token, TOKEN_COOKIE},

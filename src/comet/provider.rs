@@ -14,7 +14,7 @@
 //! - `remove_client` answers `Some` to exactly one caller per client, even
 //!   with several nodes racing to reap it, so "left" goes out once.
 
-use super::{Cursor, CometError, PublicToken, TokenDigest};
+use super::{CometError, Cursor, PublicToken, TokenDigest};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::time::Duration;

@@ -44,7 +44,12 @@ struct RouteError {
 
 impl RouteError {
     fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: codes::BAD_REQUEST, message: message.into(), retry_after: None }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: codes::BAD_REQUEST,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 }
 
@@ -74,7 +79,10 @@ impl From<CometError> for RouteError {
 
 impl IntoResponse for RouteError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.to_owned(), message: self.message };
+        let body = ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -96,15 +104,45 @@ async fn poll(
         .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel.clone())))?;
     let token = token_from(&headers).ok_or(CometError::UnknownClient)?;
     let limit = manager.settings().max_body_bytes;
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| RouteError::bad_request(format!("the request body is larger than {limit} bytes")))?;
-    let request: PollRequest = serde_json::from_slice(&body)
-        .map_err(|e| RouteError::bad_request(format!("expected {{\"since\": cursor or null}}: {e}")))?;
-    let reply = match manager.poll(&token, request.since).await? {
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        RouteError::bad_request(format!("the request body is larger than {limit} bytes"))
+    })?;
+    let request: PollRequest = serde_json::from_slice(&body).map_err(|e| {
+        RouteError::bad_request(format!("expected {{\"since\": cursor or null}}: {e}"))
+    })?;
+    let mut open = manager.open_poll(&token, request.since).await?;
+    let body = match open.take_ready() {
+        Some(ready) => Body::from(encode(ready)),
+        // Nothing yet: answer the headers now, so the client knows its poll
+        // was accepted (and can say "connected"), and the body when
+        // something arrives. A failure while waiting can no longer change
+        // the status, so it becomes a timeout; the next poll reports it.
+        None => Body::from_stream(futures::stream::once(async move {
+            let poll = open.wait().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "poll failed while waiting");
+                Poll::Timeout
+            });
+            Ok::<_, std::convert::Infallible>(encode(poll))
+        })),
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A poll's JSON. The messages are already JSON: concatenate, never re-encode.
+fn encode(poll: Poll) -> Vec<u8> {
+    match poll {
         Poll::Timeout => TIMEOUT_REPLY.to_vec(),
         Poll::Messages(messages) => {
-            // The messages are already JSON: concatenate, never re-encode.
             let len = messages.iter().map(|m| m.len() + 1).sum::<usize>();
             let mut out = Vec::with_capacity(REPLY_HEAD.len() + len + REPLY_TAIL.len());
             out.extend_from_slice(REPLY_HEAD);
@@ -117,22 +155,19 @@ async fn poll(
             out.extend_from_slice(REPLY_TAIL);
             out
         }
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        reply,
-    )
-        .into_response())
+    }
 }
 
 /// The private token from `Authorization: Bearer …`, else from the cookie.
 /// A malformed token is treated as no token: the answer is the same 401.
 pub(crate) fn token_from(headers: &HeaderMap) -> Option<PrivateToken> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return value.strip_prefix("Bearer ").and_then(|t| PrivateToken::parse(t.trim()));
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value
+            .strip_prefix("Bearer ")
+            .and_then(|t| PrivateToken::parse(t.trim()));
     }
     cookie_token(headers)
 }

@@ -19,8 +19,6 @@
 
 use super::wire::{codes, ErrorBody, PollReply, PollRequest};
 use super::{Cursor, Message, Status};
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -32,7 +30,10 @@ pub enum Failure {
     /// No answer (server down, network dropped).
     Network(String),
     /// The server answered with an error status.
-    Http { status: u16, body: Option<ErrorBody> },
+    Http {
+        status: u16,
+        body: Option<ErrorBody>,
+    },
     /// The cursor was older than what the channel keeps; the loop continues
     /// from now on, and messages in between were missed.
     CursorExpired,
@@ -113,7 +114,9 @@ impl Subscriber {
     }
 
     pub fn start(self) -> SubscriberHandle {
-        let handle = SubscriberHandle { stopped: Arc::new(AtomicBool::new(false)) };
+        let handle = SubscriberHandle {
+            stopped: Arc::new(AtomicBool::new(false)),
+        };
         let stopped = handle.stopped.clone();
         leptos::task::spawn_local(async move { self.run(stopped).await });
         handle
@@ -121,7 +124,7 @@ impl Subscriber {
 
     async fn run(self, stopped: Arc<AtomicBool>) {
         let is_stopped = || stopped.load(Ordering::SeqCst);
-        let since = Rc::new(RefCell::new(self.since.clone()));
+        let mut since = self.since.clone();
         let mut status = Status::Connecting;
         let mut failures: u32 = 0;
         let set_status = |new: Status, status: &mut Status| {
@@ -135,26 +138,52 @@ impl Subscriber {
             if is_stopped() {
                 return;
             }
-            let body = serde_json::to_string(&PollRequest { since: since.borrow().clone() })
-                .expect("a poll request always encodes");
-            let outcome = post_json(&self.url, &body).await;
+            let body = serde_json::to_string(&PollRequest {
+                since: since.clone(),
+            })
+            .expect("a poll request always encodes");
+            // The server answers the headers as soon as it accepted the poll
+            // and the body when something arrives (or the timeout passes).
+            let response = match post_json(&self.url, &body).await {
+                Ok(response) => response,
+                Err(e) => {
+                    if is_stopped() {
+                        return;
+                    }
+                    (self.on_failure)(Failure::Network(e));
+                    failures = failures.saturating_add(1);
+                    set_status(Status::Reconnecting, &mut status);
+                    self.back_off(failures, None).await;
+                    continue;
+                }
+            };
             if is_stopped() {
                 return;
             }
-            let retry_after_ms = match outcome {
-                Ok((200, text, _)) => match serde_json::from_str::<PollReply>(&text) {
+            let code = response.status();
+            if code == 200 {
+                set_status(Status::Connected, &mut status);
+            }
+            let text = body_text(&response).await;
+            if is_stopped() {
+                return;
+            }
+            let retry_after = match (code, text) {
+                (_, Err(e)) => {
+                    (self.on_failure)(Failure::Network(e));
+                    None
+                }
+                (200, Ok(text)) => match serde_json::from_str::<PollReply>(&text) {
                     Ok(PollReply::Messages { messages }) => {
                         failures = 0;
-                        set_status(Status::Connected, &mut status);
                         for message in messages {
-                            *since.borrow_mut() = Some(message.id.clone());
+                            since = Some(message.id.clone());
                             (self.on_message)(message);
                         }
                         continue;
                     }
                     Ok(PollReply::Timeout) => {
                         failures = 0;
-                        set_status(Status::Connected, &mut status);
                         (self.on_timeout)(());
                         continue;
                     }
@@ -163,68 +192,86 @@ impl Subscriber {
                         None
                     }
                 },
-                Ok((status_code, text, retry_after)) => {
+                (code, Ok(text)) => {
                     let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
-                    let code = body.as_ref().map(|b| b.error.clone()).unwrap_or_default();
-                    if status_code == 401 || code == codes::UNKNOWN_CLIENT {
-                        (self.on_failure)(Failure::Http { status: status_code, body });
+                    let error = body.as_ref().map(|b| b.error.as_str()).unwrap_or_default();
+                    if code == 401 || error == codes::UNKNOWN_CLIENT {
+                        (self.on_failure)(Failure::Http { status: code, body });
                         set_status(Status::Ended, &mut status);
                         return;
                     }
-                    if status_code == 410 || status_code == 400 {
-                        // Resynchronise: continue from now on.
-                        *since.borrow_mut() = None;
-                        if status_code == 410 {
-                            (self.on_failure)(Failure::CursorExpired);
-                            continue;
-                        }
+                    if code == 410 {
+                        // Resynchronise: report the gap, continue from now on.
+                        since = None;
+                        (self.on_failure)(Failure::CursorExpired);
+                        continue;
                     }
-                    (self.on_failure)(Failure::Http { status: status_code, body });
-                    retry_after
-                }
-                Err(e) => {
-                    (self.on_failure)(Failure::Network(e));
-                    None
+                    if code == 400 {
+                        // Our request is wrong; the same bytes cannot succeed.
+                        since = None;
+                    }
+                    (self.on_failure)(Failure::Http { status: code, body });
+                    retry_after_ms(&response)
                 }
             };
             failures = failures.saturating_add(1);
             set_status(Status::Reconnecting, &mut status);
-            let backoff = (250.0 * 2f64.powi(failures.min(16) as i32)).min(self.max_backoff_ms);
-            // Full jitter: anywhere in [backoff/2, backoff].
-            let mut wait = backoff * (0.5 + 0.5 * js_sys::Math::random());
-            if let Some(ms) = retry_after_ms {
-                wait = wait.max(ms);
-            }
-            gloo_timers::future::sleep(std::time::Duration::from_millis(wait as u64)).await;
+            self.back_off(failures, retry_after).await;
         }
+    }
+
+    /// Exponential back-off with full jitter (anywhere in [b/2, b]), so a
+    /// restarted server is not hit by every client at the same instant;
+    /// never shorter than the server's `Retry-After`.
+    async fn back_off(&self, failures: u32, retry_after_ms: Option<f64>) {
+        let backoff = (250.0 * 2f64.powi(failures.min(16) as i32)).min(self.max_backoff_ms);
+        let mut wait = backoff * (0.5 + 0.5 * js_sys::Math::random());
+        if let Some(ms) = retry_after_ms {
+            wait = wait.max(ms);
+        }
+        gloo_timers::future::sleep(std::time::Duration::from_millis(wait as u64)).await;
     }
 }
 
-/// One `fetch` POST; `Ok((status, body text, Retry-After in ms))` for any
-/// HTTP answer, `Err` when there was none.
-async fn post_json(url: &str, body: &str) -> Result<(u16, String, Option<f64>), String> {
-    let js_err = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
+fn js_error(e: JsValue) -> String {
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// One `fetch` POST, resolved when the response headers arrive; `Err` when
+/// there was no HTTP answer at all.
+async fn post_json(url: &str, body: &str) -> Result<web_sys::Response, String> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));
     init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-    let headers = web_sys::Headers::new().map_err(js_err)?;
-    headers.set("content-type", "application/json").map_err(js_err)?;
+    let headers = web_sys::Headers::new().map_err(js_error)?;
+    headers
+        .set("content-type", "application/json")
+        .map_err(js_error)?;
     init.set_headers(&headers);
-    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_err)?;
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_error)?;
     let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    JsFuture::from(window.fetch_with_request(&request))
         .await
-        .map_err(js_err)?
+        .map_err(js_error)?
         .dyn_into()
-        .map_err(js_err)?;
-    let text = JsFuture::from(response.text().map_err(js_err)?).await.map_err(js_err)?;
-    let retry_after = response
+        .map_err(js_error)
+}
+
+async fn body_text(response: &web_sys::Response) -> Result<String, String> {
+    let text = JsFuture::from(response.text().map_err(js_error)?)
+        .await
+        .map_err(js_error)?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+/// `Retry-After` (in seconds) as milliseconds.
+fn retry_after_ms(response: &web_sys::Response) -> Option<f64> {
+    response
         .headers()
         .get("retry-after")
         .ok()
         .flatten()
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|secs| secs * 1000.0);
-    Ok((response.status(), text.as_string().unwrap_or_default(), retry_after))
+        .map(|secs| secs * 1000.0)
 }

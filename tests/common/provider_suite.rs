@@ -9,7 +9,8 @@
 
 use comet_chat::comet::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
 use comet_chat::comet::{
-    Comet, CometError, Cursor, Manager, Message, Poll, PrivateToken, Provider, PublicToken, Retention, Settings,
+    Comet, CometError, Cursor, Manager, Message, Poll, PrivateToken, Provider, PublicToken,
+    Retention, Settings,
 };
 use serde_json::json;
 use std::future::Future;
@@ -77,21 +78,37 @@ fn texts(messages: &[Message]) -> Vec<String> {
 }
 
 async fn join(manager: &Manager, name: &str) -> (PrivateToken, PublicToken, Cursor) {
-    let (token, record) = manager.initialize_client(name).await.expect("client created");
+    let (token, record) = manager
+        .initialize_client(name)
+        .await
+        .expect("client created");
     // Start after our own join message, like a page that renders history.
     let (_, cursor) = manager.recent(&token, 0).await.expect("history");
     (token, record.public, cursor)
 }
 
 async fn say(manager: &Manager, text: &str) -> Cursor {
-    manager.send_to_all("Text", &json!({ "m": text })).await.expect("sent")
+    manager
+        .send_to_all("Text", &json!({ "m": text }))
+        .await
+        .expect("sent")
 }
 
 /// Polls from `cursor` until `count` text messages arrived (or a poll times out).
-async fn collect(manager: &Manager, token: &PrivateToken, mut cursor: Cursor, count: usize) -> (Vec<Message>, Cursor) {
+async fn collect(
+    manager: &Arc<Manager>,
+    token: &PrivateToken,
+    mut cursor: Cursor,
+    count: usize,
+) -> (Vec<Message>, Cursor) {
     let mut got = Vec::new();
     while texts(&got).len() < count {
-        let batch = decode(manager.poll(token, Some(cursor.clone())).await.expect("poll"));
+        let batch = decode(
+            manager
+                .poll(token, Some(cursor.clone()))
+                .await
+                .expect("poll"),
+        );
         if batch.is_empty() {
             break;
         }
@@ -108,7 +125,10 @@ pub async fn ids_strictly_increase(factory: Factory) {
         say(&chat, &i.to_string()).await;
     }
     let (got, _) = collect(&chat, &token, cursor, 20).await;
-    assert_eq!(texts(&got), (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        texts(&got),
+        (0..20).map(|i| i.to_string()).collect::<Vec<_>>()
+    );
     // Ids are opaque, but every later message must be reachable from every
     // earlier id, and only later ones: check that resuming from each id
     // yields exactly the messages after it.
@@ -138,7 +158,14 @@ pub async fn resumes_from_cursor_without_duplicates(factory: Factory) {
 
 pub async fn replies_are_bounded_batches(factory: Factory) {
     let provider = factory.default_provider().await;
-    let (_comet, chat) = node(&provider, &random_channel(), Settings { batch_limit: 4, ..settings() });
+    let (_comet, chat) = node(
+        &provider,
+        &random_channel(),
+        Settings {
+            batch_limit: 4,
+            ..settings()
+        },
+    );
     let (token, _, cursor) = join(&chat, "ann").await;
     for i in 0..10 {
         say(&chat, &i.to_string()).await;
@@ -146,7 +173,10 @@ pub async fn replies_are_bounded_batches(factory: Factory) {
     let first = decode(chat.poll(&token, Some(cursor.clone())).await.unwrap());
     assert_eq!(first.len(), 4);
     let (all, _) = collect(&chat, &token, cursor, 10).await;
-    assert_eq!(texts(&all), (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        texts(&all),
+        (0..10).map(|i| i.to_string()).collect::<Vec<_>>()
+    );
 }
 
 pub async fn poll_waits_then_receives(factory: Factory) {
@@ -157,7 +187,10 @@ pub async fn poll_waits_then_receives(factory: Factory) {
         tokio::spawn(async move { chat.poll(&token, Some(cursor)).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!waiting.is_finished(), "the poll should be held while there is nothing new");
+    assert!(
+        !waiting.is_finished(),
+        "the poll should be held while there is nothing new"
+    );
     say(&chat, "hello").await;
     let got = decode(waiting.await.unwrap().unwrap());
     assert_eq!(texts(&got), ["hello"]);
@@ -170,7 +203,10 @@ pub async fn poll_times_out_when_nothing_arrives(factory: Factory) {
     let poll = chat.poll(&token, Some(cursor)).await.unwrap();
     assert!(matches!(poll, Poll::Timeout), "{poll:?}");
     let held = started.elapsed();
-    assert!(held >= Duration::from_millis(290), "answered after {held:?}, before the connection timeout");
+    assert!(
+        held >= Duration::from_millis(290),
+        "answered after {held:?}, before the connection timeout"
+    );
 }
 
 pub async fn null_cursor_means_from_now_on(factory: Factory) {
@@ -197,7 +233,9 @@ pub async fn broadcast_wakes_every_waiting_poll(factory: Factory) {
         // After everyone's join messages.
         let (_, cursor) = chat.recent(&token, 0).await.unwrap();
         let chat = chat.clone();
-        waiting.push(tokio::spawn(async move { chat.poll(&token, Some(cursor)).await }));
+        waiting.push(tokio::spawn(async move {
+            chat.poll(&token, Some(cursor)).await
+        }));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     say(&chat, "to all").await;
@@ -224,7 +262,10 @@ pub async fn private_message_reaches_only_its_target(factory: Factory) {
     assert_eq!(texts(&for_ann), ["psst", "public"]);
     assert_eq!(texts(&for_cid), ["public"]);
     let (history, _) = chat.recent(&cid, 10).await.unwrap();
-    assert!(!texts(&history).contains(&"psst".to_owned()), "history leaks a private message");
+    assert!(
+        !texts(&history).contains(&"psst".to_owned()),
+        "history leaks a private message"
+    );
 }
 
 pub async fn private_message_to_unknown_client_fails(factory: Factory) {
@@ -241,7 +282,13 @@ pub async fn duplicate_display_name_is_refused(factory: Factory) {
     chat.initialize_client("Ann").await.unwrap();
     for taken in ["Ann", "ann", "ANN"] {
         let err = chat.initialize_client(taken).await.unwrap_err();
-        assert!(matches!(err, CometError::ClientExists(comet_chat::comet::Taken::DisplayName)), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                CometError::ClientExists(comet_chat::comet::Taken::DisplayName)
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("client already exists"));
     }
     assert_eq!(chat.clients().await.unwrap().len(), 1);
@@ -251,14 +298,20 @@ pub async fn invalid_display_names_are_refused(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
     for bad in ["", " ann", "x".repeat(33).as_str(), "a\u{7}b"] {
         let err = chat.initialize_client(bad).await.unwrap_err();
-        assert!(matches!(err, CometError::InvalidClient(_)), "{bad:?}: {err:?}");
+        assert!(
+            matches!(err, CometError::InvalidClient(_)),
+            "{bad:?}: {err:?}"
+        );
     }
     assert!(chat.clients().await.unwrap().is_empty());
 }
 
 pub async fn unknown_token_is_unknown_client(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
-    let err = chat.poll(&PrivateToken::generate(), None).await.unwrap_err();
+    let err = chat
+        .poll(&PrivateToken::generate(), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, CometError::UnknownClient), "{err:?}");
 }
 
@@ -267,25 +320,39 @@ pub async fn join_and_leave_are_ordinary_messages(factory: Factory) {
     let (ann, _, cursor) = join(&chat, "ann").await;
     let (_, bob) = chat.initialize_client("bob").await.unwrap();
     assert!(chat.remove_client(&bob.public).await.unwrap());
-    assert!(!chat.remove_client(&bob.public).await.unwrap(), "a second removal must report nothing");
+    assert!(
+        !chat.remove_client(&bob.public).await.unwrap(),
+        "a second removal must report nothing"
+    );
     let got = decode(chat.poll(&ann, Some(cursor)).await.unwrap());
     let names: Vec<_> = got.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, [CLIENT_JOINED, CLIENT_LEFT]);
     let who: Presence = serde_json::from_value(got[1].contents.clone()).unwrap();
-    assert_eq!((who.name.as_str(), who.public.as_str()), ("bob", bob.public.as_str()));
+    assert_eq!(
+        (who.name.as_str(), who.public.as_str()),
+        ("bob", bob.public.as_str())
+    );
 }
 
 pub async fn removed_client_gets_unknown_client(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
     let (token, public, _) = join(&chat, "ann").await;
     chat.remove_client(&public).await.unwrap();
-    assert!(matches!(chat.poll(&token, None).await, Err(CometError::UnknownClient)));
+    assert!(matches!(
+        chat.poll(&token, None).await,
+        Err(CometError::UnknownClient)
+    ));
     // The name is free again.
     chat.initialize_client("ann").await.unwrap();
 }
 
 pub async fn expired_cursor_is_refused_not_skipped(factory: Factory) {
-    let provider = factory.make(Retention { max_messages: 5, max_age: Duration::from_secs(3600) }).await;
+    let provider = factory
+        .make(Retention {
+            max_messages: 5,
+            max_age: Duration::from_secs(3600),
+        })
+        .await;
     let (_comet, chat) = node(&provider, &random_channel(), settings());
     let (token, _, cursor) = join(&chat, "ann").await;
     for i in 0..10 {
@@ -299,7 +366,12 @@ pub async fn expired_cursor_is_refused_not_skipped(factory: Factory) {
 }
 
 pub async fn retention_drops_old_messages_by_age(factory: Factory) {
-    let provider = factory.make(Retention { max_messages: 1000, max_age: Duration::from_millis(200) }).await;
+    let provider = factory
+        .make(Retention {
+            max_messages: 1000,
+            max_age: Duration::from_millis(200),
+        })
+        .await;
     let (_comet, chat) = node(&provider, &random_channel(), settings());
     let (token, _, cursor) = join(&chat, "ann").await;
     say(&chat, "old").await;
@@ -307,7 +379,10 @@ pub async fn retention_drops_old_messages_by_age(factory: Factory) {
     say(&chat, "fresh").await;
     let (kept, _) = chat.recent(&token, 100).await.unwrap();
     assert_eq!(texts(&kept), ["fresh"]);
-    assert!(matches!(chat.poll(&token, Some(cursor)).await, Err(CometError::CursorExpired)));
+    assert!(matches!(
+        chat.poll(&token, Some(cursor)).await,
+        Err(CometError::CursorExpired)
+    ));
 }
 
 pub async fn malformed_cursor_is_refused(factory: Factory) {
@@ -317,9 +392,15 @@ pub async fn malformed_cursor_is_refused(factory: Factory) {
     let (_, head) = chat.recent(&token, 0).await.unwrap();
     assert_eq!(head, newest, "the history cursor is the newest id");
     for junk in ["", "nonsense", "zz-1"] {
-        let err = chat.poll(&token, Some(Cursor(junk.into()))).await.unwrap_err();
+        let err = chat
+            .poll(&token, Some(Cursor(junk.into())))
+            .await
+            .unwrap_err();
         assert!(
-            matches!(err, CometError::InvalidCursor(_) | CometError::CursorExpired),
+            matches!(
+                err,
+                CometError::InvalidCursor(_) | CometError::CursorExpired
+            ),
             "{junk:?}: {err:?}"
         );
     }
@@ -396,8 +477,14 @@ pub async fn idle_client_is_removed_once_with_one_leave(factory: Factory) {
     let left: Vec<_> = got.iter().filter(|m| m.name == CLIENT_LEFT).collect();
     assert_eq!(left.len(), 1, "one leave message, got {got:?}");
     assert_eq!(left[0].contents["name"], "sleepy");
-    assert!(matches!(node_b.poll(&idle, None).await, Err(CometError::UnknownClient)));
-    assert!(node_a.client(&watcher).await.unwrap().is_some(), "a polling client is not idle");
+    assert!(matches!(
+        node_b.poll(&idle, None).await,
+        Err(CometError::UnknownClient)
+    ));
+    assert!(
+        node_a.client(&watcher).await.unwrap().is_some(),
+        "a polling client is not idle"
+    );
 }
 
 pub async fn held_poll_keeps_a_client_alive(factory: Factory) {
@@ -412,14 +499,21 @@ pub async fn held_poll_keeps_a_client_alive(factory: Factory) {
     // Two back-to-back polls of 1.5 s: the client never goes 1.6 s without
     // a poll end, and it has a poll in progress all the time.
     for _ in 0..2 {
-        assert!(matches!(chat.poll(&token, Some(cursor.clone())).await, Ok(Poll::Timeout)));
+        assert!(matches!(
+            chat.poll(&token, Some(cursor.clone())).await,
+            Ok(Poll::Timeout)
+        ));
     }
     assert!(chat.client(&token).await.unwrap().is_some());
 }
 
 pub async fn shutdown_answers_waiting_polls(factory: Factory) {
     let provider = factory.default_provider().await;
-    let slow = Settings { connection_timeout: Duration::from_secs(20), idle_timeout: Duration::from_secs(30), ..settings() };
+    let slow = Settings {
+        connection_timeout: Duration::from_secs(20),
+        idle_timeout: Duration::from_secs(30),
+        ..settings()
+    };
     let (comet, chat) = node(&provider, &random_channel(), slow);
     let (token, _, cursor) = join(&chat, "ann").await;
     let waiting = {
@@ -429,7 +523,10 @@ pub async fn shutdown_answers_waiting_polls(factory: Factory) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     comet.shutdown();
     let answered = tokio::time::timeout(Duration::from_secs(1), waiting).await;
-    assert!(matches!(answered, Ok(Ok(Ok(Poll::Timeout)))), "{answered:?}");
+    assert!(
+        matches!(answered, Ok(Ok(Ok(Poll::Timeout)))),
+        "{answered:?}"
+    );
 }
 
 /// One `#[tokio::test]` per behaviour above, for the provider built by

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -53,7 +53,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <main class="notfound"><h1>"Page not found"</h1><a href="/">"Go to login"</a></main> }>
                 <Route path=StaticSegment("") view=LoginPage/>
-                <Route path=StaticSegment("chat") view=ChatPage/>
+                // Async: rendered whole once the session and history are known,
+                // so it works without JavaScript and can still redirect (302).
+                <Route path=StaticSegment("chat") view=ChatPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

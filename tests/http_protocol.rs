@@ -538,3 +538,56 @@ async fn chat_page_without_a_session_redirects_to_login() {
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(response.headers()[header::LOCATION], "/");
 }
+
+#[tokio::test]
+async fn accepted_poll_answers_headers_before_the_body() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    let started = Instant::now();
+    let response = app
+        .http
+        .post(app.url("/comet/chat"))
+        .bearer_auth(&s.token)
+        .body(json!({ "since": cursor }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let headers_after = started.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let body_after = started.elapsed();
+    assert_eq!(body, json!({ "status": "timeout" }));
+    assert!(
+        headers_after < Duration::from_millis(400) && body_after >= Duration::from_millis(450),
+        "headers after {headers_after:?}, body after {body_after:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_functions_accept_a_bearer_token() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let response = app
+        .http
+        .post(app.url("/api/send_message"))
+        .bearer_auth(&s.token)
+        .form(&[("text", "from curl")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let history: Value = app
+        .server_fn(&s, "recent_messages", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<_> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["c"]["m"].as_str())
+        .collect();
+    assert_eq!(texts, ["from curl"]);
+}

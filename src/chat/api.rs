@@ -134,7 +134,7 @@ pub mod ssr {
     //! Session plumbing shared by the server functions and the pages.
 
     use crate::comet::{
-        cookie_token, unix_millis, ClientRecord, Manager, PrivateToken, PublicToken, TOKEN_COOKIE,
+        request_token, unix_millis, ClientRecord, Manager, PrivateToken, PublicToken, TOKEN_COOKIE,
     };
     use http::{header, request::Parts, HeaderValue, StatusCode};
     use leptos::prelude::*;
@@ -182,7 +182,7 @@ pub mod ssr {
 
     pub fn current_token() -> Result<PrivateToken, ServerFnError> {
         use_context::<Parts>()
-            .and_then(|parts| cookie_token(&parts.headers))
+            .and_then(|parts| request_token(&parts.headers))
             .ok_or_else(session_ended)
     }
 

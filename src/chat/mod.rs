@@ -44,6 +44,8 @@ pub enum LineKind {
     Private,
     Join,
     Leave,
+    /// Said by this page itself (e.g. "messages were missed"), never sent.
+    Notice,
 }
 
 impl LineKind {
@@ -53,6 +55,7 @@ impl LineKind {
             LineKind::Private => "private",
             LineKind::Join => "join",
             LineKind::Leave => "leave",
+            LineKind::Notice => "notice",
         }
     }
 }

@@ -46,8 +46,9 @@ fn ChatRoom(history: History) -> impl IntoView {
     {
         let cursor = history.cursor.clone();
         Effect::new(move |_| {
+            use crate::comet::subscriber::{Failure, Subscriber};
             let handle =
-                crate::comet::subscriber::Subscriber::new(format!("/comet/{}", super::CHANNEL))
+                Subscriber::new(format!("/comet/{}", super::CHANNEL))
                     .since(Some(cursor.clone()))
                     .on_message(move |message| {
                         let Some(line) = Line::from_message(&message) else {
@@ -72,7 +73,20 @@ fn ChatRoom(history: History) -> impl IntoView {
                             });
                         }
                     })
-                    .on_status(move |s| status.set(s))
+                    .on_failure(move |failure| {
+                    if failure == Failure::CursorExpired {
+                        let notice = Line {
+                            id: format!("notice-{}", lines.with_untracked(Vec::len)),
+                            kind: LineKind::Notice,
+                            from: String::new(),
+                            from_public: String::new(),
+                            text: "Some messages were missed while you were away; showing new ones from here.".into(),
+                            at_ms: js_sys::Date::now() as u64,
+                        };
+                        lines.update(|l| l.push(notice));
+                    }
+                })
+                .on_status(move |s| status.set(s))
                     .start();
             on_cleanup(move || handle.stop());
         });
@@ -131,7 +145,10 @@ fn StatusBadge(status: RwSignal<Status>) -> impl IntoView {
 
 #[component]
 fn MessageLine(line: Line, mine: bool) -> impl IntoView {
-    let event = matches!(line.kind, LineKind::Join | LineKind::Leave);
+    let event = matches!(
+        line.kind,
+        LineKind::Join | LineKind::Leave | LineKind::Notice
+    );
     let at_ms = line.at_ms;
     view! {
         <li

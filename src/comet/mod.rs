@@ -48,6 +48,6 @@ pub use {
     manager::{unix_millis, Comet, Manager, OpenPoll, Poll, Settings},
     memory::{MemoryProvider, Retention},
     provider::{Audience, ClientRecord, Provider, StoredMessage},
-    route::{cookie_token, TOKEN_COOKIE},
+    route::{cookie_token, request_token, TOKEN_COOKIE},
     token::{PrivateToken, PublicToken, TokenDigest},
 };

@@ -102,7 +102,7 @@ async fn poll(
     let manager = comet
         .channel(&channel)
         .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel.clone())))?;
-    let token = token_from(&headers).ok_or(CometError::UnknownClient)?;
+    let token = request_token(&headers).ok_or(CometError::UnknownClient)?;
     let limit = manager.settings().max_body_bytes;
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
         RouteError::bad_request(format!("the request body is larger than {limit} bytes"))
@@ -160,7 +160,7 @@ fn encode(poll: Poll) -> Vec<u8> {
 
 /// The private token from `Authorization: Bearer …`, else from the cookie.
 /// A malformed token is treated as no token: the answer is the same 401.
-pub(crate) fn token_from(headers: &HeaderMap) -> Option<PrivateToken> {
+pub fn request_token(headers: &HeaderMap) -> Option<PrivateToken> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

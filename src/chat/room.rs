@@ -60,14 +60,20 @@ fn ChatRoom(history: History) -> impl IntoView {
                         {
                             return;
                         }
+                        // Handlers and frame callbacks can outlive the page
+                        // (a reply landing as the user navigates away), so
+                        // every reactive access here is a `try_`.
                         let stick = log_ref
-                            .get_untracked()
+                            .try_get_untracked()
+                            .flatten()
                             .map(|el| near_bottom(&el))
                             .unwrap_or(true);
-                        lines.update(|l| l.push(line));
+                        if lines.try_update(|l| l.push(line)).is_none() {
+                            return;
+                        }
                         if stick {
                             request_animation_frame(move || {
-                                if let Some(el) = log_ref.get_untracked() {
+                                if let Some(el) = log_ref.try_get_untracked().flatten() {
                                     el.set_scroll_top(el.scroll_height());
                                 }
                             });
@@ -76,17 +82,19 @@ fn ChatRoom(history: History) -> impl IntoView {
                     .on_failure(move |failure| {
                     if failure == Failure::CursorExpired {
                         let notice = Line {
-                            id: format!("notice-{}", lines.with_untracked(Vec::len)),
+                            id: format!("notice-{}", js_sys::Date::now()),
                             kind: LineKind::Notice,
                             from: String::new(),
                             from_public: String::new(),
                             text: "Some messages were missed while you were away; showing new ones from here.".into(),
                             at_ms: js_sys::Date::now() as u64,
                         };
-                        lines.update(|l| l.push(notice));
+                        lines.try_update(|l| l.push(notice));
                     }
                 })
-                .on_status(move |s| status.set(s))
+                .on_status(move |s| {
+                    status.try_set(s);
+                })
                     .start();
             on_cleanup(move || handle.stop());
         });

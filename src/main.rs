@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
+    raise_open_file_limit();
     let config = Config::load().context("invalid configuration")?;
     let leptos = get_configuration(None).context("invalid Leptos configuration")?;
     let addr = leptos.leptos_options.site_addr;
@@ -38,6 +39,34 @@ async fn main() -> anyhow::Result<()> {
         .context("server error")?;
     Ok(())
 }
+
+/// Every held poll is an open socket: lift the soft limit on open files to
+/// the hard limit, or the server would refuse connections at 1 024.
+#[cfg(all(feature = "ssr", unix))]
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            tracing::debug!(
+                from = soft,
+                to = limit.rlim_max,
+                "raised the open-file limit"
+            );
+        }
+    }
+}
+
+#[cfg(all(feature = "ssr", not(unix)))]
+fn raise_open_file_limit() {}
 
 #[cfg(feature = "ssr")]
 async fn shutdown_signal() {

@@ -1,0 +1,366 @@
+//! Command-line options. Hand-parsed (no clap in the dependency tree, and
+//! the flags are few): `loadgen <command> [--flag value]…`.
+
+use crate::worker::Ramp;
+use anyhow::{anyhow, bail};
+use std::net::SocketAddr;
+
+pub const USAGE: &str = "\
+loadgen: load generator for Comet Chat (speaks the real wire protocol)
+
+USAGE
+  loadgen <scenario> [options]      run a scenario against --server
+  loadgen hello-server [--addr A]   bare hyper hello-world server (prints its address)
+  loadgen summarize FILE…           medians of JSON results (one object per line)
+  loadgen free-port                 print a free loopback TCP port
+
+SCENARIOS (defaults in brackets)
+  idle       N clients hold polls; RSS per held poll      [--clients 10000 --duration 30]
+  broadcast  N clients, one publisher sends M messages as fast as it can
+                                                          [--clients 1000 --messages 200]
+  chat       N clients, R messages/s for T seconds        [--clients 1000 --rate 20 --duration 30]
+  hold       N clients over several processes, then one broadcast: who got it, how fast
+                                                          [--clients 19000]
+  hello      C connections doing back-to-back keep-alive requests for T seconds
+             (against `loadgen hello-server`: the machine's request ceiling)
+                                                          [--connections 50 --duration 10 --path /]
+
+OPTIONS
+  --server ADDR            server to use; repeat to spread clients round-robin [127.0.0.1:3000]
+  --server-pid PID         server process for RSS (VmRSS); repeat per server
+  --clients N              simulated browsers (one connection each)
+  --procs K                worker processes [ceil(clients / 10000)]; 1 = in this process
+  --messages M             broadcast: messages to send [200]
+  --rate R                 chat: messages per second, all publishers together [20]
+  --duration SECS          idle: hold time after all polls are held; chat: send time; hello: run time
+  --publishers P           chat: publishing clients, each at R/P per second [1]
+  --pad BYTES              extra bytes in every message text [0]
+  --connections C          hello: connections [50]
+  --path PATH              hello: request path [/]
+  --ramp phased|live       phased: all log in, then all poll (no join storm) [phased];
+                           live: each polls right after its login, like arriving browsers
+  --setup-concurrency C    logins / first polls in flight, over all processes [96]
+                           (keep it under the server's listen backlog, 128 here)
+  --source-addrs S         spread connections over 127.0.0.1..127.0.0.S [16]
+  --ready-timeout SECS     for logging in, and for all first polls to be held [120]
+  --drain-timeout SECS     after the last send, wait this long for deliveries [30]
+  --request-timeout SECS   per request (and per poll head) [30]
+  --poll-read-timeout SECS a held poll's body [90] (above the server's poll timeout)
+  --logout-conns C         connections per process and server for logging out [32]
+  --threads T              tokio worker threads per process [cores]
+  --run ID                 run id in names and texts (letters/digits, max 8) [random]
+  --max-secs SECS          hard time bound for the whole run [computed]
+  --quickack               diagnostic: ACK every read at once (TCP_QUICKACK), unlike
+                           browsers; shows latency lost to Nagle × delayed ACK
+  --json                   print one JSON object on stdout (the summary goes to stderr)
+  --quiet                  no progress lines
+";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Idle,
+    Broadcast,
+    Chat,
+    Hold,
+    Hello,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Idle => "idle",
+            Scenario::Broadcast => "broadcast",
+            Scenario::Chat => "chat",
+            Scenario::Hold => "hold",
+            Scenario::Hello => "hello",
+        }
+    }
+}
+
+pub enum Command {
+    Run(Box<Opts>),
+    HelloServer {
+        addr: SocketAddr,
+        max_secs: f64,
+        threads: Option<usize>,
+    },
+    Summarize(Vec<String>),
+    FreePort,
+    Worker {
+        threads: Option<usize>,
+    },
+    Help,
+}
+
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub scenario: Scenario,
+    pub servers: Vec<SocketAddr>,
+    pub server_pids: Vec<u32>,
+    pub clients: usize,
+    pub procs: usize,
+    pub messages: u64,
+    pub rate: f64,
+    pub duration: f64,
+    pub publishers: usize,
+    pub pad: usize,
+    pub connections: usize,
+    pub path: String,
+    pub ramp: Ramp,
+    pub setup_concurrency: usize,
+    pub source_addrs: usize,
+    pub ready_timeout: f64,
+    pub drain_timeout: f64,
+    pub request_timeout: f64,
+    pub poll_read_timeout: f64,
+    pub logout_conns: usize,
+    pub threads: Option<usize>,
+    pub run: String,
+    pub max_secs: f64,
+    pub quickack: bool,
+    pub json: bool,
+    pub quiet: bool,
+}
+
+fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let v = v.ok_or_else(|| anyhow!("{flag} needs a value"))?;
+    v.parse::<T>()
+        .map_err(|e| anyhow!("bad value for {flag}: {v:?} ({e})"))
+}
+
+fn positive(flag: &str, v: f64) -> anyhow::Result<f64> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        bail!("{flag} must be a positive number")
+    }
+}
+
+pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
+    let mut it = args.into_iter();
+    let Some(cmd) = it.next() else {
+        return Ok(Command::Help);
+    };
+    let scenario = match cmd.as_str() {
+        "idle" => Scenario::Idle,
+        "broadcast" => Scenario::Broadcast,
+        "chat" => Scenario::Chat,
+        "hold" => Scenario::Hold,
+        "hello" => Scenario::Hello,
+        "-h" | "--help" | "help" => return Ok(Command::Help),
+        "summarize" => return Ok(Command::Summarize(it.collect())),
+        "free-port" => return Ok(Command::FreePort),
+        "worker" => {
+            let mut threads = None;
+            while let Some(flag) = it.next() {
+                match flag.as_str() {
+                    "--threads" => threads = Some(value("--threads", it.next())?),
+                    other => bail!("unknown worker option {other}"),
+                }
+            }
+            return Ok(Command::Worker { threads });
+        }
+        "hello-server" => {
+            let mut addr: SocketAddr = "127.0.0.1:3999".parse().expect("valid address");
+            let mut max_secs = 6.0 * 3600.0;
+            let mut threads = None;
+            while let Some(flag) = it.next() {
+                match flag.as_str() {
+                    "--addr" => addr = value("--addr", it.next())?,
+                    "--max-secs" => {
+                        max_secs = positive("--max-secs", value("--max-secs", it.next())?)?
+                    }
+                    "--threads" => threads = Some(value("--threads", it.next())?),
+                    other => bail!("unknown hello-server option {other}"),
+                }
+            }
+            if !addr.ip().is_loopback() {
+                bail!("hello-server listens on loopback addresses only");
+            }
+            return Ok(Command::HelloServer {
+                addr,
+                max_secs,
+                threads,
+            });
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    };
+
+    let mut servers: Vec<SocketAddr> = Vec::new();
+    let mut server_pids = Vec::new();
+    let mut clients = None;
+    let mut procs = None;
+    let mut messages = 200;
+    let mut rate = 20.0;
+    let mut duration = None;
+    let mut publishers = 1;
+    let mut pad = 0;
+    let mut connections = 50;
+    let mut path = "/".to_owned();
+    let mut ramp = Ramp::Phased;
+    let mut setup_concurrency = 96;
+    let mut source_addrs = 16;
+    let mut ready_timeout = 120.0;
+    let mut drain_timeout = 30.0;
+    let mut request_timeout = 30.0;
+    let mut poll_read_timeout = 90.0;
+    let mut logout_conns = 32;
+    let mut threads = None;
+    let mut run = None;
+    let mut max_secs = None;
+    let mut quickack = false;
+    let mut json = false;
+    let mut quiet = false;
+    while let Some(flag) = it.next() {
+        let f = flag.as_str();
+        match f {
+            "--server" => servers.push(value(f, it.next())?),
+            "--server-pid" => server_pids.push(value(f, it.next())?),
+            "--clients" => clients = Some(value(f, it.next())?),
+            "--procs" => procs = Some(value(f, it.next())?),
+            "--messages" => messages = value(f, it.next())?,
+            "--rate" => rate = positive(f, value(f, it.next())?)?,
+            "--duration" => duration = Some(positive(f, value(f, it.next())?)?),
+            "--publishers" => publishers = value(f, it.next())?,
+            "--pad" => pad = value(f, it.next())?,
+            "--connections" => connections = value(f, it.next())?,
+            "--path" => path = value(f, it.next())?,
+            "--ramp" => {
+                ramp = match value::<String>(f, it.next())?.as_str() {
+                    "phased" => Ramp::Phased,
+                    "live" => Ramp::Live,
+                    other => bail!("--ramp is phased or live, not {other:?}"),
+                }
+            }
+            "--setup-concurrency" => setup_concurrency = value(f, it.next())?,
+            "--source-addrs" => source_addrs = value(f, it.next())?,
+            "--ready-timeout" => ready_timeout = positive(f, value(f, it.next())?)?,
+            "--drain-timeout" => drain_timeout = positive(f, value(f, it.next())?)?,
+            "--request-timeout" => request_timeout = positive(f, value(f, it.next())?)?,
+            "--poll-read-timeout" => poll_read_timeout = positive(f, value(f, it.next())?)?,
+            "--logout-conns" => logout_conns = value(f, it.next())?,
+            "--threads" => threads = Some(value(f, it.next())?),
+            "--run" => run = Some(value::<String>(f, it.next())?),
+            "--max-secs" => max_secs = Some(positive(f, value(f, it.next())?)?),
+            "--quickack" => quickack = true,
+            "--json" => json = true,
+            "--quiet" => quiet = true,
+            "-h" | "--help" => return Ok(Command::Help),
+            other => bail!("unknown option {other:?} (see loadgen --help)"),
+        }
+    }
+    if servers.is_empty() {
+        servers.push("127.0.0.1:3000".parse().expect("valid address"));
+    }
+    if let Some(bad) = servers.iter().find(|s| !s.ip().is_loopback()) {
+        bail!("loopback servers only, not {bad}");
+    }
+    let clients: usize = clients.unwrap_or(match scenario {
+        Scenario::Idle => 10_000,
+        Scenario::Hold => 19_000,
+        _ => 1_000,
+    });
+    if clients == 0 && scenario != Scenario::Hello {
+        bail!("--clients must be at least 1");
+    }
+    if !(1..=1000).contains(&publishers) {
+        bail!("--publishers must be 1..=1000");
+    }
+    if scenario == Scenario::Broadcast && messages == 0 {
+        bail!("--messages must be at least 1");
+    }
+    if scenario == Scenario::Hello && connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    if !path.starts_with('/') || path.contains(char::is_whitespace) {
+        bail!("--path must start with / and have no spaces");
+    }
+    let duration = duration.unwrap_or(match scenario {
+        Scenario::Idle | Scenario::Chat => 30.0,
+        Scenario::Hello => 10.0,
+        _ => 0.0,
+    });
+    let procs = procs
+        .unwrap_or_else(|| clients.div_ceil(10_000))
+        .clamp(1, clients.max(1));
+    let run = match run {
+        Some(r) => {
+            if r.is_empty() || r.len() > 8 || !r.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                bail!("--run: 1 to 8 letters or digits");
+            }
+            r
+        }
+        None => random_run_id(),
+    };
+    // Names are `lg<run>-<proc>-<i>`: at most 32 characters.
+    let longest = format!("lg{run}-{}-{}", procs, clients);
+    if longest.len() > 32 {
+        bail!("client names would exceed 32 characters");
+    }
+    let sending = match scenario {
+        Scenario::Broadcast => messages as f64 * request_timeout.min(1.0),
+        Scenario::Chat => duration,
+        _ => 0.0,
+    };
+    let max_secs = max_secs.unwrap_or(
+        2.0 * ready_timeout + duration + sending + drain_timeout + 180.0 + clients as f64 / 100.0,
+    );
+    Ok(Command::Run(Box::new(Opts {
+        scenario,
+        servers,
+        server_pids,
+        clients,
+        procs,
+        messages,
+        rate,
+        duration,
+        publishers,
+        pad,
+        connections,
+        path,
+        ramp,
+        setup_concurrency,
+        source_addrs,
+        ready_timeout,
+        drain_timeout,
+        request_timeout,
+        poll_read_timeout,
+        logout_conns,
+        threads,
+        run,
+        max_secs,
+        quickack,
+        json,
+        quiet,
+    })))
+}
+
+/// Six base-36 characters from the clock and the process id.
+fn random_run_id() -> String {
+    let nanos = crate::sys::unix_nanos();
+    let mut x = nanos ^ ((std::process::id() as u64) << 32) ^ (nanos >> 29);
+    // A few rounds of xorshift to spread nearby clocks apart.
+    for _ in 0..4 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|_| {
+            let d = digits[(x % 36) as usize] as char;
+            x /= 36;
+            d
+        })
+        .collect()
+}
+
+/// The `--threads` flag to pass on to a child process.
+pub fn threads_arg(threads: Option<usize>) -> Vec<String> {
+    threads
+        .map(|t| vec!["--threads".to_owned(), t.to_string()])
+        .unwrap_or_default()
+}

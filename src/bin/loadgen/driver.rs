@@ -1,0 +1,530 @@
+//! The driver: runs one chat scenario (idle, broadcast, chat, hold) from
+//! start to clean finish. It starts the workers, waits until every client
+//! is logged in and then polling, reads the server's RSS, publishes, tells
+//! the workers what was sent, merges their results, and logs everyone out.
+//!
+//! Publishing starts only after every client's first poll is held, so every
+//! client is expected to receive every message sent, exactly once and in
+//! order: any difference is a real loss, duplicate or reordering. A send
+//! that fails is still counted as sent (the server may have stored it), so
+//! a loss next to a send error is explained by it.
+//!
+//! Publishers are separate clients (not among the N measured ones); each
+//! also keeps one poll going, as a browser would, so the server does not
+//! reap it as idle during a long run.
+
+use crate::cli::{Opts, Scenario};
+use crate::http::Conn;
+use crate::procs::Workers;
+use crate::proto::{self, CallError};
+use crate::report::{Latency, Report};
+use crate::stats::{merge_errors, Errors};
+use crate::sys;
+use crate::worker::{Cmd, Event, WorkerConfig, WorkerResult};
+use anyhow::anyhow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// A publishing client: one connection for sends, one for its own polls.
+struct Publisher {
+    index: usize,
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    token: String,
+    conn: Option<Conn>,
+    buf: Vec<u8>,
+    form: String,
+    request_timeout: Duration,
+    keepalive: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+impl Publisher {
+    async fn login(opts: &Opts, index: usize) -> Result<Publisher, CallError> {
+        let server = opts.servers[index % opts.servers.len()];
+        let source = sys::source_for(server, opts.clients + index, opts.source_addrs);
+        let request_timeout = secs(opts.request_timeout);
+        let name = format!("lg{}-pub{}", opts.run, index);
+        let mut buf = Vec::new();
+        let (conn, token) = tokio::time::timeout(request_timeout, async {
+            let mut conn = Conn::connect(server, source).await?;
+            let token = proto::login(&mut conn, &name, &mut buf).await?;
+            Ok::<_, CallError>((conn, token))
+        })
+        .await
+        .unwrap_or(Err(CallError::Timeout))?;
+        let cancel = CancellationToken::new();
+        let keepalive = tokio::spawn(keep_polling(
+            server,
+            source,
+            token.clone(),
+            cancel.clone(),
+            request_timeout,
+            secs(opts.poll_read_timeout),
+        ));
+        Ok(Publisher {
+            index,
+            server,
+            source,
+            token,
+            conn: Some(conn),
+            buf,
+            form: String::new(),
+            request_timeout,
+            keepalive: Some((cancel, keepalive)),
+        })
+    }
+
+    /// Sends message `seq`; returns when it was sent (unix nanos).
+    async fn send(&mut self, run: &str, seq: u64, pad: usize) -> Result<u64, CallError> {
+        let sent = sys::unix_nanos();
+        let text = proto::message_text(run, self.index, seq, sent, pad);
+        let r = tokio::time::timeout(self.request_timeout, async {
+            if self.conn.as_ref().is_none_or(|c| c.closed) {
+                self.conn = Some(Conn::connect(self.server, self.source).await?);
+            }
+            let conn = self.conn.as_mut().expect("connected above");
+            proto::send_message(conn, &self.token, &text, &mut self.form, &mut self.buf).await
+        })
+        .await
+        .unwrap_or(Err(CallError::Timeout));
+        if r.is_err() {
+            self.conn = None;
+        }
+        r.map(|()| sent)
+    }
+
+    /// Stops polling and logs out.
+    async fn finish(mut self, errors: &Errors) -> bool {
+        if let Some((cancel, handle)) = self.keepalive.take() {
+            cancel.cancel();
+            let _ = handle.await;
+        }
+        let r = tokio::time::timeout(self.request_timeout, async {
+            if self.conn.as_ref().is_none_or(|c| c.closed) {
+                self.conn = Some(Conn::connect(self.server, self.source).await?);
+            }
+            let conn = self.conn.as_mut().expect("connected above");
+            proto::logout(conn, &self.token, &mut self.buf).await
+        })
+        .await
+        .unwrap_or(Err(CallError::Timeout));
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                errors.add("publisher_logout", &e.kind());
+                false
+            }
+        }
+    }
+}
+
+/// A publisher's own polls, so it stays a live client; what it receives
+/// is not measured.
+async fn keep_polling(
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    token: String,
+    cancel: CancellationToken,
+    request_timeout: Duration,
+    poll_timeout: Duration,
+) {
+    let mut cursor: Option<String> = None;
+    let mut failures = 0;
+    let mut buf = Vec::new();
+    let mut scratch = Vec::new();
+    let mut conn: Option<Conn> = None;
+    while failures < 10 && !cancel.is_cancelled() {
+        let round = async {
+            if conn.as_ref().is_none_or(|c| c.closed) {
+                conn = Some(Conn::connect(server, source).await?);
+            }
+            let c = conn.as_mut().expect("connected above");
+            proto::send_poll(c, &token, cursor.as_deref(), &mut scratch).await?;
+            let head = tokio::time::timeout(request_timeout, c.read_head())
+                .await
+                .map_err(|_| CallError::Timeout)??;
+            tokio::time::timeout(poll_timeout, c.read_body(&head, &mut buf))
+                .await
+                .map_err(|_| CallError::Timeout)??;
+            Ok::<u16, CallError>(head.status)
+        };
+        let status = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = round => r,
+        };
+        match status {
+            Ok(200) => {
+                failures = 0;
+                if let Ok(reply) = proto::parse_poll(&buf) {
+                    if let Some(last) = reply.messages.last() {
+                        cursor = Some(last.id.clone().into_owned());
+                    }
+                }
+            }
+            Ok(410) => cursor = None,
+            _ => {
+                failures += 1;
+                conn = None;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                }
+            }
+        }
+    }
+}
+
+fn progress(opts: &Opts, msg: std::fmt::Arguments<'_>) {
+    if !opts.quiet {
+        eprintln!("[driver] {msg}");
+    }
+}
+
+fn worker_configs(opts: &Opts) -> Vec<WorkerConfig> {
+    let k = opts.procs;
+    let (base, extra) = (opts.clients / k, opts.clients % k);
+    let mut first = 0;
+    (0..k)
+        .map(|p| {
+            let n = base + usize::from(p < extra);
+            let cfg = WorkerConfig {
+                run: opts.run.clone(),
+                proc_index: p,
+                servers: opts.servers.clone(),
+                first_client: first,
+                clients: n,
+                source_addrs: opts.source_addrs,
+                setup_concurrency: opts.setup_concurrency.div_ceil(k).max(1),
+                ramp: opts.ramp,
+                request_timeout_ms: (opts.request_timeout * 1000.0) as u64,
+                poll_read_timeout_ms: (opts.poll_read_timeout * 1000.0) as u64,
+                ready_timeout_ms: (opts.ready_timeout * 1000.0) as u64,
+                logout_conns: opts.logout_conns,
+                quickack: opts.quickack,
+                quiet: opts.quiet,
+            };
+            first += n;
+            cfg
+        })
+        .collect()
+}
+
+/// What the publishing phase produced.
+#[derive(Default)]
+struct Sending {
+    sent: Vec<u64>,
+    first_ns: u64,
+    last_ns: u64,
+    secs: f64,
+}
+
+/// Runs idle, broadcast, chat or hold.
+pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let rss_before = sys::total_rss_kb(&opts.server_pids)?;
+    progress(
+        opts,
+        format_args!(
+            "{} clients over {} process(es) against {:?}, run {}",
+            opts.clients, opts.procs, opts.servers, opts.run
+        ),
+    );
+    let mut workers = Workers::start(worker_configs(opts), opts.procs == 1, opts.threads)?;
+    let result = drive(opts, &mut workers, started, rss_before).await;
+    if result.is_err() {
+        workers.broadcast(|| Cmd::Abort);
+    }
+    workers.finish(Duration::from_secs(30)).await;
+    result
+}
+
+async fn drive(
+    opts: &Opts,
+    workers: &mut Workers,
+    started: Instant,
+    rss_before: Option<u64>,
+) -> anyhow::Result<Report> {
+    let errors = Errors::default();
+    let phase_timeout = secs(opts.ready_timeout) + Duration::from_secs(15);
+    let logged: Vec<_> = workers
+        .collect("login", phase_timeout, |e| match e {
+            Event::LoggedIn { ok, failed } => Some((ok, failed)),
+            _ => None,
+        })
+        .await;
+    let logged_in: usize = logged.iter().flatten().map(|(ok, _)| ok).sum();
+    if logged_in == 0 {
+        return Err(anyhow!(
+            "no client could log in (is the server at {:?} up?)",
+            opts.servers
+        ));
+    }
+
+    // Publishers join before anyone polls (phased), so their joins are not
+    // fanned out to the N clients.
+    let mut publishers = Vec::new();
+    if opts.scenario != Scenario::Idle {
+        let count = if opts.scenario == Scenario::Chat {
+            opts.publishers
+        } else {
+            1
+        };
+        for p in 0..count {
+            let publisher = Publisher::login(opts, p)
+                .await
+                .map_err(|e| anyhow!("the publisher could not log in: {e}"))?;
+            publishers.push(publisher);
+        }
+    }
+
+    workers.broadcast(|| Cmd::StartPolling);
+    let ready: Vec<_> = workers
+        .collect("ready", phase_timeout, |e| match e {
+            Event::Ready {
+                ready,
+                held,
+                failed,
+            } => Some((ready, held, failed)),
+            _ => None,
+        })
+        .await;
+    let ready_secs = started.elapsed().as_secs_f64();
+    let ready_clients: usize = ready.iter().flatten().map(|r| r.0).sum();
+    let held_polls: usize = ready.iter().flatten().map(|r| r.1).sum();
+    let rss_held = sys::total_rss_kb(&opts.server_pids)?;
+    progress(
+        opts,
+        format_args!("{ready_clients} clients polling ({held_polls} held) after {ready_secs:.1}s"),
+    );
+
+    let mut held_end = None;
+    let mut rss_end = None;
+    let sending = match opts.scenario {
+        Scenario::Idle => {
+            tokio::time::sleep(secs(opts.duration)).await;
+            workers.broadcast(|| Cmd::Sample);
+            let held: Vec<_> = workers
+                .collect("held polls", Duration::from_secs(10), |e| match e {
+                    Event::Held { held } => Some(held),
+                    _ => None,
+                })
+                .await;
+            held_end = Some(held.iter().flatten().sum::<usize>());
+            rss_end = sys::total_rss_kb(&opts.server_pids)?;
+            Sending::default()
+        }
+        Scenario::Broadcast | Scenario::Hold => {
+            let count = if opts.scenario == Scenario::Hold {
+                1
+            } else {
+                opts.messages
+            };
+            let publisher = &mut publishers[0];
+            let t0 = Instant::now();
+            let mut s = Sending {
+                sent: vec![0],
+                ..Default::default()
+            };
+            for seq in 0..count {
+                match publisher.send(&opts.run, seq, opts.pad).await {
+                    Ok(at) => {
+                        if s.first_ns == 0 {
+                            s.first_ns = at;
+                        }
+                        s.last_ns = at;
+                    }
+                    Err(e) => errors.add("send", &e.kind()),
+                }
+                s.sent[0] = seq + 1;
+            }
+            s.secs = t0.elapsed().as_secs_f64();
+            s
+        }
+        Scenario::Chat => chat_sends(opts, &mut publishers, &errors).await,
+        Scenario::Hello => return Err(anyhow!("hello is not a chat scenario")),
+    };
+    if opts.scenario != Scenario::Idle {
+        progress(
+            opts,
+            format_args!(
+                "sent {} messages in {:.2}s; draining",
+                sending.sent.iter().sum::<u64>(),
+                sending.secs
+            ),
+        );
+    }
+
+    let expected = sending.sent.clone();
+    let drain_ms = (opts.drain_timeout * 1000.0) as u64;
+    workers.broadcast(|| Cmd::Stop {
+        expected: expected.clone(),
+        drain_ms,
+    });
+    let results: Vec<_> = workers
+        .collect(
+            "results",
+            secs(opts.drain_timeout) + Duration::from_secs(30),
+            |e| match e {
+                Event::Result(r) => Some(r),
+                _ => None,
+            },
+        )
+        .await;
+    let mut merged = WorkerResult::default();
+    for r in results.iter().flatten() {
+        merged.merge(r);
+    }
+    let missing = results.iter().filter(|r| r.is_none()).count();
+    if missing > 0 {
+        errors.add("worker", "no_result");
+    }
+
+    let mut publishers_out = 0;
+    for p in publishers {
+        publishers_out += usize::from(p.finish(&errors).await);
+    }
+    workers.broadcast(|| Cmd::Logout);
+    let logout_timeout = Duration::from_secs(60 + opts.clients as u64 / 200);
+    let outs: Vec<_> = workers
+        .collect("logout", logout_timeout, |e| match e {
+            Event::LoggedOut { ok, failed, errors } => Some((ok, failed, errors)),
+            _ => None,
+        })
+        .await;
+    let mut logged_out = publishers_out;
+    let mut all_errors = merged.errors.clone();
+    for (ok, _, errs) in outs.iter().flatten() {
+        logged_out += ok;
+        merge_errors(&mut all_errors, errs);
+    }
+    merge_errors(&mut all_errors, &errors.snapshot());
+    progress(opts, format_args!("{logged_out} logged out"));
+
+    let sent: u64 = sending.sent.iter().sum();
+    let window = (merged.last_delivery_ns > 0 && sending.first_ns > 0)
+        .then(|| merged.last_delivery_ns.saturating_sub(sending.first_ns) as f64 / 1e9);
+    let per_held = match (rss_before, rss_held) {
+        (Some(b), Some(h)) if held_polls > 0 => {
+            Some((h as f64 - b as f64) * 1024.0 / held_polls as f64)
+        }
+        _ => None,
+    };
+    Ok(Report {
+        scenario: opts.scenario.name().to_owned(),
+        run: opts.run.clone(),
+        servers: opts.servers.iter().map(|s| s.to_string()).collect(),
+        procs: opts.procs,
+        clients: opts.clients,
+        publishers: (opts.scenario != Scenario::Idle).then_some(sending.sent.len()),
+        logged_in,
+        ready: if missing > 0 {
+            ready_clients
+        } else {
+            merged.ready
+        },
+        ready_secs,
+        held_polls,
+        held_polls_end: held_end,
+        rss_before_kb: rss_before,
+        rss_held_kb: rss_held,
+        rss_end_kb: rss_end,
+        rss_per_held_poll_bytes: per_held,
+        sent,
+        send_secs: sending.secs,
+        sends_per_sec: if sending.secs > 0.0 {
+            sent as f64 / sending.secs
+        } else {
+            0.0
+        },
+        expected_deliveries: merged.expected,
+        deliveries: merged.deliveries,
+        delivery_window_secs: window,
+        deliveries_per_sec: window
+            .filter(|w| *w > 0.0)
+            .map(|w| merged.deliveries as f64 / w),
+        latency: Latency::from_histogram(&merged.latency),
+        lost: merged.lost,
+        lost_clients: merged.lost_clients,
+        duplicated: merged.duplicated,
+        duplicated_clients: merged.duplicated_clients,
+        out_of_order: merged.out_of_order,
+        out_of_order_clients: merged.out_of_order_clients,
+        got: (opts.scenario == Scenario::Hold).then_some(merged.got_any),
+        last_delivery_secs: (opts.scenario == Scenario::Hold).then_some(window.unwrap_or(0.0)),
+        polls: merged.polls,
+        poll_timeouts: merged.poll_timeouts,
+        other_messages: merged.other_messages,
+        connections: None,
+        requests: None,
+        requests_per_sec: None,
+        logged_out,
+        errors: all_errors,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Chat: `rate` messages per second over all publishers for `duration`
+/// seconds, each publisher on its own fixed schedule (a late send goes out
+/// at once; nothing is skipped, nothing is sent after the end).
+async fn chat_sends(opts: &Opts, publishers: &mut Vec<Publisher>, errors: &Errors) -> Sending {
+    let count = publishers.len();
+    let interval = count as f64 / opts.rate;
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let end = start + secs(opts.duration);
+    let task_errors = Arc::new(Errors::default());
+    let mut tasks = Vec::new();
+    for mut p in publishers.drain(..) {
+        let run = opts.run.clone();
+        let pad = opts.pad;
+        let errors = task_errors.clone();
+        let offset = p.index as f64 / opts.rate;
+        tasks.push(tokio::spawn(async move {
+            let (mut sent, mut first, mut last) = (0u64, 0u64, 0u64);
+            loop {
+                let at = start + secs(offset + sent as f64 * interval);
+                if at >= end {
+                    break;
+                }
+                tokio::time::sleep_until(at).await;
+                match p.send(&run, sent, pad).await {
+                    Ok(ns) => {
+                        if first == 0 {
+                            first = ns;
+                        }
+                        last = ns;
+                    }
+                    Err(e) => errors.add("send", &e.kind()),
+                }
+                sent += 1;
+            }
+            (p, sent, first, last)
+        }));
+    }
+    let mut s = Sending {
+        sent: vec![0; count],
+        ..Default::default()
+    };
+    let mut back = Vec::new();
+    for t in tasks {
+        if let Ok((p, sent, first, last)) = t.await {
+            s.sent[p.index] = sent;
+            if first > 0 && (s.first_ns == 0 || first < s.first_ns) {
+                s.first_ns = first;
+            }
+            s.last_ns = s.last_ns.max(last);
+            back.push(p);
+        }
+    }
+    back.sort_by_key(|p| p.index);
+    *publishers = back;
+    s.secs = opts.duration;
+    errors.merge(&task_errors.snapshot());
+    s
+}

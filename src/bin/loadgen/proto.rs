@@ -1,0 +1,253 @@
+//! The Comet Chat wire protocol as a client speaks it (see README.md, "Wire
+//! protocol"): log in, fetch the cursor to poll from, poll, send, log out.
+//! Plus the load generator's own message text, `lg:<run>:<publisher>:<seq>:
+//! <unix nanos>[:padding]`, which lets every receiver compute end-to-end
+//! latency and check order without any side channel.
+
+use crate::http::{form_encode, Conn, HttpError};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why a protocol call failed.
+#[derive(Debug)]
+pub enum CallError {
+    Http(HttpError),
+    Timeout,
+    /// A status the call does not expect (the body is not kept).
+    Status(u16),
+    /// A 2xx whose body or headers are not what the protocol promises.
+    Parse(&'static str),
+    /// The load generator itself gave up waiting (end of the scenario).
+    Cancelled,
+}
+
+impl CallError {
+    pub fn kind(&self) -> String {
+        match self {
+            CallError::Http(e) => e.kind().to_owned(),
+            CallError::Timeout => "timeout".to_owned(),
+            CallError::Status(s) => format!("status_{s}"),
+            CallError::Parse(what) => format!("parse_{what}"),
+            CallError::Cancelled => "cancelled".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Http(e) => e.fmt(f),
+            CallError::Timeout => f.write_str("timed out"),
+            CallError::Status(s) => write!(f, "HTTP status {s}"),
+            CallError::Parse(what) => write!(f, "unexpected answer ({what})"),
+            CallError::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl From<HttpError> for CallError {
+    fn from(e: HttpError) -> Self {
+        CallError::Http(e)
+    }
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// `POST /api/login`: the private token from the `comet_token` cookie.
+pub async fn login(conn: &mut Conn, name: &str, buf: &mut Vec<u8>) -> Result<String, CallError> {
+    let mut body = String::with_capacity(9 + name.len());
+    body.push_str("username=");
+    form_encode(name, &mut body);
+    let head = conn
+        .request("POST", "/api/login", None, Some(FORM), body.as_bytes(), buf)
+        .await?;
+    if !(200..400).contains(&head.status) {
+        return Err(CallError::Status(head.status));
+    }
+    let token = head.token.ok_or(CallError::Parse("no_cookie"))?;
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CallError::Parse("cookie"));
+    }
+    Ok(token)
+}
+
+/// `POST /api/recent_messages`: the cursor to start polling from.
+pub async fn recent_cursor(
+    conn: &mut Conn,
+    token: &str,
+    buf: &mut Vec<u8>,
+) -> Result<String, CallError> {
+    #[derive(Deserialize)]
+    struct History {
+        cursor: String,
+    }
+    let head = conn
+        .request(
+            "POST",
+            "/api/recent_messages",
+            Some(token),
+            Some(FORM),
+            b"",
+            buf,
+        )
+        .await?;
+    if head.status != 200 {
+        return Err(CallError::Status(head.status));
+    }
+    let history: History = serde_json::from_slice(buf).map_err(|_| CallError::Parse("history"))?;
+    Ok(history.cursor)
+}
+
+/// `POST /api/send_message`.
+pub async fn send_message(
+    conn: &mut Conn,
+    token: &str,
+    text: &str,
+    form: &mut String,
+    buf: &mut Vec<u8>,
+) -> Result<(), CallError> {
+    form.clear();
+    form.push_str("text=");
+    form_encode(text, form);
+    let head = conn
+        .request(
+            "POST",
+            "/api/send_message",
+            Some(token),
+            Some(FORM),
+            form.as_bytes(),
+            buf,
+        )
+        .await?;
+    if head.status != 200 {
+        return Err(CallError::Status(head.status));
+    }
+    Ok(())
+}
+
+/// `POST /api/logout`.
+pub async fn logout(conn: &mut Conn, token: &str, buf: &mut Vec<u8>) -> Result<(), CallError> {
+    let head = conn
+        .request("POST", "/api/logout", Some(token), Some(FORM), b"", buf)
+        .await?;
+    if !(200..400).contains(&head.status) {
+        return Err(CallError::Status(head.status));
+    }
+    Ok(())
+}
+
+/// Writes `POST /comet/chat` with `{"since": cursor}` (or null).
+pub async fn send_poll(
+    conn: &mut Conn,
+    token: &str,
+    cursor: Option<&str>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), HttpError> {
+    scratch.clear();
+    match cursor {
+        Some(c) => {
+            scratch.extend_from_slice(br#"{"since":""#);
+            // Cursors are `<hex epoch>-<number>`: nothing to escape, but be safe.
+            for b in c.bytes() {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    continue;
+                }
+                scratch.push(b);
+            }
+            scratch.extend_from_slice(br#""}"#);
+        }
+        None => scratch.extend_from_slice(br#"{"since":null}"#),
+    }
+    conn.send(
+        "POST",
+        "/comet/chat",
+        Some(token),
+        Some("application/json"),
+        scratch,
+    )
+    .await
+}
+
+/// A poll's answer, borrowing from the body.
+#[derive(Deserialize)]
+pub struct PollReply<'a> {
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub messages: Vec<WireMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+pub struct WireMessage<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub n: Cow<'a, str>,
+    /// Chat contents; join/leave contents parse too (with no `m`).
+    #[serde(default, borrow)]
+    pub c: Option<Contents<'a>>,
+}
+
+#[derive(Deserialize)]
+pub struct Contents<'a> {
+    #[serde(default, borrow)]
+    pub m: Option<Cow<'a, str>>,
+}
+
+pub fn parse_poll(body: &[u8]) -> Result<PollReply<'_>, CallError> {
+    serde_json::from_slice(body).map_err(|_| CallError::Parse("poll"))
+}
+
+/// The load generator's message text.
+pub fn message_text(run: &str, publisher: usize, seq: u64, sent_nanos: u64, pad: usize) -> String {
+    let mut text = format!("lg:{run}:{publisher}:{seq}:{sent_nanos}");
+    if pad > 0 {
+        text.push(':');
+        text.extend(std::iter::repeat_n('x', pad));
+    }
+    text
+}
+
+/// `(publisher, seq, sent_nanos)` if `text` is one of this run's messages.
+pub fn parse_text(text: &str, run_prefix: &str) -> Option<(usize, u64, u64)> {
+    let rest = text.strip_prefix(run_prefix)?;
+    let mut parts = rest.splitn(4, ':');
+    let publisher = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let sent = parts.next()?.parse().ok()?;
+    Some((publisher, seq, sent))
+}
+
+/// What `parse_text` strips first: `lg:<run>:`.
+pub fn run_prefix(run: &str) -> String {
+    format!("lg:{run}:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trip() {
+        let t = message_text("abc", 2, 41, 1_700_000_000_123_456_789, 3);
+        assert_eq!(
+            parse_text(&t, &run_prefix("abc")),
+            Some((2, 41, 1_700_000_000_123_456_789))
+        );
+        assert_eq!(parse_text(&t, &run_prefix("abd")), None);
+        assert_eq!(parse_text("hello", &run_prefix("abc")), None);
+    }
+
+    #[test]
+    fn poll_reply_parses() {
+        let body = br#"{"status":"messages","messages":[{"id":"ab-3","n":"ClientJoined","c":{"public":"x","name":"y","at":1}},{"id":"ab-4","n":"ChatMessage","c":{"f":"a","p":"b","m":"lg:r:0:0:5","t":1}}]}"#;
+        let reply = parse_poll(body).unwrap();
+        assert_eq!(reply.status, "messages");
+        assert_eq!(reply.messages.len(), 2);
+        assert_eq!(reply.messages[1].id, "ab-4");
+        assert!(reply.messages[0].c.as_ref().unwrap().m.is_none());
+        let reply = parse_poll(br#"{"status":"timeout"}"#).unwrap();
+        assert!(reply.messages.is_empty());
+    }
+}

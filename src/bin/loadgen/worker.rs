@@ -1,0 +1,596 @@
+//! A worker: one process's share of the simulated browsers. Each client is
+//! one task and one keep-alive connection: log in, fetch the cursor, then
+//! long-poll until the driver says what was sent and the client has it all
+//! (or the drain time runs out); finally every client is logged out.
+//!
+//! The driver talks to workers with [`Cmd`]s and hears back [`Event`]s, the
+//! same messages whether the worker is a task in the driver's process or a
+//! child process (`loadgen worker`, one JSON line each way, see
+//! `procs.rs`), so one code path serves `--procs 1` and `--procs K`.
+//!
+//! Ramp: by default ("phased") every client logs in first and only then,
+//! when the driver says so (after *every* process has logged its clients
+//! in), starts polling. Each login is announced to every polling client
+//! ("ClientJoined"), so logging in while others already poll costs
+//! O(clients²) deliveries; `--ramp live` does exactly that, like browsers
+//! arriving one by one.
+
+use crate::http::Conn;
+use crate::logout::logout_all;
+use crate::proto::{self, CallError};
+use crate::stats::{AtomicHistogram, Errors, Tracker, MAX_SEQ};
+use crate::sys;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+pub use crate::ipc::{Cmd, Event, Ramp, WorkerConfig, WorkerResult};
+
+/// Shared by a worker's client tasks.
+struct Ctx {
+    cfg: WorkerConfig,
+    run_prefix: String,
+    setup: Semaphore,
+    errors: Errors,
+    latency: AtomicHistogram,
+    deliveries: AtomicU64,
+    other_messages: AtomicU64,
+    polls: AtomicU64,
+    poll_timeouts: AtomicU64,
+    first_delivery: AtomicU64,
+    last_delivery: AtomicU64,
+    logins_done: AtomicUsize,
+    logins_ok: AtomicUsize,
+    /// Clients whose first poll was accepted.
+    ready: AtomicUsize,
+    /// Logged-in clients that never got a poll accepted.
+    setup_failed: AtomicUsize,
+    /// Polls whose head arrived and whose body has not.
+    held: AtomicI64,
+    start_polling: watch::Receiver<bool>,
+    stop: watch::Receiver<Option<Arc<Vec<u64>>>>,
+    cancel: CancellationToken,
+}
+
+impl Ctx {
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed).max(0) as usize
+    }
+}
+
+/// What a client task leaves behind.
+struct ClientOutcome {
+    server: usize,
+    token: Option<String>,
+    ready: bool,
+    tracker: Tracker,
+}
+
+/// Runs `fut` with a timeout; gives up at once when the scenario ends.
+async fn guarded<T>(
+    cancel: &CancellationToken,
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::select! {
+        _ = cancel.cancelled() => Err(CallError::Cancelled),
+        r = tokio::time::timeout(timeout, fut) => r.unwrap_or(Err(CallError::Timeout)),
+    }
+}
+
+/// Sleeps, or returns `false` at once when the scenario ends.
+async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+/// Decrements the held-poll gauge when a held poll ends, however it ends.
+struct HeldGuard<'a>(&'a AtomicI64);
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Consecutive poll failures after which a client gives up.
+const MAX_POLL_FAILURES: u32 = 5;
+
+async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
+    let cfg = &ctx.cfg;
+    let global = cfg.first_client + i;
+    let server_index = global % cfg.servers.len();
+    let server = cfg.servers[server_index];
+    let source = sys::source_for(server, global, cfg.source_addrs);
+    let mut out = ClientOutcome {
+        server: server_index,
+        token: None,
+        ready: false,
+        tracker: Tracker::default(),
+    };
+    let mut buf = Vec::with_capacity(1024);
+
+    // Log in.
+    let Ok(permit) = ctx.setup.acquire().await else {
+        ctx.logins_done.fetch_add(1, Ordering::Relaxed);
+        return out;
+    };
+    let name = format!("lg{}-{}-{}", cfg.run, cfg.proc_index, i);
+    let login = guarded(&ctx.cancel, ctx.request_timeout(), async {
+        let mut conn = Conn::connect(server, source).await?;
+        let token = proto::login(&mut conn, &name, &mut buf).await?;
+        Ok((conn, token))
+    })
+    .await;
+    let mut conn = match login {
+        Ok((conn, token)) => {
+            out.token = Some(token);
+            ctx.logins_ok.fetch_add(1, Ordering::Relaxed);
+            ctx.logins_done.fetch_add(1, Ordering::Relaxed);
+            Some(conn)
+        }
+        Err(e) => {
+            if !matches!(e, CallError::Cancelled) {
+                ctx.errors.add("login", &e.kind());
+            }
+            ctx.logins_done.fetch_add(1, Ordering::Relaxed);
+            return out;
+        }
+    };
+    let token = out.token.clone().unwrap_or_default();
+
+    // Phased ramp: wait until every process has logged in.
+    let mut permit = Some(permit);
+    if !*ctx.start_polling.borrow() {
+        drop(permit.take());
+        let mut start = ctx.start_polling.clone();
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => {
+                ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
+                return out;
+            }
+            r = start.wait_for(|go| *go) => if r.is_err() {
+                ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
+                return out;
+            }
+        }
+        match ctx.setup.acquire().await {
+            Ok(p) => permit = Some(p),
+            Err(_) => {
+                ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
+                return out;
+            }
+        }
+    }
+
+    // The cursor to poll from (the connection may have been closed while
+    // waiting: reconnect once).
+    let mut cursor = None;
+    for attempt in 0..2 {
+        let c = conn.as_mut().filter(|c| !c.closed);
+        let r = guarded(&ctx.cancel, ctx.request_timeout(), async {
+            let mut fresh = None;
+            let conn = match c {
+                Some(c) => c,
+                None => fresh.insert(Conn::connect(server, source).await?),
+            };
+            let cursor = proto::recent_cursor(conn, &token, &mut buf).await?;
+            Ok((cursor, fresh))
+        })
+        .await;
+        match r {
+            Ok((c, fresh)) => {
+                if fresh.is_some() {
+                    conn = fresh;
+                }
+                cursor = Some(c);
+                break;
+            }
+            Err(CallError::Cancelled) => break,
+            Err(e) => {
+                ctx.errors.add("recent", &e.kind());
+                conn = None;
+                if attempt == 0 && matches!(e, CallError::Http(_)) {
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+    let Some(cursor) = cursor else {
+        ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
+        return out;
+    };
+
+    // Poll until told what was sent and all of it arrived.
+    let mut cursor = Some(cursor);
+    let mut stop_rx = ctx.stop.clone();
+    let mut expected: Option<Arc<Vec<u64>>> = stop_rx.borrow_and_update().clone();
+    let mut failures = 0u32;
+    let mut scratch = Vec::with_capacity(128);
+    let poll_timeout = Duration::from_millis(cfg.poll_read_timeout_ms);
+    loop {
+        if let Some(exp) = &expected {
+            if out.tracker.complete(exp) {
+                break;
+            }
+        }
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        if conn.as_ref().is_none_or(|c| c.closed) {
+            match guarded(&ctx.cancel, ctx.request_timeout(), async {
+                Ok(Conn::connect(server, source).await?)
+            })
+            .await
+            {
+                Ok(c) => conn = Some(c),
+                Err(CallError::Cancelled) => break,
+                Err(e) => {
+                    ctx.errors.add("poll", &e.kind());
+                    failures += 1;
+                    if failures >= MAX_POLL_FAILURES
+                        || !pause(&ctx.cancel, Duration::from_millis(200 * failures as u64)).await
+                    {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { break };
+        let reply = {
+            let fut = poll_once(
+                &ctx,
+                c,
+                &token,
+                cursor.as_deref(),
+                &mut scratch,
+                &mut buf,
+                &mut out.ready,
+                &mut permit,
+                poll_timeout,
+            );
+            tokio::pin!(fut);
+            loop {
+                tokio::select! {
+                    r = &mut fut => break Some(r),
+                    _ = ctx.cancel.cancelled() => break None,
+                    changed = stop_rx.changed(), if expected.is_none() => {
+                        if changed.is_err() {
+                            break None;
+                        }
+                        expected = stop_rx.borrow_and_update().clone();
+                        if let Some(exp) = &expected {
+                            if out.tracker.complete(exp) {
+                                break None;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let Some(reply) = reply else { break };
+        match reply {
+            Ok(200) => {
+                failures = 0;
+                let received = sys::unix_nanos();
+                ctx.polls.fetch_add(1, Ordering::Relaxed);
+                match proto::parse_poll(&buf) {
+                    Ok(reply) => {
+                        if reply.status == "timeout" {
+                            ctx.poll_timeouts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        record_messages(&ctx, &reply, received, &mut out.tracker);
+                        if let Some(last) = reply.messages.last() {
+                            cursor = Some(last.id.clone().into_owned());
+                        }
+                    }
+                    Err(e) => {
+                        ctx.errors.add("poll", &e.kind());
+                        failures += 1;
+                    }
+                }
+            }
+            Ok(status) => {
+                ctx.errors.add("poll", &format!("status_{status}"));
+                match status {
+                    // Resynchronise from now on: what was missed shows as lost.
+                    410 => cursor = None,
+                    429 | 500..=599 => {
+                        failures += 1;
+                        if failures >= MAX_POLL_FAILURES
+                            || !pause(&ctx.cancel, Duration::from_millis(500)).await
+                        {
+                            break;
+                        }
+                    }
+                    // 401 (logged out or reaped), 400, 404: no point going on.
+                    _ => break,
+                }
+            }
+            Err(CallError::Cancelled) => break,
+            Err(e) => {
+                ctx.errors.add("poll", &e.kind());
+                conn = None;
+                failures += 1;
+                if failures >= MAX_POLL_FAILURES
+                    || !pause(&ctx.cancel, Duration::from_millis(200 * failures as u64)).await
+                {
+                    break;
+                }
+            }
+        }
+    }
+    if !out.ready {
+        ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
+    }
+    out
+}
+
+/// One poll on `conn`: the status, with the body in `buf`. Counts the
+/// poll as held from its head to its body, and the client as ready (and its
+/// setup slot free) at its first accepted poll.
+#[allow(clippy::too_many_arguments)]
+async fn poll_once(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    token: &str,
+    cursor: Option<&str>,
+    scratch: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+    ready: &mut bool,
+    permit: &mut Option<tokio::sync::SemaphorePermit<'_>>,
+    timeout: Duration,
+) -> Result<u16, CallError> {
+    let head = tokio::time::timeout(ctx.request_timeout(), async {
+        proto::send_poll(conn, token, cursor, scratch).await?;
+        conn.read_head().await
+    })
+    .await
+    .map_err(|_| CallError::Timeout)??;
+    let _held = (head.status == 200).then(|| {
+        ctx.held.fetch_add(1, Ordering::Relaxed);
+        HeldGuard(&ctx.held)
+    });
+    if head.status == 200 && !*ready {
+        *ready = true;
+        ctx.ready.fetch_add(1, Ordering::Relaxed);
+        permit.take();
+    }
+    tokio::time::timeout(timeout, conn.read_body(&head, buf))
+        .await
+        .map_err(|_| CallError::Timeout)??;
+    Ok(head.status)
+}
+
+fn record_messages(ctx: &Ctx, reply: &proto::PollReply<'_>, received: u64, tracker: &mut Tracker) {
+    let mut ours = 0;
+    for m in &reply.messages {
+        let parsed = (m.n == "ChatMessage")
+            .then(|| m.c.as_ref().and_then(|c| c.m.as_deref()))
+            .flatten()
+            .and_then(|text| proto::parse_text(text, &ctx.run_prefix));
+        match parsed {
+            Some((publisher, seq, sent)) if seq < MAX_SEQ && publisher < 1024 => {
+                ours += 1;
+                ctx.latency.record(received.saturating_sub(sent));
+                tracker.record(publisher, seq);
+            }
+            _ => {
+                ctx.other_messages.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    if ours > 0 {
+        ctx.deliveries.fetch_add(ours, Ordering::Relaxed);
+        ctx.last_delivery.fetch_max(received, Ordering::Relaxed);
+        ctx.first_delivery.fetch_min(received, Ordering::Relaxed);
+    }
+}
+
+fn progress(cfg: &WorkerConfig, msg: std::fmt::Arguments<'_>) {
+    if !cfg.quiet {
+        eprintln!("[worker {}] {msg}", cfg.proc_index);
+    }
+}
+
+/// Runs one worker until `Logout` (or `Abort`, or the command channel closes).
+pub async fn run(
+    cfg: WorkerConfig,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    crate::http::set_quickack(cfg.quickack);
+    let (start_tx, start_rx) = watch::channel(cfg.ramp == Ramp::Live);
+    let (stop_tx, stop_rx) = watch::channel(None);
+    let ctx = Arc::new(Ctx {
+        run_prefix: proto::run_prefix(&cfg.run),
+        setup: Semaphore::new(cfg.setup_concurrency.max(1)),
+        errors: Errors::default(),
+        latency: AtomicHistogram::default(),
+        deliveries: AtomicU64::new(0),
+        other_messages: AtomicU64::new(0),
+        polls: AtomicU64::new(0),
+        poll_timeouts: AtomicU64::new(0),
+        first_delivery: AtomicU64::new(u64::MAX),
+        last_delivery: AtomicU64::new(0),
+        logins_done: AtomicUsize::new(0),
+        logins_ok: AtomicUsize::new(0),
+        ready: AtomicUsize::new(0),
+        setup_failed: AtomicUsize::new(0),
+        held: AtomicI64::new(0),
+        start_polling: start_rx,
+        stop: stop_rx,
+        cancel: CancellationToken::new(),
+        cfg,
+    });
+    let cfg = &ctx.cfg;
+    let started = Instant::now();
+    progress(cfg, format_args!("logging in {} clients", cfg.clients));
+    let handles: Vec<_> = (0..cfg.clients)
+        .map(|i| tokio::spawn(client_task(ctx.clone(), i)))
+        .collect();
+
+    let ready_timeout = Duration::from_millis(cfg.ready_timeout_ms);
+    let login_deadline = started + ready_timeout;
+    let mut ready_deadline = if cfg.ramp == Ramp::Live {
+        Some(started + ready_timeout)
+    } else {
+        None
+    };
+    let mut logged_in_sent = false;
+    let mut ready_sent = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let (outcomes, logout_now) = loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let ok = ctx.logins_ok.load(Ordering::Relaxed);
+                let done = ctx.logins_done.load(Ordering::Relaxed);
+                if !logged_in_sent && (done == cfg.clients || now >= login_deadline) {
+                    logged_in_sent = true;
+                    progress(cfg, format_args!(
+                        "{ok} logged in, {} failed, in {:.1}s",
+                        done - ok,
+                        started.elapsed().as_secs_f64()
+                    ));
+                    let _ = events.send(Event::LoggedIn { ok, failed: done - ok });
+                }
+                let ready = ctx.ready.load(Ordering::Relaxed);
+                let failed = ctx.setup_failed.load(Ordering::Relaxed);
+                if let Some(deadline) = ready_deadline {
+                    if logged_in_sent && !ready_sent
+                        && ((done == cfg.clients && ready + failed >= ok) || now >= deadline)
+                    {
+                        ready_sent = true;
+                        progress(cfg, format_args!(
+                            "{ready} polling, {failed} failed, {} held, after {:.1}s",
+                            ctx.held(),
+                            started.elapsed().as_secs_f64()
+                        ));
+                        let _ = events.send(Event::Ready { ready, held: ctx.held(), failed });
+                    }
+                }
+            }
+            cmd = cmds.recv() => match cmd {
+                Some(Cmd::StartPolling) => {
+                    let _ = start_tx.send(true);
+                    ready_deadline = Some(Instant::now() + ready_timeout);
+                }
+                Some(Cmd::Sample) => {
+                    let _ = events.send(Event::Held { held: ctx.held() });
+                }
+                Some(Cmd::Stop { expected, drain_ms }) => {
+                    let _ = start_tx.send(true);
+                    let _ = stop_tx.send(Some(Arc::new(expected.clone())));
+                    let all = collect_clients(&ctx, handles, Duration::from_millis(drain_ms)).await;
+                    let result = summarize(&ctx, &all, &expected);
+                    let _ = events.send(Event::Result(Box::new(result)));
+                    break (all, false);
+                }
+                Some(Cmd::Logout) => {
+                    break (collect_clients(&ctx, handles, Duration::ZERO).await, true);
+                }
+                Some(Cmd::Abort) | None => {
+                    ctx.cancel.cancel();
+                    let all = collect_clients(&ctx, handles, Duration::ZERO).await;
+                    logout_all(cfg, &sessions(&all), Duration::from_secs(10)).await;
+                    return;
+                }
+            }
+        }
+    };
+    // Wait for Logout (unless it already came).
+    if !logout_now {
+        loop {
+            match cmds.recv().await {
+                Some(Cmd::Logout) => break,
+                Some(Cmd::Sample) => {
+                    let _ = events.send(Event::Held { held: 0 });
+                }
+                Some(Cmd::Abort) | None => {
+                    logout_all(cfg, &sessions(&outcomes), Duration::from_secs(10)).await;
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let timeout = Duration::from_secs(30 + cfg.clients as u64 / 200);
+    let (ok, failed, errors) = logout_all(cfg, &sessions(&outcomes), timeout).await;
+    progress(cfg, format_args!("{ok} logged out, {failed} failed"));
+    let _ = events.send(Event::LoggedOut { ok, failed, errors });
+}
+
+/// Waits for every client task: they end when they have everything
+/// expected; at `drain` the rest are cancelled (their held polls dropped).
+async fn collect_clients(
+    ctx: &Ctx,
+    handles: Vec<tokio::task::JoinHandle<ClientOutcome>>,
+    drain: Duration,
+) -> Vec<ClientOutcome> {
+    let cancel = ctx.cancel.clone();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(drain).await;
+        cancel.cancel();
+    });
+    let mut all = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(outcome) = h.await {
+            all.push(outcome);
+        }
+    }
+    timer.abort();
+    // Whatever still runs (nothing should) is told to stop.
+    ctx.cancel.cancel();
+    all
+}
+
+fn summarize(ctx: &Ctx, all: &[ClientOutcome], expected: &[u64]) -> WorkerResult {
+    let mut r = WorkerResult {
+        clients: ctx.cfg.clients,
+        logged_in: ctx.logins_ok.load(Ordering::Relaxed),
+        ..Default::default()
+    };
+    let per_client: u64 = expected.iter().sum();
+    for c in all.iter().filter(|c| c.ready) {
+        r.ready += 1;
+        r.expected += per_client;
+        let t = c.tracker.tally(expected);
+        r.lost += t.lost;
+        r.duplicated += t.duplicated;
+        r.out_of_order += t.out_of_order;
+        r.lost_clients += usize::from(t.lost > 0);
+        r.duplicated_clients += usize::from(t.duplicated > 0);
+        r.out_of_order_clients += usize::from(t.out_of_order > 0);
+        r.complete += usize::from(t.lost == 0);
+        r.got_any += usize::from(t.received > 0);
+    }
+    r.deliveries = ctx.deliveries.load(Ordering::Relaxed);
+    r.other_messages = ctx.other_messages.load(Ordering::Relaxed);
+    r.polls = ctx.polls.load(Ordering::Relaxed);
+    r.poll_timeouts = ctx.poll_timeouts.load(Ordering::Relaxed);
+    r.latency = ctx.latency.snapshot();
+    let first = ctx.first_delivery.load(Ordering::Relaxed);
+    r.first_delivery_ns = if first == u64::MAX { 0 } else { first };
+    r.last_delivery_ns = ctx.last_delivery.load(Ordering::Relaxed);
+    r.errors = ctx.errors.snapshot();
+    r
+}
+
+/// The `(server, token)` of every client that logged in.
+fn sessions(all: &[ClientOutcome]) -> Vec<(usize, String)> {
+    all.iter()
+        .filter_map(|c| c.token.clone().map(|t| (c.server, t)))
+        .collect()
+}

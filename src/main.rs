@@ -5,7 +5,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use anyhow::Context;
-    use comet_chat::{config::Config, server};
+    use comet_chat::{config::Config, serve, server};
     use leptos::prelude::get_configuration;
 
     tracing_subscriber::fmt()
@@ -20,23 +20,19 @@ async fn main() -> anyhow::Result<()> {
     let addr = leptos.leptos_options.site_addr;
     let (router, comet) = server::build(&config, leptos.leptos_options);
 
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = serve::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(
         %addr,
         poll_timeout = ?config.comet.connection_timeout,
         idle_timeout = ?config.comet.idle_timeout,
         "serving Comet Chat on http://{addr}"
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: answering waiting polls");
-            comet.shutdown();
-        })
-        .await
-        .context("server error")?;
+    serve::serve(listener, router, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: answering waiting polls");
+        comet.shutdown();
+    })
+    .await;
     Ok(())
 }
 

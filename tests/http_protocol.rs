@@ -540,7 +540,7 @@ async fn chat_page_without_a_session_redirects_to_login() {
 }
 
 #[tokio::test]
-async fn accepted_poll_answers_headers_before_the_body() {
+async fn early_ack_poll_answers_headers_before_the_body() {
     let app = start().await;
     let s = app.login("ann").await;
     let cursor = app.cursor(&s).await;
@@ -549,6 +549,7 @@ async fn accepted_poll_answers_headers_before_the_body() {
         .http
         .post(app.url("/comet/chat"))
         .bearer_auth(&s.token)
+        .header("Comet-Ack", "early")
         .body(json!({ "since": cursor }).to_string())
         .send()
         .await
@@ -590,4 +591,33 @@ async fn server_functions_accept_a_bearer_token() {
         .filter_map(|m| m["c"]["m"].as_str())
         .collect();
     assert_eq!(texts, ["from curl"]);
+}
+
+#[tokio::test]
+async fn plain_poll_answers_headers_and_body_together() {
+    let app = start().await;
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    let started = Instant::now();
+    let response = app
+        .http
+        .post(app.url("/comet/chat"))
+        .bearer_auth(&s.token)
+        .body(json!({ "since": cursor }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let headers_after = started.elapsed();
+    assert!(
+        headers_after >= Duration::from_millis(450),
+        "headers after {headers_after:?}"
+    );
+    assert!(
+        response.headers().get(header::CONTENT_LENGTH).is_some(),
+        "one complete reply"
+    );
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "status": "timeout" })
+    );
 }

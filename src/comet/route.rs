@@ -113,17 +113,20 @@ async fn poll(
     let mut open = manager.open_poll(&token, request.since).await?;
     let body = match open.take_ready() {
         Some(ready) => Body::from(encode(ready)),
-        // Nothing yet: answer the headers now, so the client knows its poll
-        // was accepted (and can say "connected"), and the body when
-        // something arrives. A failure while waiting can no longer change
-        // the status, so it becomes a timeout; the next poll reports it.
-        None => Body::from_stream(futures::stream::once(async move {
+        // Nothing yet, and the client asked to know its poll was accepted
+        // (to say "connected"): answer the headers now and the body when
+        // something arrives. That costs one more write per poll, so clients
+        // ask only when they need it (first poll, after an error). A failure
+        // while waiting can no longer change the status, so it becomes a
+        // timeout; the next poll reports it.
+        None if wants_early_ack(&headers) => Body::from_stream(futures::stream::once(async move {
             let poll = open.wait().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "poll failed while waiting");
                 Poll::Timeout
             });
             Ok::<_, std::convert::Infallible>(encode(poll))
         })),
+        None => Body::from(encode(open.wait().await?)),
     };
     Ok((
         [
@@ -156,6 +159,16 @@ fn encode(poll: Poll) -> Vec<u8> {
             out
         }
     }
+}
+
+/// The request header that asks for the status line and headers as soon
+/// as the poll is accepted: `Comet-Ack: early`.
+pub const EARLY_ACK_HEADER: &str = "comet-ack";
+
+fn wants_early_ack(headers: &HeaderMap) -> bool {
+    headers
+        .get(EARLY_ACK_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"early"))
 }
 
 /// The private token from `Authorization: Bearer …`, else from the cookie.

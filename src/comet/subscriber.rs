@@ -144,7 +144,11 @@ impl Subscriber {
             .expect("a poll request always encodes");
             // The server answers the headers as soon as it accepted the poll
             // and the body when something arrives (or the timeout passes).
-            let response = match post_json(&self.url, &body).await {
+            // Until a poll has succeeded, ask the server to confirm it took
+            // the poll right away (headers first), so "connected" shows
+            // without waiting for a message or the connection timeout.
+            let early_ack = status != Status::Connected;
+            let response = match post_json(&self.url, &body, early_ack).await {
                 Ok(response) => response,
                 Err(e) => {
                     if is_stopped() {
@@ -239,7 +243,7 @@ fn js_error(e: JsValue) -> String {
 
 /// One `fetch` POST, resolved when the response headers arrive; `Err` when
 /// there was no HTTP answer at all.
-async fn post_json(url: &str, body: &str) -> Result<web_sys::Response, String> {
+async fn post_json(url: &str, body: &str, early_ack: bool) -> Result<web_sys::Response, String> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));
@@ -248,6 +252,9 @@ async fn post_json(url: &str, body: &str) -> Result<web_sys::Response, String> {
     headers
         .set("content-type", "application/json")
         .map_err(js_error)?;
+    if early_ack {
+        headers.set("comet-ack", "early").map_err(js_error)?;
+    }
     init.set_headers(&headers);
     let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_error)?;
     let window = web_sys::window().ok_or("no window")?;

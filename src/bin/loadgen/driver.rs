@@ -146,7 +146,7 @@ async fn keep_polling(
                 conn = Some(Conn::connect(server, source).await?);
             }
             let c = conn.as_mut().expect("connected above");
-            proto::send_poll(c, &token, cursor.as_deref(), &mut scratch).await?;
+            proto::send_poll(c, &token, cursor.as_deref(), &mut scratch, false).await?;
             let head = tokio::time::timeout(request_timeout, c.read_head())
                 .await
                 .map_err(|_| CallError::Timeout)??;

@@ -156,6 +156,21 @@ impl Conn {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<(), HttpError> {
+        self.send_with(method, path, auth, content_type, "", body)
+            .await
+    }
+
+    /// As [`send`](Self::send), with `extra` header lines (each ending in
+    /// `\r\n`).
+    pub async fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        content_type: Option<&str>,
+        extra: &str,
+        body: &[u8],
+    ) -> Result<(), HttpError> {
         self.req.clear();
         // Writing into a Vec cannot fail.
         let _ = write!(
@@ -169,6 +184,7 @@ impl Conn {
         if let Some(ct) = content_type {
             let _ = write!(self.req, "Content-Type: {ct}\r\n");
         }
+        self.req.extend_from_slice(extra.as_bytes());
         if method != "GET" || !body.is_empty() {
             let _ = write!(self.req, "Content-Length: {}\r\n", body.len());
         }

@@ -137,12 +137,15 @@ pub async fn logout(conn: &mut Conn, token: &str, buf: &mut Vec<u8>) -> Result<(
     Ok(())
 }
 
-/// Writes `POST /comet/chat` with `{"since": cursor}` (or null).
+/// Writes `POST /comet/chat` with `{"since": cursor}` (or null). With
+/// `early_ack`, asks for the headers as soon as the poll is accepted
+/// (`Comet-Ack: early`), as the browser does until its first poll succeeds.
 pub async fn send_poll(
     conn: &mut Conn,
     token: &str,
     cursor: Option<&str>,
     scratch: &mut Vec<u8>,
+    early_ack: bool,
 ) -> Result<(), HttpError> {
     scratch.clear();
     match cursor {
@@ -159,11 +162,17 @@ pub async fn send_poll(
         }
         None => scratch.extend_from_slice(br#"{"since":null}"#),
     }
-    conn.send(
+    let extra = if early_ack {
+        "Comet-Ack: early\r\n"
+    } else {
+        ""
+    };
+    conn.send_with(
         "POST",
         "/comet/chat",
         Some(token),
         Some("application/json"),
+        extra,
         scratch,
     )
     .await

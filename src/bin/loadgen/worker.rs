@@ -339,7 +339,8 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
 
 /// One poll on `conn`: the status, with the body in `buf`. Counts the
 /// poll as held from its head to its body, and the client as ready (and its
-/// setup slot free) at its first accepted poll.
+/// setup slot free) at its first accepted poll, which asks for an early
+/// head so it is known to be held before anything arrives.
 #[allow(clippy::too_many_arguments)]
 async fn poll_once(
     ctx: &Ctx,
@@ -353,7 +354,7 @@ async fn poll_once(
     timeout: Duration,
 ) -> Result<u16, CallError> {
     let head = tokio::time::timeout(ctx.request_timeout(), async {
-        proto::send_poll(conn, token, cursor, scratch).await?;
+        proto::send_poll(conn, token, cursor, scratch, !*ready).await?;
         conn.read_head().await
     })
     .await

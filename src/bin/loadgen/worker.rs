@@ -353,13 +353,20 @@ async fn poll_once(
     permit: &mut Option<tokio::sync::SemaphorePermit<'_>>,
     timeout: Duration,
 ) -> Result<u16, CallError> {
+    let early = !*ready;
+    // A plain poll's head comes with its body, so it counts as held from
+    // the moment it is sent; an early-ack poll from its head.
+    let _sent = (!early).then(|| {
+        ctx.held.fetch_add(1, Ordering::Relaxed);
+        HeldGuard(&ctx.held)
+    });
     let head = tokio::time::timeout(ctx.request_timeout(), async {
-        proto::send_poll(conn, token, cursor, scratch, !*ready).await?;
+        proto::send_poll(conn, token, cursor, scratch, early).await?;
         conn.read_head().await
     })
     .await
     .map_err(|_| CallError::Timeout)??;
-    let _held = (head.status == 200).then(|| {
+    let _held = (early && head.status == 200).then(|| {
         ctx.held.fetch_add(1, Ordering::Relaxed);
         HeldGuard(&ctx.held)
     });

@@ -2,7 +2,7 @@
 //! port, driven by a plain HTTP client the way `curl` users would.
 
 use comet_chat::config::Config;
-use comet_chat::server;
+use comet_chat::{serve, server};
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
@@ -29,9 +29,10 @@ async fn start() -> App {
     let config = Config::from_sources(None, "test", env).expect("valid test config");
     let options = LeptosOptions::builder().output_name("comet-chat").build();
     let (router, _comet) = server::build(&config, options);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // The server main.rs runs: our HTTP/1.1 loop in front of the router.
+    let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(serve::serve(listener, router, std::future::pending()));
     App {
         base: format!("http://{addr}"),
         http: Client::new(),

@@ -80,7 +80,7 @@ pub async fn send_private_message(to: String, text: String) -> Result<(), Server
     let target = PublicToken::parse(&to)
         .ok_or_else(|| ssr::refuse(StatusCode::BAD_REQUEST, "That is not a user's address."))?;
     let contents = ssr::chat_text(&state, &client, &text, Some(&target))?;
-    let audience = [target, client.public.clone()];
+    let audience = [target, client.public];
     match state
         .chat
         .send_to(&audience, super::PRIVATE_MESSAGE, &contents)

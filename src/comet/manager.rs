@@ -399,14 +399,14 @@ impl Manager {
 
     fn take_poll_slot(self: &Arc<Self>, client: &PublicToken) -> Result<PollSlot, CometError> {
         let mut polls = self.polls.lock().expect("poll counts poisoned");
-        let n = polls.entry(client.clone()).or_insert(0);
+        let n = polls.entry(*client).or_insert(0);
         if *n >= self.settings.max_polls_per_client {
             return Err(CometError::TooManyPolls(self.settings.max_polls_per_client));
         }
         *n += 1;
         Ok(PollSlot {
             manager: self.clone(),
-            client: client.clone(),
+            client: *client,
         })
     }
 

@@ -166,15 +166,13 @@ impl Provider for MemoryProvider {
         {
             return Err(CometError::ClientExists(Taken::Token));
         }
-        clients.by_name.insert(name_key, client.public.clone());
-        clients
-            .by_digest
-            .insert(digest.clone(), client.public.clone());
+        clients.by_name.insert(name_key, client.public);
+        clients.by_digest.insert(*digest, client.public);
         clients.by_public.insert(
-            client.public.clone(),
+            client.public,
             ClientEntry {
                 record: client.clone(),
-                digest: digest.clone(),
+                digest: *digest,
                 last_seen: Instant::now(),
             },
         );

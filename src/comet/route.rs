@@ -101,16 +101,24 @@ async fn poll(
 ) -> Result<Response, RouteError> {
     let manager = comet
         .channel(&channel)
-        .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel.clone())))?;
+        .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel)))?;
     let token = request_token(&headers).ok_or(CometError::UnknownClient)?;
+    let early_ack = wants_early_ack(&headers);
+    // A held poll keeps this future alive for up to the connection timeout:
+    // free what it no longer needs before waiting.
+    drop(headers);
     let limit = manager.settings().max_body_bytes;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        RouteError::bad_request(format!("the request body is larger than {limit} bytes"))
-    })?;
-    let request: PollRequest = serde_json::from_slice(&body).map_err(|e| {
-        RouteError::bad_request(format!("expected {{\"since\": cursor or null}}: {e}"))
-    })?;
-    let mut open = manager.open_poll(&token, request.since).await?;
+    let since = {
+        let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            RouteError::bad_request(format!("the request body is larger than {limit} bytes"))
+        })?;
+        let request: PollRequest = serde_json::from_slice(&body).map_err(|e| {
+            RouteError::bad_request(format!("expected {{\"since\": cursor or null}}: {e}"))
+        })?;
+        request.since
+    };
+    let mut open = manager.open_poll(&token, since).await?;
+    drop(token);
     let body = match open.take_ready() {
         Some(ready) => Body::from(encode(ready)),
         // Nothing yet, and the client asked to know its poll was accepted
@@ -119,7 +127,7 @@ async fn poll(
         // ask only when they need it (first poll, after an error). A failure
         // while waiting can no longer change the status, so it becomes a
         // timeout; the next poll reports it.
-        None if wants_early_ack(&headers) => Body::from_stream(futures::stream::once(async move {
+        None if early_ack => Body::from_stream(futures::stream::once(async move {
             let poll = open.wait().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "poll failed while waiting");
                 Poll::Timeout

@@ -54,7 +54,7 @@ impl PrivateToken {
     }
 
     pub fn digest(&self) -> TokenDigest {
-        TokenDigest(hex(&Sha256::digest(self.0.as_bytes())))
+        TokenDigest(Sha256::digest(self.0.as_bytes()).into())
     }
 }
 
@@ -64,37 +64,57 @@ impl fmt::Debug for PrivateToken {
     }
 }
 
-/// What providers store instead of a private token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TokenDigest(String);
+/// What providers store instead of a private token: its SHA-256, kept as
+/// 32 bytes (not hex) since every client stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenDigest([u8; 32]);
 
 impl TokenDigest {
-    pub fn as_str(&self) -> &str {
+    pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
     }
 }
 
-/// How other clients address this one (private messages, presence).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicToken(String);
+/// How other clients address this one (private messages, presence). Its
+/// 32 hex characters are stored inline: a client's public token is kept in
+/// several maps, and a heap string per copy adds up over many clients.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicToken([u8; PUBLIC_BYTES * 2]);
 
 impl PublicToken {
     pub fn generate() -> Self {
-        Self(random_hex(PUBLIC_BYTES))
+        Self::from_hex(&random_hex(PUBLIC_BYTES))
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        is_hex_of_len(s, PUBLIC_BYTES).then(|| Self(s.to_owned()))
+        is_hex_of_len(s, PUBLIC_BYTES).then(|| Self::from_hex(s))
+    }
+
+    fn from_hex(s: &str) -> Self {
+        let mut bytes = [0u8; PUBLIC_BYTES * 2];
+        bytes.copy_from_slice(s.as_bytes());
+        Self(bytes)
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ever built from validated lower-case hex.
+        std::str::from_utf8(&self.0).expect("public tokens are ASCII hex")
+    }
+}
+
+impl fmt::Debug for PublicToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicToken({})", self.as_str())
     }
 }
 
 impl fmt::Display for PublicToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -117,7 +137,7 @@ mod tests {
         assert_eq!(PrivateToken::parse(a.expose()), Some(a.clone()));
         assert_eq!(a.expose().len(), 64);
         let p = PublicToken::generate();
-        assert_eq!(PublicToken::parse(p.as_str()), Some(p.clone()));
+        assert_eq!(PublicToken::parse(p.as_str()), Some(p));
     }
 
     #[test]
@@ -131,7 +151,8 @@ mod tests {
     #[test]
     fn digest_is_not_the_token() {
         let t = PrivateToken::generate();
-        assert_ne!(t.digest().as_str(), t.expose());
+        assert_ne!(t.digest().to_hex(), t.expose());
+        assert_eq!(t.digest().to_hex().len(), 64);
         assert_eq!(t.digest(), t.digest());
     }
 }

@@ -1,0 +1,227 @@
+//! One connection: read a request, run it through the router, write the
+//! response, and again while the client keeps the connection alive.
+//!
+//! Memory is the point (see `mod.rs`): an idle connection waits for
+//! readability with no buffer at all, and the request buffer is released
+//! before the handler runs, so a held poll costs its socket and the
+//! handler's future. The response is assembled into one buffer and written
+//! with one `write` when its length is known, which is one TCP segment per
+//! poll reply.
+
+use super::wire::{self, Framing, Refusal};
+use axum::body::{Body, HttpBody};
+use axum::http::{Method, Request, Response, StatusCode};
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::io;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// An idle keep-alive connection (no request started) is closed after this.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// A started request head or body must arrive within this.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes read at a time.
+const READ_CHUNK: usize = 4096;
+
+pub async fn serve_connection(mut stream: TcpStream, router: Router, stop: CancellationToken) {
+    // Bytes received and not yet used: the next head, a body, or pipelined
+    // requests. Empty (and unallocated) between requests.
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        match serve_one(&mut stream, &router, &stop, &mut buf).await {
+            Ok(true) => continue,
+            Ok(false) => return,
+            Err(Failure::Refused(refusal)) => {
+                let _ = stream.write_all(&wire::refusal_response(&refusal)).await;
+                return;
+            }
+            Err(Failure::Io(error)) => {
+                tracing::debug!(%error, "connection closed");
+                return;
+            }
+        }
+    }
+}
+
+enum Failure {
+    Refused(Refusal),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        Failure::Io(error)
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        Failure::Refused(refusal)
+    }
+}
+
+/// Serves one request; `Ok(false)` when the connection should close.
+async fn serve_one(
+    stream: &mut TcpStream,
+    router: &Router,
+    stop: &CancellationToken,
+    buf: &mut Vec<u8>,
+) -> Result<bool, Failure> {
+    let Some(head) = read_head(stream, stop, buf).await? else {
+        return Ok(false);
+    };
+    buf.drain(..head.len);
+    let length = wire::body_length(&head.headers)?;
+    if buf.len() < length && wire::expects_continue(&head.headers) {
+        stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+    }
+    while buf.len() < length {
+        if read_more(stream, buf, READ_TIMEOUT).await? == 0 {
+            return Ok(false);
+        }
+    }
+    let body = Bytes::copy_from_slice(&buf[..length]);
+    buf.drain(..length);
+    if buf.is_empty() {
+        // Nothing pipelined: give the buffer back before the handler runs,
+        // which for a poll may be a long wait.
+        *buf = Vec::new();
+    }
+    let keep_alive = wire::client_keeps_alive(head.version, &head.headers);
+    let is_head = head.method == Method::HEAD;
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = head.method;
+    *request.uri_mut() = head.uri;
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers;
+    let response = match router.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    write_response(stream, response, is_head, keep_alive).await
+}
+
+/// Waits for a whole request head; `None` when the client closed, went
+/// idle too long, or the server is stopping between requests.
+async fn read_head(
+    stream: &mut TcpStream,
+    stop: &CancellationToken,
+    buf: &mut Vec<u8>,
+) -> Result<Option<wire::RequestHead>, Failure> {
+    loop {
+        if !buf.is_empty() {
+            if let Some(head) = wire::parse_head(buf)? {
+                return Ok(Some(head));
+            }
+        } else {
+            // Idle: wait for bytes without holding a buffer, and give way to
+            // a shutdown.
+            tokio::select! {
+                ready = tokio::time::timeout(IDLE_TIMEOUT, stream.readable()) => match ready {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => return Err(error.into()),
+                    Err(_) => return Ok(None),
+                },
+                _ = stop.cancelled() => return Ok(None),
+            }
+        }
+        if read_more(stream, buf, READ_TIMEOUT).await? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+/// Reads what is available into `buf`; 0 at end of stream.
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+) -> Result<usize, Failure> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    match tokio::time::timeout(timeout, tokio::io::AsyncReadExt::read_buf(stream, buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err(Refusal {
+            status: StatusCode::REQUEST_TIMEOUT,
+            reason: "request not received in time",
+        }
+        .into()),
+    }
+}
+
+async fn write_response(
+    stream: &mut TcpStream,
+    response: Response<Body>,
+    is_head: bool,
+    keep_alive: bool,
+) -> Result<bool, Failure> {
+    let (parts, mut body) = response.into_parts();
+    let status = parts.status;
+    let no_body = is_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut out = Vec::with_capacity(512);
+    if no_body {
+        wire::write_head(&mut out, status, &parts.headers, Framing::None, keep_alive);
+        stream.write_all(&out).await?;
+        return Ok(keep_alive);
+    }
+    let body_error = |e: axum::Error| Failure::Io(io::Error::other(e));
+    if let Some(length) = body.size_hint().exact() {
+        // Known length (every poll reply, server functions, files): head and
+        // body in one write.
+        wire::write_head(
+            &mut out,
+            status,
+            &parts.headers,
+            Framing::Length(length),
+            keep_alive,
+        );
+        out.reserve(length as usize);
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(body_error)?.into_data() {
+                out.extend_from_slice(&data);
+            }
+        }
+        stream.write_all(&out).await?;
+        return Ok(keep_alive);
+    }
+    // Streamed (server-rendered pages, early-ack polls): the head now, then
+    // each piece as a chunk as it comes.
+    wire::write_head(
+        &mut out,
+        status,
+        &parts.headers,
+        Framing::Chunked,
+        keep_alive,
+    );
+    stream.write_all(&out).await?;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(body_error)?.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        out.clear();
+        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        out.extend_from_slice(&data);
+        out.extend_from_slice(b"\r\n");
+        if body.is_end_stream() {
+            out.extend_from_slice(b"0\r\n\r\n");
+            stream.write_all(&out).await?;
+            return Ok(keep_alive);
+        }
+        stream.write_all(&out).await?;
+    }
+    stream.write_all(b"0\r\n\r\n").await?;
+    Ok(keep_alive)
+}

@@ -1,0 +1,89 @@
+//! The HTTP/1.1 server: a small accept loop and connection loop of our own
+//! in front of the axum router, instead of `axum::serve` or hyper.
+//!
+//! Why our own: a long-polling server's cost is what a connection costs
+//! *while it waits*. hyper keeps an 8 KB read buffer and an 8 KB write
+//! buffer per connection for its whole life, and `axum::serve` adds a large
+//! HTTP/1-or-2 connection future; with 10 000 clients that was 17–30 KB of
+//! resident memory per held poll (BENCHMARKS.md). Here a connection waiting
+//! on a held poll keeps only its socket and the handler's future: the
+//! request buffer is released before the handler runs, and the response is
+//! assembled in one short-lived buffer and written with one `write`.
+//!
+//! What it supports is what browsers and HTTP clients send to this app:
+//! HTTP/1.0 and 1.1, keep-alive, `Content-Length` request bodies (chunked
+//! request bodies get `411`), `Expect: 100-continue`, `HEAD`, and streamed
+//! responses (chunked) for server-rendered pages and early-ack polls. Every
+//! request goes through the axum router: the server knows nothing about
+//! comet or chat. No TLS: put a TLS-terminating proxy in front.
+//!
+//! - `conn.rs`: one connection: read a request, run the router, write the
+//!   response, repeat.
+//! - `wire.rs`: parsing request heads and writing response heads.
+
+mod conn;
+mod wire;
+
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a graceful shutdown waits for requests in flight.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A listener with a deep accept queue: thousands of clients reconnecting
+/// at once (after a restart) must queue, not be dropped and retry a second
+/// later, as they would with the usual backlog of 128.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Serves `router` until `shutdown` resolves; then stops accepting, closes
+/// idle connections, and waits (at most [`DRAIN`]) for requests in flight.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+    let stop = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, most likely: back off rather
+                    // than spin, and keep serving the connections we have.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // No Nagle: a streamed response writes its head first and its body
+        // later, and Nagle would hold the second write until the client's
+        // delayed ACK (up to 40 ms).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        connections.spawn(conn::serve_connection(stream, router.clone(), stop.clone()));
+    }
+    drop(listener);
+    stop.cancel();
+    connections.close();
+    if tokio::time::timeout(DRAIN, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("gave up waiting for requests in flight");
+    }
+}

@@ -13,6 +13,9 @@ pub struct Config {
     pub comet: Settings,
     pub retention: Retention,
     pub chat: ChatSettings,
+    /// Keep clients and messages in this Redis (several nodes, one chat);
+    /// in-process when unset.
+    pub redis_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +59,7 @@ struct File {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct CometFile {
+    redis_url: Option<String>,
     poll_timeout: Option<String>,
     idle_timeout: Option<String>,
     reap_interval: Option<String>,
@@ -185,10 +189,24 @@ impl Config {
             history: count(&env, "CHAT_HISTORY", c.history, 50)?,
             cookie_secure: flag(&env, "CHAT_COOKIE_SECURE", c.cookie_secure, false)?,
         };
+        let redis_url = env("COMET_REDIS_URL")
+            .or_else(|| f.redis_url.clone())
+            .filter(|url| !url.trim().is_empty());
+        if let Some(url) = &redis_url {
+            let known = ["redis://", "rediss://", "unix://"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                return Err(invalid(
+                    "COMET_REDIS_URL",
+                    url,
+                    "expected redis://host:port[/db]",
+                ));
+            }
+        }
         Ok(Config {
             comet,
             retention,
             chat,
+            redis_url,
         })
     }
 }

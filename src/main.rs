@@ -18,13 +18,17 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load().context("invalid configuration")?;
     let leptos = get_configuration(None).context("invalid Leptos configuration")?;
     let addr = leptos.leptos_options.site_addr;
-    let (router, comet) = server::build(&config, leptos.leptos_options);
+    let provider = server::provider(&config)
+        .await
+        .context("cannot reach the provider")?;
+    let (router, comet) = server::build(&config, provider, leptos.leptos_options);
 
     let listener = serve::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(
         %addr,
         poll_timeout = ?config.comet.connection_timeout,
         idle_timeout = ?config.comet.idle_timeout,
+        provider = if config.redis_url.is_some() { "redis" } else { "in-process" },
         "serving Comet Chat on http://{addr}"
     );
     serve::serve(listener, router, async move {

@@ -3,7 +3,7 @@
 
 use crate::app::{shell, App};
 use crate::chat::{self, api::ssr::ChatState};
-use crate::comet::{Comet, MemoryProvider};
+use crate::comet::{Comet, CometError, MemoryProvider, Provider, RedisProvider};
 use crate::config::Config;
 use axum::routing::get;
 use axum::Router;
@@ -11,9 +11,22 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 
-/// The whole app's router, and the channels it serves (for shutdown).
-pub fn build(config: &Config, leptos_options: LeptosOptions) -> (Router, Comet) {
-    let provider = Arc::new(MemoryProvider::new(config.retention));
+/// The provider the configuration asks for: Redis when `redis_url` is
+/// set, else in-process.
+pub async fn provider(config: &Config) -> Result<Arc<dyn Provider>, CometError> {
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisProvider::connect(url, config.retention).await?),
+        None => Arc::new(MemoryProvider::new(config.retention)),
+    })
+}
+
+/// The whole app's router on `provider`, and the channels it serves (for
+/// shutdown).
+pub fn build(
+    config: &Config,
+    provider: Arc<dyn Provider>,
+    leptos_options: LeptosOptions,
+) -> (Router, Comet) {
     let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
     let state = ChatState {
         chat: comet

@@ -28,7 +28,10 @@ async fn start() -> App {
     };
     let config = Config::from_sources(None, "test", env).expect("valid test config");
     let options = LeptosOptions::builder().output_name("comet-chat").build();
-    let (router, _comet) = server::build(&config, options);
+    let provider = server::provider(&config)
+        .await
+        .expect("in-process provider");
+    let (router, _comet) = server::build(&config, provider, options);
     // The server main.rs runs: our HTTP/1.1 loop in front of the router.
     let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();

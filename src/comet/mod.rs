@@ -32,6 +32,8 @@ pub mod memory;
 #[cfg(feature = "ssr")]
 mod provider;
 #[cfg(feature = "ssr")]
+pub mod redis;
+#[cfg(feature = "ssr")]
 mod route;
 #[cfg(feature = "ssr")]
 mod token;
@@ -48,6 +50,7 @@ pub use {
     manager::{unix_millis, Comet, Manager, OpenPoll, Poll, Settings},
     memory::{MemoryProvider, Retention},
     provider::{Audience, ClientRecord, Provider, StoredMessage},
+    redis::RedisProvider,
     route::{cookie_token, request_token, TOKEN_COOKIE},
     token::{PrivateToken, PublicToken, TokenDigest},
 };

@@ -1,4 +1,6 @@
-//! Shared test code: the provider suite every provider runs.
+//! Shared test code: the provider suite every provider runs, and a
+//! redis-server for the tests that need one.
 #![allow(dead_code)]
 
 pub mod provider_suite;
+pub mod redis_server;

@@ -1,0 +1,555 @@
+//! The Redis provider: clients, messages and wake-ups in Redis, so any
+//! number of nodes serve one channel with no sticky sessions.
+//!
+//! Per channel `c`, every key carries the hash tag `{c}`, so a channel's
+//! keys share one Redis Cluster slot and its scripts stay atomic:
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `comet:{c}:log` | stream | the ordered log; stream ids are our cursors |
+//! | `comet:{c}:trimmed` | string | newest id retention dropped (older cursors get `410`) |
+//! | `comet:{c}:clients` | hash | public token → client record (JSON, with the token's digest) |
+//! | `comet:{c}:digests` | hash | SHA-256 of a private token (hex) → public token |
+//! | `comet:{c}:names` | hash | lower-cased display name → public token |
+//! | `comet:{c}:deadlines` | sorted set | public token, scored by idle deadline (Redis clock, ms) |
+//!
+//! Wake-ups: appending publishes the new id on `comet:wake:{c}`; each node
+//! keeps one pattern subscription and turns every publication into a bump
+//! of the channel's local `watch`, waking its local polls at once.
+//!
+//! Everything that must be atomic across nodes is a Lua script (`*.lua`
+//! beside this file): name uniqueness on insert, "removed once" on remove,
+//! append with retention. Redis unreachable: every call fails with
+//! [`CometError::Unavailable`] (the route answers `503` + `Retry-After`);
+//! the connection manager and the subscriber reconnect by themselves.
+
+use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
+use super::{CometError, Cursor, PublicToken, Retention, Taken, TokenDigest};
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::aio::ConnectionManager;
+use redis::Script;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+const COMMON: &str = include_str!("common.lua");
+
+/// Stream entries fetched per round trip when scanning.
+const SCAN: usize = 200;
+
+pub struct RedisProvider {
+    redis: ConnectionManager,
+    retention: Retention,
+    scripts: Scripts,
+    wake: Arc<RwLock<HashMap<String, watch::Sender<u64>>>>,
+    subscriber: tokio::task::JoinHandle<()>,
+}
+
+struct Scripts {
+    insert: Script,
+    touch: Script,
+    idle: Script,
+    remove: Script,
+    append: Script,
+    read: Script,
+}
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{COMMON}\n{body}"))
+}
+
+/// A client as stored in `comet:{c}:clients`.
+#[derive(Serialize, Deserialize)]
+struct StoredClient {
+    public: String,
+    name: String,
+    lname: String,
+    digest: String,
+    conn_ms: u64,
+    idle_ms: u64,
+}
+
+impl StoredClient {
+    fn record(&self) -> Result<ClientRecord, CometError> {
+        Ok(ClientRecord {
+            public: PublicToken::parse(&self.public)
+                .ok_or_else(|| CometError::Unavailable("corrupt client record in Redis".into()))?,
+            display_name: self.name.clone(),
+            connection_timeout: Duration::from_millis(self.conn_ms),
+            idle_timeout: Duration::from_millis(self.idle_ms),
+        })
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> CometError {
+    CometError::Unavailable(error.to_string())
+}
+
+fn key(channel: &str, what: &str) -> String {
+    format!("comet:{{{channel}}}:{what}")
+}
+
+fn wake_channel(channel: &str) -> String {
+    format!("comet:wake:{channel}")
+}
+
+/// Stream ids are `<ms>-<seq>`; anything else is not our cursor.
+fn valid_cursor(cursor: &Cursor) -> bool {
+    cursor.as_str().split_once('-').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && a.len() <= 20
+            && b.len() <= 20
+            && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+    })
+}
+
+impl RedisProvider {
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`) and starts the
+    /// wake-up subscriber. Must be called inside a tokio runtime.
+    pub async fn connect(url: &str, retention: Retention) -> Result<Self, CometError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let redis = client.get_connection_manager().await.map_err(unavailable)?;
+        let wake: Arc<RwLock<HashMap<String, watch::Sender<u64>>>> = Arc::default();
+        let subscriber = tokio::spawn(subscribe(client, wake.clone()));
+        Ok(Self {
+            redis,
+            retention,
+            scripts: Scripts {
+                insert: script(include_str!("insert.lua")),
+                touch: script(include_str!("touch.lua")),
+                idle: script(include_str!("idle.lua")),
+                remove: script(include_str!("remove.lua")),
+                append: script(include_str!("append.lua")),
+                read: script(include_str!("read.lua")),
+            },
+            wake,
+            subscriber,
+        })
+    }
+
+    fn sender(&self, channel: &str) -> watch::Sender<u64> {
+        sender(&self.wake, channel)
+    }
+
+    async fn stored_client(
+        &self,
+        channel: &str,
+        public: &str,
+    ) -> Result<Option<StoredClient>, CometError> {
+        let json: Option<String> = redis::cmd("HGET")
+            .arg(key(channel, "clients"))
+            .arg(public)
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| CometError::Unavailable(e.to_string())))
+            .transpose()
+    }
+
+    /// Stream entries to stored messages, keeping those `reader` may see.
+    fn messages(entries: Vec<Entry>, reader: &PublicToken) -> Vec<StoredMessage> {
+        entries
+            .into_iter()
+            .filter_map(|entry| entry.into_message())
+            .filter(|m| m.audience.includes(reader))
+            .collect()
+    }
+}
+
+impl Drop for RedisProvider {
+    fn drop(&mut self) {
+        self.subscriber.abort();
+    }
+}
+
+fn sender(wake: &RwLock<HashMap<String, watch::Sender<u64>>>, channel: &str) -> watch::Sender<u64> {
+    if let Some(tx) = wake.read().expect("wake map poisoned").get(channel) {
+        return tx.clone();
+    }
+    wake.write()
+        .expect("wake map poisoned")
+        .entry(channel.to_owned())
+        .or_insert_with(|| watch::channel(0).0)
+        .clone()
+}
+
+/// Keeps one pattern subscription to every channel's wake-ups, and bumps
+/// the local watch of the channel each publication names. After a lost
+/// connection it wakes every channel (publications may have been missed)
+/// and reconnects with back-off.
+async fn subscribe(client: redis::Client, wake: Arc<RwLock<HashMap<String, watch::Sender<u64>>>>) {
+    use futures::StreamExt;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => {
+                if pubsub.psubscribe("comet:wake:*").await.is_ok() {
+                    backoff = Duration::from_millis(100);
+                    wake_all(&wake);
+                    let mut messages = pubsub.on_message();
+                    while let Some(message) = messages.next().await {
+                        let channel = message.get_channel_name().trim_start_matches("comet:wake:");
+                        sender(&wake, channel).send_modify(|n| *n = n.wrapping_add(1));
+                    }
+                }
+                tracing::warn!("lost the Redis wake-up subscription; reconnecting");
+            }
+            Err(error) => tracing::warn!(%error, "cannot subscribe to Redis wake-ups"),
+        }
+        wake_all(&wake);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn wake_all(wake: &RwLock<HashMap<String, watch::Sender<u64>>>) {
+    for tx in wake.read().expect("wake map poisoned").values() {
+        tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// One stream entry as Redis returns it: id and field/value pairs.
+type Entry = (String, HashMap<String, String>);
+
+trait IntoMessage {
+    fn into_message(self) -> Option<StoredMessage>;
+}
+
+impl IntoMessage for Entry {
+    fn into_message(self) -> Option<StoredMessage> {
+        let (id, fields) = self;
+        let field = |name: &str| fields.get(name).map(String::as_str);
+        let audience = match field("a")? {
+            "*" => Audience::Everyone,
+            list => Audience::Clients(list.split(',').filter_map(PublicToken::parse).collect()),
+        };
+        let name = serde_json::to_string(field("n")?).ok()?;
+        let contents = field("c")?;
+        let json = format!(r#"{{"id":"{id}","n":{name},"c":{contents}}}"#);
+        Some(StoredMessage {
+            id: Cursor(id),
+            audience,
+            json: Bytes::from(json),
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for RedisProvider {
+    async fn insert_client(
+        &self,
+        channel: &str,
+        client: &ClientRecord,
+        digest: &TokenDigest,
+    ) -> Result<(), CometError> {
+        let lname = client.display_name.to_lowercase();
+        let stored = StoredClient {
+            public: client.public.to_string(),
+            name: client.display_name.clone(),
+            lname: lname.clone(),
+            digest: digest.to_hex(),
+            conn_ms: client.connection_timeout.as_millis() as u64,
+            idle_ms: client.idle_timeout.as_millis() as u64,
+        };
+        let outcome: String = self
+            .scripts
+            .insert
+            .key(key(channel, "clients"))
+            .key(key(channel, "digests"))
+            .key(key(channel, "names"))
+            .key(key(channel, "deadlines"))
+            .arg(&stored.public)
+            .arg(&stored.digest)
+            .arg(&lname)
+            .arg(serde_json::to_string(&stored)?)
+            .arg(stored.idle_ms)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        match outcome.as_str() {
+            "ok" => Ok(()),
+            "name" => Err(CometError::ClientExists(Taken::DisplayName)),
+            _ => Err(CometError::ClientExists(Taken::Token)),
+        }
+    }
+
+    async fn client_by_digest(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let public: Option<String> = redis::cmd("HGET")
+            .arg(key(channel, "digests"))
+            .arg(digest.to_hex())
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        match public {
+            Some(public) => self
+                .stored_client(channel, &public)
+                .await?
+                .map(|c| c.record())
+                .transpose(),
+            None => Ok(None),
+        }
+    }
+
+    async fn client_by_public(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        self.stored_client(channel, public.as_str())
+            .await?
+            .map(|c| c.record())
+            .transpose()
+    }
+
+    async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
+        let all: Vec<String> = redis::cmd("HVALS")
+            .arg(key(channel, "clients"))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        let mut list = all
+            .iter()
+            .filter_map(|j| serde_json::from_str::<StoredClient>(j).ok())
+            .map(|c| c.record())
+            .collect::<Result<Vec<_>, _>>()?;
+        list.sort_by_key(|c| c.display_name.to_lowercase());
+        Ok(list)
+    }
+
+    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
+        let _: i64 = self
+            .scripts
+            .touch
+            .key(key(channel, "clients"))
+            .key(key(channel, "deadlines"))
+            .arg(public.as_str())
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
+        let due: Vec<String> = self
+            .scripts
+            .idle
+            .key(key(channel, "deadlines"))
+            .key(key(channel, "clients"))
+            .arg(1000)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        due.iter()
+            .filter_map(|j| serde_json::from_str::<StoredClient>(j).ok())
+            .map(|c| c.record())
+            .collect()
+    }
+
+    async fn remove_client(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let removed: Option<String> = self
+            .scripts
+            .remove
+            .key(key(channel, "clients"))
+            .key(key(channel, "digests"))
+            .key(key(channel, "names"))
+            .key(key(channel, "deadlines"))
+            .arg(public.as_str())
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        removed
+            .map(|j| {
+                serde_json::from_str::<StoredClient>(&j)
+                    .map_err(|e| CometError::Unavailable(e.to_string()))
+            })
+            .transpose()?
+            .map(|c| c.record())
+            .transpose()
+    }
+
+    async fn append(
+        &self,
+        channel: &str,
+        audience: Audience,
+        name: &str,
+        contents: &serde_json::Value,
+    ) -> Result<Cursor, CometError> {
+        let audience = match &audience {
+            Audience::Everyone => "*".to_owned(),
+            Audience::Clients(list) => list
+                .iter()
+                .map(PublicToken::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let id: String = self
+            .scripts
+            .append
+            .key(key(channel, "log"))
+            .key(key(channel, "trimmed"))
+            .arg(audience)
+            .arg(name)
+            .arg(serde_json::to_string(contents)?)
+            .arg(self.retention.max_messages)
+            .arg(self.retention.max_age.as_millis() as u64)
+            .arg(wake_channel(channel))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(Cursor(id))
+    }
+
+    async fn head(&self, channel: &str) -> Result<Cursor, CometError> {
+        let mut redis = self.redis.clone();
+        let last: Vec<Entry> = redis::cmd("XREVRANGE")
+            .arg(key(channel, "log"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        if let Some((id, _)) = last.into_iter().next() {
+            return Ok(Cursor(id));
+        }
+        let trimmed: Option<String> = redis::cmd("GET")
+            .arg(key(channel, "trimmed"))
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        Ok(Cursor(trimmed.unwrap_or_else(|| "0-0".into())))
+    }
+
+    async fn read_after(
+        &self,
+        channel: &str,
+        since: &Cursor,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, CometError> {
+        if !valid_cursor(since) {
+            return Err(CometError::InvalidCursor(
+                "not a cursor of this server".into(),
+            ));
+        }
+        let mut from = since.clone();
+        let mut out = Vec::new();
+        // Private messages for others are skipped here, so one page may
+        // hold nothing for this reader: keep paging until something is or
+        // the log ends.
+        loop {
+            let (status, entries): (String, Vec<Entry>) = {
+                let reply: redis::Value = self
+                    .scripts
+                    .read
+                    .key(key(channel, "log"))
+                    .key(key(channel, "trimmed"))
+                    .arg(from.as_str())
+                    .arg(SCAN)
+                    .invoke_async(&mut self.redis.clone())
+                    .await
+                    .map_err(unavailable)?;
+                read_reply(reply)?
+            };
+            match status.as_str() {
+                "expired" => return Err(CometError::CursorExpired),
+                "ahead" => {
+                    return Err(CometError::InvalidCursor(
+                        "the cursor is ahead of the channel".into(),
+                    ))
+                }
+                _ => {}
+            }
+            let page_full = entries.len() == SCAN;
+            if let Some((last, _)) = entries.last() {
+                from = Cursor(last.clone());
+            }
+            out.extend(Self::messages(entries, reader));
+            if out.len() >= limit || !page_full || !out.is_empty() {
+                out.truncate(limit);
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn read_tail(
+        &self,
+        channel: &str,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
+        let mut redis = self.redis.clone();
+        let mut tail = Vec::new();
+        let mut head = None;
+        let mut upper = "+".to_owned();
+        loop {
+            let page: Vec<Entry> = redis::cmd("XREVRANGE")
+                .arg(key(channel, "log"))
+                .arg(&upper)
+                .arg("-")
+                .arg("COUNT")
+                .arg(SCAN)
+                .query_async(&mut redis)
+                .await
+                .map_err(unavailable)?;
+            let full = page.len() == SCAN;
+            if head.is_none() {
+                head = page.first().map(|(id, _)| Cursor(id.clone()));
+            }
+            if let Some((oldest, _)) = page.last() {
+                upper = format!("({oldest}");
+            }
+            for message in Self::messages(page, reader) {
+                if tail.len() < limit {
+                    tail.push(message);
+                }
+            }
+            if tail.len() >= limit || !full {
+                break;
+            }
+        }
+        tail.reverse();
+        let head = match head {
+            Some(head) => head,
+            None => self.head(channel).await?,
+        };
+        Ok((tail, head))
+    }
+
+    fn watch(&self, channel: &str) -> watch::Receiver<u64> {
+        self.sender(channel).subscribe()
+    }
+}
+
+/// `{'ok', entries}` / `{'expired'}` / `{'ahead'}` from `read.lua`.
+fn read_reply(reply: redis::Value) -> Result<(String, Vec<Entry>), CometError> {
+    let corrupt = || CometError::Unavailable("unexpected reply from read.lua".into());
+    let redis::Value::Array(mut parts) = reply else {
+        return Err(corrupt());
+    };
+    if parts.is_empty() {
+        return Err(corrupt());
+    }
+    let entries = if parts.len() > 1 {
+        <Vec<Entry> as redis::FromRedisValue>::from_redis_value(parts.remove(1))
+            .map_err(|_| corrupt())?
+    } else {
+        Vec::new()
+    };
+    let status = <String as redis::FromRedisValue>::from_redis_value(parts.remove(0))
+        .map_err(|_| corrupt())?;
+    Ok((status, entries))
+}

@@ -2,5 +2,6 @@
 //! redis-server for the tests that need one.
 #![allow(dead_code)]
 
+pub mod processes;
 pub mod provider_suite;
 pub mod redis_server;

@@ -1,0 +1,146 @@
+//! Real processes for the multi-node tests: redis-servers that can be
+//! stopped and restarted on their port, and server nodes (this crate's
+//! `comet-chat` binary). Each dies with the test thread that started it
+//! (parent-death signal), and is killed on drop.
+
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl only sets this child's parent-death signal.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not open port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A redis-server with an append-only file fsynced on every write, so a
+/// restart keeps every message Redis acknowledged.
+pub struct Redis {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("comet-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut redis = Self {
+            port,
+            dir,
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again (after [`stop`](Self::stop)) on the same port and data.
+    pub fn restart(&mut self) {
+        let mut command = Command::new("redis-server");
+        command
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null());
+        die_with_parent(&mut command);
+        self.child = Some(command.spawn().expect("redis-server must be installed"));
+        wait_for_port(self.port, "redis-server");
+    }
+
+    /// Stops it (SIGTERM: it flushes and exits) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One server node on Redis, with short timeouts.
+pub struct Node {
+    pub base: String,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn start(redis_url: &str) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_comet-chat"));
+        command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("LEPTOS_OUTPUT_NAME", "comet-chat")
+            .env("LEPTOS_SITE_ROOT", "target/site")
+            .env("LEPTOS_SITE_PKG_DIR", "pkg")
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("COMET_REDIS_URL", redis_url)
+            .env("COMET_POLL_TIMEOUT", "1s")
+            .env("COMET_IDLE_TIMEOUT", "30s")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        die_with_parent(&mut command);
+        let child = command.spawn().expect("the comet-chat binary runs");
+        wait_for_port(port, "comet-chat node");
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        }
+    }
+
+    /// Kills it at once (SIGKILL), as a crashed machine would stop.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

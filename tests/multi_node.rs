@@ -1,0 +1,239 @@
+//! Several server processes on one Redis: no sticky sessions, nodes dying,
+//! Redis restarting. Each test starts its own redis-server and nodes (this
+//! crate's binary) on free loopback ports, and they die with the test.
+
+mod common;
+
+use common::processes::{Node, Redis};
+use reqwest::{header, Client, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+struct User {
+    token: String,
+    cursor: String,
+}
+
+fn http() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn login(http: &Client, node: &Node, name: &str) -> User {
+    let response = http
+        .post(format!("{}/api/login", node.base))
+        .form(&[("username", name)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "login {name}: {}",
+        response.status()
+    );
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("comet_token=")
+        .to_owned();
+    let history: Value = http
+        .post(format!("{}/api/recent_messages", node.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    User {
+        token,
+        cursor: history["cursor"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn send(http: &Client, node: &Node, user: &User, text: &str) -> StatusCode {
+    match http
+        .post(format!("{}/api/send_message", node.base))
+        .bearer_auth(&user.token)
+        .form(&[("text", text)])
+        .send()
+        .await
+    {
+        Ok(response) => response.status(),
+        Err(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// One poll on `node` from the user's cursor; the chat texts it brought
+/// (advancing the cursor), or the error status.
+async fn poll(http: &Client, node: &Node, user: &mut User) -> Result<Vec<String>, StatusCode> {
+    let response = http
+        .post(format!("{}/comet/chat", node.base))
+        .bearer_auth(&user.token)
+        .body(json!({ "since": user.cursor }).to_string())
+        .send()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    if response.status() != StatusCode::OK {
+        return Err(response.status());
+    }
+    let reply: Value = response.json().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let messages = reply["messages"].as_array().cloned().unwrap_or_default();
+    if let Some(last) = messages.last() {
+        user.cursor = last["id"].as_str().unwrap().to_owned();
+    }
+    Ok(messages
+        .iter()
+        .filter(|m| m["n"] == "ChatMessage")
+        .map(|m| m["c"]["m"].as_str().unwrap().to_owned())
+        .collect())
+}
+
+/// Polls (on the nodes given, in turn) until `count` texts arrived.
+async fn collect(http: &Client, nodes: &[&Node], user: &mut User, count: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut turn = 0;
+    while got.len() < count && Instant::now() < deadline {
+        if let Ok(texts) = poll(http, nodes[turn % nodes.len()], user).await {
+            got.extend(texts);
+        }
+        turn += 1;
+    }
+    got
+}
+
+fn numbered(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_different_nodes_chat_and_switch_nodes_between_polls() {
+    let redis = Redis::start();
+    let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    let http = http();
+    let mut ann = login(&http, &a, "ann").await;
+    let mut bob = login(&http, &b, "bob").await;
+    // Display names are unique across the cluster.
+    let taken = http
+        .post(format!("{}/api/login", b.base))
+        .form(&[("username", "ANN")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    // Skip bob's own join message for ann.
+    ann.cursor = bob.cursor.clone();
+
+    for text in numbered("a", 0..5) {
+        assert!(send(&http, &a, &ann, &text).await.is_success());
+    }
+    // Bob alternates nodes between polls: every message once, in order.
+    assert_eq!(
+        collect(&http, &[&b, &a], &mut bob, 5).await,
+        numbered("a", 0..5)
+    );
+    assert!(send(&http, &b, &bob, "reply from b").await.is_success());
+    assert_eq!(
+        collect(&http, &[&a], &mut ann, 6).await,
+        [numbered("a", 0..5), vec!["reply from b".into()]].concat()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_its_clients_resume_on_another() {
+    let redis = Redis::start();
+    let (mut a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    let http = http();
+    let mut reader = login(&http, &a, "reader").await;
+    let writer = login(&http, &b, "writer").await;
+    reader.cursor = writer.cursor.clone();
+
+    let sender = {
+        let (http, base, token) = (http.clone(), b.base.clone(), writer.token.clone());
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let response = http
+                    .post(format!("{base}/api/send_message"))
+                    .bearer_auth(&token)
+                    .form(&[("text", format!("m{i}"))])
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    response.status().is_success(),
+                    "send m{i}: {}",
+                    response.status()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
+    // Read half of it through node a, then a dies mid-stream.
+    let mut got = collect(&http, &[&a], &mut reader, 15).await;
+    a.kill();
+    // The client moves to node b with the cursor it has.
+    got.extend(collect(&http, &[&b], &mut reader, 40 - got.len()).await);
+    sender.await.unwrap();
+    assert_eq!(
+        got,
+        numbered("m", 0..40),
+        "every message once, in order, across the node's death"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
+    let mut redis = Redis::start();
+    let node = Node::start(&redis.url());
+    let http = http();
+    let mut user = login(&http, &node, "ann").await;
+    for text in numbered("before", 0..3) {
+        assert!(send(&http, &node, &user, &text).await.is_success());
+    }
+
+    redis.stop();
+    let response = http
+        .post(format!("{}/comet/chat", node.base))
+        .bearer_auth(&user.token)
+        .body(json!({ "since": user.cursor }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "unavailable"
+    );
+    let refused = send(&http, &node, &user, "while down").await;
+    assert!(
+        !refused.is_success(),
+        "a send Redis never stored must not be reported as sent"
+    );
+
+    redis.restart();
+    // The node reconnects by itself.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut after = StatusCode::SERVICE_UNAVAILABLE;
+    while Instant::now() < deadline {
+        after = send(&http, &node, &user, "after").await;
+        if after.is_success() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(after.is_success(), "sending recovered: {after}");
+    let got = collect(&http, &[&node], &mut user, 4).await;
+    assert_eq!(
+        got,
+        [numbered("before", 0..3), vec!["after".into()]].concat()
+    );
+}

@@ -14,8 +14,9 @@
 //! | `comet:{c}:deadlines` | sorted set | public token, scored by idle deadline (Redis clock, ms) |
 //!
 //! Wake-ups: appending publishes the new id on `comet:wake:{c}`; each node
-//! keeps one pattern subscription and turns every publication into a bump
-//! of the channel's local `watch`, waking its local polls at once.
+//! keeps one pattern subscription, fetches the new entries once into its
+//! read cache (`cache.rs`), then bumps the channel's local `watch`, so a
+//! broadcast costs each node one read, not one per waiting poll.
 //!
 //! Everything that must be atomic across nodes is a Lua script (`*.lua`
 //! beside this file): name uniqueness on insert, "removed once" on remove,
@@ -31,9 +32,13 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+mod cache;
+
+use cache::Channels;
 
 const COMMON: &str = include_str!("common.lua");
 
@@ -44,7 +49,7 @@ pub struct RedisProvider {
     redis: ConnectionManager,
     retention: Retention,
     scripts: Scripts,
-    wake: Arc<RwLock<HashMap<String, watch::Sender<u64>>>>,
+    channels: Arc<Channels>,
     subscriber: tokio::task::JoinHandle<()>,
 }
 
@@ -113,8 +118,8 @@ impl RedisProvider {
     pub async fn connect(url: &str, retention: Retention) -> Result<Self, CometError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let redis = client.get_connection_manager().await.map_err(unavailable)?;
-        let wake: Arc<RwLock<HashMap<String, watch::Sender<u64>>>> = Arc::default();
-        let subscriber = tokio::spawn(subscribe(client, wake.clone()));
+        let channels = Arc::new(Channels::new(redis.clone(), retention));
+        let subscriber = tokio::spawn(subscribe(client, channels.clone()));
         Ok(Self {
             redis,
             retention,
@@ -126,13 +131,9 @@ impl RedisProvider {
                 append: script(include_str!("append.lua")),
                 read: script(include_str!("read.lua")),
             },
-            wake,
+            channels,
             subscriber,
         })
-    }
-
-    fn sender(&self, channel: &str) -> watch::Sender<u64> {
-        sender(&self.wake, channel)
     }
 
     async fn stored_client(
@@ -154,7 +155,7 @@ impl RedisProvider {
     fn messages(entries: Vec<Entry>, reader: &PublicToken) -> Vec<StoredMessage> {
         entries
             .into_iter()
-            .filter_map(|entry| entry.into_message())
+            .filter_map(parse_entry)
             .filter(|m| m.audience.includes(reader))
             .collect()
     }
@@ -166,22 +167,11 @@ impl Drop for RedisProvider {
     }
 }
 
-fn sender(wake: &RwLock<HashMap<String, watch::Sender<u64>>>, channel: &str) -> watch::Sender<u64> {
-    if let Some(tx) = wake.read().expect("wake map poisoned").get(channel) {
-        return tx.clone();
-    }
-    wake.write()
-        .expect("wake map poisoned")
-        .entry(channel.to_owned())
-        .or_insert_with(|| watch::channel(0).0)
-        .clone()
-}
-
-/// Keeps one pattern subscription to every channel's wake-ups, and bumps
-/// the local watch of the channel each publication names. After a lost
-/// connection it wakes every channel (publications may have been missed)
-/// and reconnects with back-off.
-async fn subscribe(client: redis::Client, wake: Arc<RwLock<HashMap<String, watch::Sender<u64>>>>) {
+/// Keeps one pattern subscription to every channel's wake-ups; each
+/// publication makes the node's read cache fetch that channel once and
+/// then wake its polls. After a lost connection every channel is refreshed
+/// (publications may have been missed) and it reconnects with back-off.
+async fn subscribe(client: redis::Client, channels: Arc<Channels>) {
     use futures::StreamExt;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -189,53 +179,41 @@ async fn subscribe(client: redis::Client, wake: Arc<RwLock<HashMap<String, watch
             Ok(mut pubsub) => {
                 if pubsub.psubscribe("comet:wake:*").await.is_ok() {
                     backoff = Duration::from_millis(100);
-                    wake_all(&wake);
+                    channels.notify_all();
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
-                        let channel = message.get_channel_name().trim_start_matches("comet:wake:");
-                        sender(&wake, channel).send_modify(|n| *n = n.wrapping_add(1));
+                        channels
+                            .notify(message.get_channel_name().trim_start_matches("comet:wake:"));
                     }
                 }
                 tracing::warn!("lost the Redis wake-up subscription; reconnecting");
             }
             Err(error) => tracing::warn!(%error, "cannot subscribe to Redis wake-ups"),
         }
-        wake_all(&wake);
+        channels.notify_all();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-fn wake_all(wake: &RwLock<HashMap<String, watch::Sender<u64>>>) {
-    for tx in wake.read().expect("wake map poisoned").values() {
-        tx.send_modify(|n| *n = n.wrapping_add(1));
-    }
-}
-
 /// One stream entry as Redis returns it: id and field/value pairs.
-type Entry = (String, HashMap<String, String>);
+pub(super) type Entry = (String, HashMap<String, String>);
 
-trait IntoMessage {
-    fn into_message(self) -> Option<StoredMessage>;
-}
-
-impl IntoMessage for Entry {
-    fn into_message(self) -> Option<StoredMessage> {
-        let (id, fields) = self;
-        let field = |name: &str| fields.get(name).map(String::as_str);
-        let audience = match field("a")? {
-            "*" => Audience::Everyone,
-            list => Audience::Clients(list.split(',').filter_map(PublicToken::parse).collect()),
-        };
-        let name = serde_json::to_string(field("n")?).ok()?;
-        let contents = field("c")?;
-        let json = format!(r#"{{"id":"{id}","n":{name},"c":{contents}}}"#);
-        Some(StoredMessage {
-            id: Cursor(id),
-            audience,
-            json: Bytes::from(json),
-        })
-    }
+/// A stream entry as a stored message, its wire JSON formatted once.
+fn parse_entry((id, fields): Entry) -> Option<StoredMessage> {
+    let field = |name: &str| fields.get(name).map(String::as_str);
+    let audience = match field("a")? {
+        "*" => Audience::Everyone,
+        list => Audience::Clients(list.split(',').filter_map(PublicToken::parse).collect()),
+    };
+    let name = serde_json::to_string(field("n")?).ok()?;
+    let contents = field("c")?;
+    let json = format!(r#"{{"id":"{id}","n":{name},"c":{contents}}}"#);
+    Some(StoredMessage {
+        id: Cursor(id),
+        audience,
+        json: Bytes::from(json),
+    })
 }
 
 #[async_trait]
@@ -445,6 +423,11 @@ impl Provider for RedisProvider {
                 "not a cursor of this server".into(),
             ));
         }
+        // Most polls are answered from the node's read cache; the rest
+        // (older or newer cursors than it holds) go to Redis.
+        if let Some(cached) = self.channels.get(channel).read_after(since, reader, limit) {
+            return Ok(cached);
+        }
         let mut from = since.clone();
         let mut out = Vec::new();
         // Private messages for others are skipped here, so one page may
@@ -530,7 +513,7 @@ impl Provider for RedisProvider {
     }
 
     fn watch(&self, channel: &str) -> watch::Receiver<u64> {
-        self.sender(channel).subscribe()
+        self.channels.get(channel).wake.subscribe()
     }
 }
 

@@ -9,6 +9,7 @@ use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+#[derive(Clone)]
 struct User {
     token: String,
     cursor: String,
@@ -58,9 +59,10 @@ async fn login(http: &Client, node: &Node, name: &str) -> User {
     }
 }
 
-async fn send(http: &Client, node: &Node, user: &User, text: &str) -> StatusCode {
+/// Sends through the node at `base`; the status, or 502 with no answer.
+async fn send(http: &Client, base: &str, user: &User, text: &str) -> StatusCode {
     match http
-        .post(format!("{}/api/send_message", node.base))
+        .post(format!("{base}/api/send_message"))
         .bearer_auth(&user.token)
         .form(&[("text", text)])
         .send()
@@ -133,14 +135,16 @@ async fn clients_on_different_nodes_chat_and_switch_nodes_between_polls() {
     ann.cursor = bob.cursor.clone();
 
     for text in numbered("a", 0..5) {
-        assert!(send(&http, &a, &ann, &text).await.is_success());
+        assert!(send(&http, &a.base, &ann, &text).await.is_success());
     }
     // Bob alternates nodes between polls: every message once, in order.
     assert_eq!(
         collect(&http, &[&b, &a], &mut bob, 5).await,
         numbered("a", 0..5)
     );
-    assert!(send(&http, &b, &bob, "reply from b").await.is_success());
+    assert!(send(&http, &b.base, &bob, "reply from b")
+        .await
+        .is_success());
     assert_eq!(
         collect(&http, &[&a], &mut ann, 6).await,
         [numbered("a", 0..5), vec!["reply from b".into()]].concat()
@@ -157,21 +161,11 @@ async fn a_killed_node_loses_nothing_its_clients_resume_on_another() {
     reader.cursor = writer.cursor.clone();
 
     let sender = {
-        let (http, base, token) = (http.clone(), b.base.clone(), writer.token.clone());
+        let (http, base, writer) = (http.clone(), b.base.clone(), writer.clone());
         tokio::spawn(async move {
             for i in 0..40 {
-                let response = http
-                    .post(format!("{base}/api/send_message"))
-                    .bearer_auth(&token)
-                    .form(&[("text", format!("m{i}"))])
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(
-                    response.status().is_success(),
-                    "send m{i}: {}",
-                    response.status()
-                );
+                let status = send(&http, &base, &writer, &format!("m{i}")).await;
+                assert!(status.is_success(), "send m{i}: {status}");
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         })
@@ -196,7 +190,7 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
     let http = http();
     let mut user = login(&http, &node, "ann").await;
     for text in numbered("before", 0..3) {
-        assert!(send(&http, &node, &user, &text).await.is_success());
+        assert!(send(&http, &node.base, &user, &text).await.is_success());
     }
 
     redis.stop();
@@ -213,7 +207,7 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
         response.json::<Value>().await.unwrap()["error"],
         "unavailable"
     );
-    let refused = send(&http, &node, &user, "while down").await;
+    let refused = send(&http, &node.base, &user, "while down").await;
     assert!(
         !refused.is_success(),
         "a send Redis never stored must not be reported as sent"
@@ -224,7 +218,7 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut after = StatusCode::SERVICE_UNAVAILABLE;
     while Instant::now() < deadline {
-        after = send(&http, &node, &user, "after").await;
+        after = send(&http, &node.base, &user, "after").await;
         if after.is_success() {
             break;
         }

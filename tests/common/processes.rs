@@ -16,7 +16,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn die_with_parent(command: &mut Command) {
+pub fn die_with_parent(command: &mut Command) {
     // SAFETY: prctl only sets this child's parent-death signal.
     unsafe {
         command.pre_exec(|| {
@@ -26,7 +26,7 @@ fn die_with_parent(command: &mut Command) {
     }
 }
 
-fn wait_for_port(port: u16, what: &str) {
+pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not open port {port}");

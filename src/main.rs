@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let provider = server::provider(&config)
         .await
         .context("cannot reach the provider")?;
-    let (router, comet) = server::build(&config, provider, leptos.leptos_options);
+    let (app, comet) = server::build(&config, provider, leptos.leptos_options);
 
     let listener = serve::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(
@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
         provider = if config.redis_url.is_some() { "redis" } else { "in-process" },
         "serving Comet Chat on http://{addr}"
     );
-    serve::serve(listener, router, async move {
+    serve::serve(listener, app, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: answering waiting polls");
         comet.shutdown();

@@ -3,12 +3,17 @@
 
 use crate::app::{shell, App};
 use crate::chat::{self, api::ssr::ChatState};
-use crate::comet::{Comet, CometError, MemoryProvider, Provider, RedisProvider};
+use crate::comet::{wants_early_ack, Comet, CometError, MemoryProvider, Provider, RedisProvider};
 use crate::config::Config;
+use crate::serve;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// The provider the configuration asks for: Redis when `redis_url` is
@@ -20,13 +25,13 @@ pub async fn provider(config: &Config) -> Result<Arc<dyn Provider>, CometError> 
     })
 }
 
-/// The whole app's router on `provider`, and the channels it serves (for
-/// shutdown).
+/// The whole app on `provider` (the router, and the poll shortcut in
+/// front of it), and the channels it serves (for shutdown).
 pub fn build(
     config: &Config,
     provider: Arc<dyn Provider>,
     leptos_options: LeptosOptions,
-) -> (Router, Comet) {
+) -> (serve::App, Comet) {
     let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
     let state = ChatState {
         chat: comet
@@ -52,9 +57,46 @@ pub fn build(
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
-    (router, comet)
+    let app = serve::App {
+        router,
+        shortcut: Some(Arc::new(PollShortcut(comet.clone()))),
+    };
+    (app, comet)
 }
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// The channel route's polls, answered by the connection loop itself
+/// ([`Comet::answer`]): same checks, same bytes, none of the router's
+/// per-request request and response building. Early-acknowledged polls
+/// (a streamed body) and anything unusual in the path go to the router.
+pub struct PollShortcut(pub Comet);
+
+impl serve::Shortcut for PollShortcut {
+    fn take(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Option<Pin<Box<dyn Future<Output = serve::Reply> + Send>>> {
+        if method != Method::POST || wants_early_ack(headers) {
+            return None;
+        }
+        let channel = uri.path().strip_prefix("/comet/")?;
+        if channel.is_empty() || channel.contains(['/', '%']) {
+            return None;
+        }
+        let answer = self.0.answer(channel, headers, &body);
+        Some(Box::pin(async move {
+            let answer = answer.await;
+            serve::Reply {
+                status: answer.status,
+                headers: answer.headers().collect(),
+                body: answer.body,
+            }
+        }))
+    }
 }

@@ -31,11 +31,11 @@ async fn start() -> App {
     let provider = server::provider(&config)
         .await
         .expect("in-process provider");
-    let (router, _comet) = server::build(&config, provider, options);
+    let (app, _comet) = server::build(&config, provider, options);
     // The server main.rs runs: our HTTP/1.1 loop in front of the router.
     let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(listener, router, std::future::pending()));
+    tokio::spawn(serve::serve(listener, app, std::future::pending()));
     App {
         base: format!("http://{addr}"),
         http: Client::new(),

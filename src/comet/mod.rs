@@ -51,6 +51,6 @@ pub use {
     memory::{MemoryProvider, Retention},
     provider::{Audience, ClientRecord, Provider, StoredMessage},
     redis::RedisProvider,
-    route::{cookie_token, request_token, TOKEN_COOKIE},
+    route::{cookie_token, request_token, wants_early_ack, Answer, TOKEN_COOKIE},
     token::{PrivateToken, PublicToken, TokenDigest},
 };

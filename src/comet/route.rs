@@ -8,13 +8,14 @@
 //! 503).
 
 use super::wire::{codes, ErrorBody, PollRequest};
-use super::{Comet, CometError, Poll, PrivateToken};
+use super::{Comet, CometError, Cursor, Manager, Poll, PrivateToken};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use std::sync::Arc;
 
 /// The cookie that carries the private token in browsers.
 pub const TOKEN_COOKIE: &str = "comet_token";
@@ -77,19 +78,144 @@ impl From<CometError> for RouteError {
     }
 }
 
-impl IntoResponse for RouteError {
-    fn into_response(self) -> Response {
+impl RouteError {
+    /// The error as the wire protocol's JSON answer.
+    fn into_answer(self) -> Answer {
         let body = ErrorBody {
             error: self.code.to_owned(),
             message: self.message,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        Answer {
+            status: self.status,
+            retry_after: self.retry_after,
+            // An ErrorBody is two strings: encoding it cannot fail.
+            body: serde_json::to_vec(&body).unwrap_or_default(),
         }
+    }
+}
+
+impl IntoResponse for RouteError {
+    fn into_response(self) -> Response {
+        self.into_answer().into_response()
+    }
+}
+
+/// The channel route's answer to one poll, as bytes: what the axum route
+/// sends, and what a server that answers polls itself (without the router)
+/// sends. Always JSON and `Cache-Control: no-store`.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    /// Seconds, for `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The response headers: `Content-Type`, `Cache-Control`, and
+    /// `Retry-After` when set.
+    pub fn headers(&self) -> impl Iterator<Item = (header::HeaderName, HeaderValue)> {
+        [
+            Some((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )),
+            Some((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
+            self.retry_after
+                .map(|secs| (header::RETRY_AFTER, HeaderValue::from(secs))),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        for (name, value) in self.headers() {
+            headers.insert(name, value);
+        }
+        *response.body_mut() = Body::from(self.body);
         response
+    }
+}
+
+/// What a poll needs from its request, taken out at once so that a held
+/// poll keeps nothing of the request alive.
+struct PollInput {
+    manager: Arc<Manager>,
+    token: PrivateToken,
+    since: Option<Cursor>,
+}
+
+/// The checks in the order the protocol answers them: channel (404), token
+/// (401), body size and shape (400).
+fn poll_input(
+    comet: &Comet,
+    channel: &str,
+    headers: &HeaderMap,
+    body: Result<&[u8], ()>,
+) -> Result<PollInput, RouteError> {
+    let manager = comet
+        .channel(channel)
+        .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel.to_owned())))?;
+    let token = request_token(headers).ok_or(CometError::UnknownClient)?;
+    let limit = manager.settings().max_body_bytes;
+    let body = body
+        .ok()
+        .filter(|body| body.len() <= limit)
+        .ok_or_else(|| {
+            RouteError::bad_request(format!("the request body is larger than {limit} bytes"))
+        })?;
+    let request: PollRequest = serde_json::from_slice(body).map_err(|e| {
+        RouteError::bad_request(format!("expected {{\"since\": cursor or null}}: {e}"))
+    })?;
+    Ok(PollInput {
+        manager,
+        token,
+        since: request.since,
+    })
+}
+
+impl Comet {
+    /// The channel route without axum: the same checks and the same answers
+    /// as `POST /comet/{channel}` (never the early acknowledgement, which
+    /// needs a streamed body), for a server that answers its hottest
+    /// request itself. `channel` is the path segment, already decoded.
+    pub fn answer(
+        &self,
+        channel: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> impl std::future::Future<Output = Answer> + Send + 'static {
+        let input = poll_input(self, channel, headers, Ok(body));
+        async move {
+            let result = async {
+                let PollInput {
+                    manager,
+                    token,
+                    since,
+                } = input?;
+                let mut open = manager.open_poll(&token, since).await?;
+                drop((manager, token));
+                let poll = match open.take_ready() {
+                    Some(ready) => ready,
+                    None => open.wait().await?,
+                };
+                Ok::<_, RouteError>(encode(poll))
+            }
+            .await;
+            match result {
+                Ok(body) => Answer {
+                    status: StatusCode::OK,
+                    retry_after: None,
+                    body,
+                },
+                Err(error) => error.into_answer(),
+            }
+        }
     }
 }
 
@@ -99,26 +225,21 @@ async fn poll(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RouteError> {
-    let manager = comet
+    let limit = comet
         .channel(&channel)
-        .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel)))?;
-    let token = request_token(&headers).ok_or(CometError::UnknownClient)?;
+        .map_or(0, |manager| manager.settings().max_body_bytes);
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ());
+    let PollInput {
+        manager,
+        token,
+        since,
+    } = poll_input(&comet, &channel, &headers, bytes.as_deref().map_err(|_| ()))?;
     let early_ack = wants_early_ack(&headers);
     // A held poll keeps this future alive for up to the connection timeout:
     // free what it no longer needs before waiting.
-    drop(headers);
-    let limit = manager.settings().max_body_bytes;
-    let since = {
-        let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            RouteError::bad_request(format!("the request body is larger than {limit} bytes"))
-        })?;
-        let request: PollRequest = serde_json::from_slice(&body).map_err(|e| {
-            RouteError::bad_request(format!("expected {{\"since\": cursor or null}}: {e}"))
-        })?;
-        request.since
-    };
+    drop((headers, bytes, comet, channel));
     let mut open = manager.open_poll(&token, since).await?;
-    drop(token);
+    drop((manager, token));
     let body = match open.take_ready() {
         Some(ready) => Body::from(encode(ready)),
         // Nothing yet, and the client asked to know its poll was accepted
@@ -136,17 +257,14 @@ async fn poll(
         })),
         None => Body::from(encode(open.wait().await?)),
     };
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        body,
-    )
-        .into_response())
+    let mut response = Answer {
+        status: StatusCode::OK,
+        retry_after: None,
+        body: Vec::new(),
+    }
+    .into_response();
+    *response.body_mut() = body;
+    Ok(response)
 }
 
 /// A poll's JSON. The messages are already JSON: concatenate, never re-encode.
@@ -173,7 +291,7 @@ fn encode(poll: Poll) -> Vec<u8> {
 /// as the poll is accepted: `Comet-Ack: early`.
 pub const EARLY_ACK_HEADER: &str = "comet-ack";
 
-fn wants_early_ack(headers: &HeaderMap) -> bool {
+pub fn wants_early_ack(headers: &HeaderMap) -> bool {
     headers
         .get(EARLY_ACK_HEADER)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"early"))

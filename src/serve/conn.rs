@@ -9,9 +9,9 @@
 //! poll reply.
 
 use super::wire::{self, Framing, Refusal};
+use super::{App, Reply};
 use axum::body::{Body, HttpBody};
 use axum::http::{Method, Request, Response, StatusCode};
-use axum::Router;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::io;
@@ -28,12 +28,12 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes read at a time.
 const READ_CHUNK: usize = 4096;
 
-pub async fn serve_connection(mut stream: TcpStream, router: Router, stop: CancellationToken) {
+pub async fn serve_connection(mut stream: TcpStream, app: App, stop: CancellationToken) {
     // Bytes received and not yet used: the next head, a body, or pipelined
     // requests. Empty (and unallocated) between requests.
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        match serve_one(&mut stream, &router, &stop, &mut buf).await {
+        match serve_one(&mut stream, &app, &stop, &mut buf).await {
             Ok(true) => continue,
             Ok(false) => return,
             Err(Failure::Refused(refusal)) => {
@@ -68,7 +68,7 @@ impl From<Refusal> for Failure {
 /// Serves one request; `Ok(false)` when the connection should close.
 async fn serve_one(
     stream: &mut TcpStream,
-    router: &Router,
+    app: &App,
     stop: &CancellationToken,
     buf: &mut Vec<u8>,
 ) -> Result<bool, Failure> {
@@ -94,12 +94,20 @@ async fn serve_one(
     }
     let keep_alive = wire::client_keeps_alive(head.version, &head.headers);
     let is_head = head.method == Method::HEAD;
+    if let Some(shortcut) = &app.shortcut {
+        if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone()) {
+            drop(head);
+            drop(body);
+            let reply = reply.await;
+            return write_reply(stream, reply, is_head, keep_alive).await;
+        }
+    }
     let mut request = Request::new(Body::from(body));
     *request.method_mut() = head.method;
     *request.uri_mut() = head.uri;
     *request.version_mut() = head.version;
     *request.headers_mut() = head.headers;
-    let response = match router.clone().oneshot(request).await {
+    let response = match app.router.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -154,6 +162,29 @@ async fn read_more(
         }
         .into()),
     }
+}
+
+/// A shortcut's reply: head and body in one write.
+async fn write_reply(
+    stream: &mut TcpStream,
+    reply: Reply,
+    is_head: bool,
+    keep_alive: bool,
+) -> Result<bool, Failure> {
+    let mut out = Vec::with_capacity(256 + reply.body.len());
+    let length = reply.body.len() as u64;
+    wire::write_head(
+        &mut out,
+        reply.status,
+        reply.headers.iter().map(|(name, value)| (name, value)),
+        Framing::Length(length),
+        keep_alive,
+    );
+    if !is_head {
+        out.extend_from_slice(&reply.body);
+    }
+    stream.write_all(&out).await?;
+    Ok(keep_alive)
 }
 
 async fn write_response(

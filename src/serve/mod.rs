@@ -14,8 +14,11 @@
 //! HTTP/1.0 and 1.1, keep-alive, `Content-Length` request bodies (chunked
 //! request bodies get `411`), `Expect: 100-continue`, `HEAD`, and streamed
 //! responses (chunked) for server-rendered pages and early-ack polls. Every
-//! request goes through the axum router: the server knows nothing about
-//! comet or chat. No TLS: put a TLS-terminating proxy in front.
+//! request goes through the axum router, except those a [`Shortcut`] takes:
+//! the one request a long-polling server sees thousands of times a second
+//! can be answered without building a router request and response (the
+//! server itself knows nothing about comet or chat). No TLS: put a
+//! TLS-terminating proxy in front.
 //!
 //! - `conn.rs`: one connection: read a request, run the router, write the
 //!   response, repeat.
@@ -24,9 +27,13 @@
 mod conn;
 mod wire;
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::Router;
+use bytes::Bytes;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -49,9 +56,46 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// Serves `router` until `shutdown` resolves; then stops accepting, closes
+/// A route the connection loop answers itself, bypassing the router.
+pub trait Shortcut: Send + Sync + 'static {
+    /// The answer to this request, or `None` to leave it to the router.
+    fn take(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Option<Pin<Box<dyn Future<Output = Reply> + Send>>>;
+}
+
+/// A shortcut's response: a status, a few headers, a body of known length.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Vec<u8>,
+}
+
+/// What a connection serves: the router, and an optional shortcut tried
+/// first.
+#[derive(Clone)]
+pub struct App {
+    pub router: Router,
+    pub shortcut: Option<Arc<dyn Shortcut>>,
+}
+
+impl From<Router> for App {
+    fn from(router: Router) -> Self {
+        Self {
+            router,
+            shortcut: None,
+        }
+    }
+}
+
+/// Serves `app` until `shutdown` resolves; then stops accepting, closes
 /// idle connections, and waits (at most [`DRAIN`]) for requests in flight.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, app: impl Into<App>, shutdown: impl Future<Output = ()>) {
+    let app = app.into();
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -75,7 +119,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        connections.spawn(conn::serve_connection(stream, router.clone(), stop.clone()));
+        connections.spawn(conn::serve_connection(stream, app.clone(), stop.clone()));
     }
     drop(listener);
     stop.cancel();

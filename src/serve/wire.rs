@@ -157,10 +157,10 @@ pub enum Framing {
 
 /// Appends a response head to `out`. Framing and connection headers are
 /// ours; the handler's versions of them are dropped.
-pub fn write_head(
+pub fn write_head<'a>(
     out: &mut Vec<u8>,
     status: StatusCode,
-    headers: &HeaderMap,
+    headers: impl IntoIterator<Item = (&'a HeaderName, &'a HeaderValue)>,
     framing: Framing,
     keep_alive: bool,
 ) {

@@ -17,10 +17,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// The provider the configuration asks for: Redis when `redis_url` is
-/// set, else in-process.
+/// set (waiting for it if it is not up yet), else in-process.
 pub async fn provider(config: &Config) -> Result<Arc<dyn Provider>, CometError> {
     Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisProvider::connect(url, config.retention).await?),
+        Some(url) => Arc::new(RedisProvider::connect_waiting(url, config.retention).await?),
         None => Arc::new(MemoryProvider::new(config.retention)),
     })
 }

@@ -231,3 +231,46 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
         [numbered("before", 0..3), vec!["after".into()]].concat()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_before_redis_waits_for_it_then_serves() {
+    let mut redis = Redis::start();
+    redis.stop();
+    let mut node = Node::spawn(&redis.url());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(node.is_running(), "the node gave up while Redis was down");
+    redis.restart();
+    node.wait_ready();
+    let http = http();
+    let mut ann = login(&http, &node, "Ann").await;
+    assert_eq!(send(&http, &node.base, &ann, "hello").await, StatusCode::OK);
+    assert_eq!(collect(&http, &[&node], &mut ann, 1).await, ["hello"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_node_is_refused_on_every_node_at_once() {
+    let redis = Redis::start();
+    let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    let http = http();
+    let mut ann = login(&http, &a, "Ann").await;
+    // Node b has looked Ann up (and keeps her in its cache).
+    assert!(poll(&http, &b, &mut ann).await.is_ok());
+    let logout = http
+        .post(format!("{}/api/logout", a.base))
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.status().is_success() || logout.status().is_redirection());
+    // Well inside the cache's lifetime: the removal notice, not expiry,
+    // makes b refuse her.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        poll(&http, &b, &mut ann).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        poll(&http, &a, &mut ann).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+}

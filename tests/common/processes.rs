@@ -102,12 +102,20 @@ impl Drop for Redis {
 
 /// One server node on Redis, with short timeouts.
 pub struct Node {
+    port: u16,
     pub base: String,
     child: Option<Child>,
 }
 
 impl Node {
     pub fn start(redis_url: &str) -> Self {
+        let node = Self::spawn(redis_url);
+        node.wait_ready();
+        node
+    }
+
+    /// Starts it without waiting for it to listen (it waits for Redis).
+    pub fn spawn(redis_url: &str) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_comet-chat"));
         command
@@ -123,11 +131,22 @@ impl Node {
             .stdout(Stdio::null());
         die_with_parent(&mut command);
         let child = command.spawn().expect("the comet-chat binary runs");
-        wait_for_port(port, "comet-chat node");
         Self {
+            port,
             base: format!("http://127.0.0.1:{port}"),
             child: Some(child),
         }
+    }
+
+    pub fn wait_ready(&self) {
+        wait_for_port(self.port, "comet-chat node");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     /// Kills it at once (SIGKILL), as a crashed machine would stop.

@@ -349,6 +349,19 @@ pub fn summarize(files: &[String]) -> anyhow::Result<String> {
             )
         })
         .filter(|v| *v > 0.0);
+    // In-process broadcast deliveries/s: what `cluster` (the same broadcast
+    // on two nodes over Redis) is quoted against.
+    let broadcast_dps = groups
+        .iter()
+        .find(|(s, _)| s == "broadcast")
+        .map(|(_, runs)| {
+            median(
+                runs.iter()
+                    .filter_map(|r| lookup(r, "deliveries_per_sec"))
+                    .collect(),
+            )
+        })
+        .filter(|v| *v > 0.0);
     for (scenario, runs) in &groups {
         let (what, unit) = if scenario == "hello" {
             ("connections", "connections")
@@ -378,6 +391,11 @@ pub fn summarize(files: &[String]) -> anyhow::Result<String> {
             if let Some(base) = hello_rps.filter(|_| scenario == "broadcast") {
                 if matches!(*key, "deliveries_per_sec" | "sends_per_sec") {
                     let _ = write!(out, "   = {:.3} × hello req/s", m / base);
+                }
+            }
+            if let Some(base) = broadcast_dps.filter(|_| scenario == "cluster") {
+                if *key == "deliveries_per_sec" {
+                    let _ = write!(out, "   = {:.3} × in-process broadcast", m / base);
                 }
             }
             out.push('\n');

@@ -18,6 +18,14 @@
 //! read cache (`cache.rs`), then bumps the channel's local `watch`, so a
 //! broadcast costs each node one read, not one per waiting poll.
 //!
+//! A poll costs no round trip of its own in the steady state either: the
+//! node keeps each client it looked up by token digest for
+//! [`CLIENT_CACHE_TTL`] (removing a client publishes `gone:<public>` on the
+//! same channel and every node forgets it at once; a lost subscription
+//! empties the cache), and the idle deadlines of the clients polling here
+//! are pushed forward in one script call per channel every
+//! [`TOUCH_FLUSH`].
+//!
 //! Everything that must be atomic across nodes is a Lua script (`*.lua`
 //! beside this file): name uniqueness on insert, "removed once" on remove,
 //! append with retention. Redis unreachable: every call fails with
@@ -31,9 +39,9 @@ use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 mod cache;
@@ -45,12 +53,59 @@ const COMMON: &str = include_str!("common.lua");
 /// Stream entries fetched per round trip when scanning.
 const SCAN: usize = 200;
 
+/// How long a node trusts a client it looked up by token digest (removal
+/// notices usually make it forget sooner).
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// How often the idle deadlines of the clients polling on a node are
+/// pushed forward (far below any idle timeout).
+pub const TOUCH_FLUSH: Duration = Duration::from_millis(250);
+
 pub struct RedisProvider {
     redis: ConnectionManager,
     retention: Retention,
-    scripts: Scripts,
+    scripts: Arc<Scripts>,
     channels: Arc<Channels>,
-    subscriber: tokio::task::JoinHandle<()>,
+    known: Arc<Known>,
+    touches: Arc<Mutex<HashMap<String, HashSet<PublicToken>>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Clients this node looked up recently, per channel, by token digest.
+#[derive(Default)]
+pub(super) struct Known {
+    map: Mutex<HashMap<String, KnownClients>>,
+}
+
+/// One channel's cached clients and when each was looked up.
+type KnownClients = HashMap<TokenDigest, (ClientRecord, Instant)>;
+
+impl Known {
+    fn get(&self, channel: &str, digest: &TokenDigest) -> Option<ClientRecord> {
+        let map = self.map.lock().expect("client cache poisoned");
+        let (record, at) = map.get(channel)?.get(digest)?;
+        (at.elapsed() < CLIENT_CACHE_TTL).then(|| record.clone())
+    }
+
+    fn put(&self, channel: &str, digest: TokenDigest, record: ClientRecord) {
+        let mut map = self.map.lock().expect("client cache poisoned");
+        let clients = map.entry(channel.to_owned()).or_default();
+        if clients.len() >= 1024 && clients.len().is_power_of_two() {
+            clients.retain(|_, (_, at)| at.elapsed() < CLIENT_CACHE_TTL);
+        }
+        clients.insert(digest, (record, Instant::now()));
+    }
+
+    pub(super) fn forget(&self, channel: &str, public: &str) {
+        let mut map = self.map.lock().expect("client cache poisoned");
+        if let Some(clients) = map.get_mut(channel) {
+            clients.retain(|_, (record, _)| record.public.as_str() != public);
+        }
+    }
+
+    pub(super) fn clear(&self) {
+        self.map.lock().expect("client cache poisoned").clear();
+    }
 }
 
 struct Scripts {
@@ -118,22 +173,55 @@ impl RedisProvider {
     pub async fn connect(url: &str, retention: Retention) -> Result<Self, CometError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let redis = client.get_connection_manager().await.map_err(unavailable)?;
+        Ok(Self::start(client, redis, retention))
+    }
+
+    /// As [`connect`](Self::connect), but a Redis that cannot be reached
+    /// yet is waited for (retrying with back-off up to 5 s, a warning each
+    /// time), so nodes may start before Redis does. Only a URL that is not
+    /// a Redis URL fails.
+    pub async fn connect_waiting(url: &str, retention: Retention) -> Result<Self, CometError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match client.get_connection_manager().await {
+                Ok(redis) => return Ok(Self::start(client, redis, retention)),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "cannot reach Redis; waiting for it");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn start(client: redis::Client, redis: ConnectionManager, retention: Retention) -> Self {
         let channels = Arc::new(Channels::new(redis.clone(), retention));
-        let subscriber = tokio::spawn(subscribe(client, channels.clone()));
-        Ok(Self {
+        let known = Arc::new(Known::default());
+        let subscriber = tokio::spawn(subscribe(client, channels.clone(), known.clone()));
+        let scripts = Arc::new(Scripts {
+            insert: script(include_str!("insert.lua")),
+            touch: script(include_str!("touch.lua")),
+            idle: script(include_str!("idle.lua")),
+            remove: script(include_str!("remove.lua")),
+            append: script(include_str!("append.lua")),
+            read: script(include_str!("read.lua")),
+        });
+        let touches = Arc::new(Mutex::new(HashMap::new()));
+        let toucher = tokio::spawn(flush_touches(
+            redis.clone(),
+            scripts.clone(),
+            touches.clone(),
+        ));
+        Self {
             redis,
             retention,
-            scripts: Scripts {
-                insert: script(include_str!("insert.lua")),
-                touch: script(include_str!("touch.lua")),
-                idle: script(include_str!("idle.lua")),
-                remove: script(include_str!("remove.lua")),
-                append: script(include_str!("append.lua")),
-                read: script(include_str!("read.lua")),
-            },
+            scripts,
             channels,
-            subscriber,
-        })
+            known,
+            touches,
+            tasks: vec![subscriber, toucher],
+        }
     }
 
     async fn stored_client(
@@ -163,7 +251,44 @@ impl RedisProvider {
 
 impl Drop for RedisProvider {
     fn drop(&mut self) {
-        self.subscriber.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Every [`TOUCH_FLUSH`], one `touch.lua` call per channel for all the
+/// clients seen on this node since the last one. A failed flush is kept
+/// for the next (Redis down): nobody is reaped for a missed touch unless
+/// Redis stays away longer than their idle timeout.
+async fn flush_touches(
+    redis: ConnectionManager,
+    scripts: Arc<Scripts>,
+    touches: Arc<Mutex<HashMap<String, HashSet<PublicToken>>>>,
+) {
+    let mut tick = tokio::time::interval(TOUCH_FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let due = std::mem::take(&mut *touches.lock().expect("touches poisoned"));
+        for (channel, clients) in due {
+            let mut call = scripts.touch.prepare_invoke();
+            call.key(key(&channel, "clients"))
+                .key(key(&channel, "deadlines"));
+            for public in &clients {
+                call.arg(public.as_str());
+            }
+            let done: Result<i64, _> = call.invoke_async(&mut redis.clone()).await;
+            if let Err(error) = done {
+                tracing::warn!(%error, channel, "cannot record client activity in Redis");
+                touches
+                    .lock()
+                    .expect("touches poisoned")
+                    .entry(channel)
+                    .or_default()
+                    .extend(clients);
+            }
+        }
     }
 }
 
@@ -171,7 +296,7 @@ impl Drop for RedisProvider {
 /// publication makes the node's read cache fetch that channel once and
 /// then wake its polls. After a lost connection every channel is refreshed
 /// (publications may have been missed) and it reconnects with back-off.
-async fn subscribe(client: redis::Client, channels: Arc<Channels>) {
+async fn subscribe(client: redis::Client, channels: Arc<Channels>, known: Arc<Known>) {
     use futures::StreamExt;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -179,17 +304,24 @@ async fn subscribe(client: redis::Client, channels: Arc<Channels>) {
             Ok(mut pubsub) => {
                 if pubsub.psubscribe("comet:wake:*").await.is_ok() {
                     backoff = Duration::from_millis(100);
+                    // Removal notices may have been missed while away.
+                    known.clear();
                     channels.notify_all();
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
-                        channels
-                            .notify(message.get_channel_name().trim_start_matches("comet:wake:"));
+                        let channel = message.get_channel_name().trim_start_matches("comet:wake:");
+                        let payload: String = message.get_payload().unwrap_or_default();
+                        match payload.strip_prefix("gone:") {
+                            Some(public) => known.forget(channel, public),
+                            None => channels.notify(channel),
+                        }
                     }
                 }
                 tracing::warn!("lost the Redis wake-up subscription; reconnecting");
             }
             Err(error) => tracing::warn!(%error, "cannot subscribe to Redis wake-ups"),
         }
+        known.clear();
         channels.notify_all();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -260,20 +392,27 @@ impl Provider for RedisProvider {
         channel: &str,
         digest: &TokenDigest,
     ) -> Result<Option<ClientRecord>, CometError> {
+        if let Some(record) = self.known.get(channel, digest) {
+            return Ok(Some(record));
+        }
         let public: Option<String> = redis::cmd("HGET")
             .arg(key(channel, "digests"))
             .arg(digest.to_hex())
             .query_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
-        match public {
-            Some(public) => self
-                .stored_client(channel, &public)
-                .await?
-                .map(|c| c.record())
-                .transpose(),
-            None => Ok(None),
+        let Some(public) = public else {
+            return Ok(None);
+        };
+        let record = self
+            .stored_client(channel, &public)
+            .await?
+            .map(|c| c.record())
+            .transpose()?;
+        if let Some(record) = &record {
+            self.known.put(channel, *digest, record.clone());
         }
+        Ok(record)
     }
 
     async fn client_by_public(
@@ -302,16 +441,18 @@ impl Provider for RedisProvider {
         Ok(list)
     }
 
+    /// Recorded within [`TOUCH_FLUSH`], batched with every other client
+    /// seen on this node.
     async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
-        let _: i64 = self
-            .scripts
-            .touch
-            .key(key(channel, "clients"))
-            .key(key(channel, "deadlines"))
-            .arg(public.as_str())
-            .invoke_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
+        let mut touches = self.touches.lock().expect("touches poisoned");
+        match touches.get_mut(channel) {
+            Some(clients) => {
+                clients.insert(*public);
+            }
+            None => {
+                touches.insert(channel.to_owned(), HashSet::from([*public]));
+            }
+        }
         Ok(())
     }
 
@@ -344,9 +485,11 @@ impl Provider for RedisProvider {
             .key(key(channel, "names"))
             .key(key(channel, "deadlines"))
             .arg(public.as_str())
+            .arg(wake_channel(channel))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
+        self.known.forget(channel, public.as_str());
         removed
             .map(|j| {
                 serde_json::from_str::<StoredClient>(&j)

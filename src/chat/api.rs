@@ -58,32 +58,60 @@ pub async fn logout() -> Result<(), ServerFnError> {
     Ok(())
 }
 
+/// Sends `text` to everyone. `id` is the page's own id for this send
+/// (letters, digits, `-`, `_`; at most 64): the same send retried after a
+/// lost answer is not sent twice.
 #[server(prefix = "/api", endpoint = "send_message")]
-pub async fn send_message(text: String) -> Result<(), ServerFnError> {
+pub async fn send_message(text: String, id: Option<String>) -> Result<(), ServerFnError> {
     let state = ssr::state()?;
     let client = ssr::current_client(&state).await?;
+    let once = ssr::once_key(&client, id.as_deref())?;
     let contents = ssr::chat_text(&state, &client, &text, None)?;
     state
         .chat
-        .send_to_all(super::CHAT_MESSAGE, &contents)
+        .send_to_all_once(once.as_deref(), super::CHAT_MESSAGE, &contents)
         .await
         .map_err(ssr::internal)?;
     Ok(())
 }
 
+/// Sends `text` to the user with public token `to` only (and back to the
+/// sender). `id` as for [`send_message`].
 #[server(prefix = "/api", endpoint = "send_private_message")]
-pub async fn send_private_message(to: String, text: String) -> Result<(), ServerFnError> {
+pub async fn send_private_message(
+    to: String,
+    text: String,
+    id: Option<String>,
+) -> Result<(), ServerFnError> {
     use crate::comet::PublicToken;
     use http::StatusCode;
     let state = ssr::state()?;
     let client = ssr::current_client(&state).await?;
+    let once = ssr::once_key(&client, id.as_deref())?;
     let target = PublicToken::parse(&to)
         .ok_or_else(|| ssr::refuse(StatusCode::BAD_REQUEST, "That is not a user's address."))?;
-    let contents = ssr::chat_text(&state, &client, &text, Some(&target))?;
+    let not_online = || ssr::refuse(StatusCode::NOT_FOUND, "That user is not online.");
+    let target_record = state
+        .chat
+        .client_by_public(&target)
+        .await
+        .map_err(ssr::internal)?
+        .ok_or_else(not_online)?;
+    let contents = ssr::chat_text(
+        &state,
+        &client,
+        &text,
+        Some((&target, &target_record.display_name)),
+    )?;
     let audience = [target, client.public];
     match state
         .chat
-        .send_to(&audience, super::PRIVATE_MESSAGE, &contents)
+        .send_to_once(
+            &audience,
+            once.as_deref(),
+            super::PRIVATE_MESSAGE,
+            &contents,
+        )
         .await
     {
         Ok(_) => Ok(()),
@@ -114,6 +142,19 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
     let state = ssr::state()?;
     let token = ssr::current_token()?;
     let client = ssr::current_client(&state).await?;
+    // Who is online *before* the history is read: every join or leave after
+    // this is in the history or comes after its cursor.
+    let online = state
+        .chat
+        .clients()
+        .await
+        .map_err(ssr::internal)?
+        .into_iter()
+        .map(|c| OnlineUser {
+            name: c.display_name,
+            public: c.public.to_string(),
+        })
+        .collect();
     let (messages, cursor) = state
         .chat
         .recent(&token, state.history)
@@ -126,6 +167,7 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
         },
         messages,
         cursor,
+        online,
     })
 }
 
@@ -222,6 +264,28 @@ pub mod ssr {
         }
     }
 
+    /// The `once` key of a send: the sender's public token and the page's
+    /// id for the send, so two users' ids never collide.
+    pub fn once_key(
+        client: &ClientRecord,
+        id: Option<&str>,
+    ) -> Result<Option<String>, ServerFnError> {
+        let Some(id) = id.filter(|id| !id.is_empty()) else {
+            return Ok(None);
+        };
+        let ok = id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "The send id must be at most 64 letters, digits, '-' or '_'.",
+            ));
+        }
+        Ok(Some(format!("{}:{id}", client.public)))
+    }
+
     /// A display name, trimmed, or a sentence saying what is wrong with it.
     pub fn valid_name(raw: &str, max_chars: usize) -> Result<String, ServerFnError> {
         let name = raw.trim();
@@ -249,7 +313,7 @@ pub mod ssr {
         state: &ChatState,
         from: &ClientRecord,
         raw: &str,
-        to: Option<&PublicToken>,
+        to: Option<(&PublicToken, &str)>,
     ) -> Result<serde_json::Value, ServerFnError> {
         // Browsers send "\r\n" for a newline in a form; keep one kind.
         let text = raw.replace("\r\n", "\n");
@@ -280,7 +344,8 @@ pub mod ssr {
             p: from.public.to_string(),
             m: text.to_owned(),
             t: unix_millis(),
-            to: to.map(|t| t.to_string()),
+            to: to.map(|(public, _)| public.to_string()),
+            tn: to.map(|(_, name)| name.to_owned()),
         };
         serde_json::to_value(contents).map_err(internal)
     }

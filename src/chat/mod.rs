@@ -36,6 +36,9 @@ pub struct ChatText {
     /// To (public token), for a private message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// To (display name), for a private message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tn: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +72,8 @@ pub struct Line {
     pub from_public: String,
     pub text: String,
     pub at_ms: u64,
+    /// For a private message: to whom (display name).
+    pub to: Option<String>,
 }
 
 impl Line {
@@ -91,6 +96,7 @@ impl Line {
                     from_public: c.p,
                     text: c.m,
                     at_ms: c.t,
+                    to: c.tn,
                 })
             }
             CLIENT_JOINED | CLIENT_LEFT => {
@@ -107,6 +113,7 @@ impl Line {
                     from: p.name,
                     from_public: p.public,
                     at_ms: p.at,
+                    to: None,
                 })
             }
             _ => None,
@@ -128,10 +135,80 @@ pub struct History {
     pub me: Me,
     pub messages: Vec<Message>,
     pub cursor: crate::comet::Cursor,
+    /// Who was online just before `messages` were read.
+    pub online: Vec<OnlineUser>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnlineUser {
     pub name: String,
     pub public: String,
+}
+
+/// Who is online: a snapshot, kept current by join and leave lines (the
+/// same messages the log shows; no second mechanism). Sorted by name.
+pub fn apply_presence(online: &mut Vec<OnlineUser>, line: &Line) {
+    match line.kind {
+        LineKind::Join => {
+            if !online.iter().any(|u| u.public == line.from_public) {
+                online.push(OnlineUser {
+                    name: line.from.clone(),
+                    public: line.from_public.clone(),
+                });
+                online.sort_by_key(|u| u.name.to_lowercase());
+            }
+        }
+        LineKind::Leave => online.retain(|u| u.public != line.from_public),
+        _ => {}
+    }
+}
+
+/// A stable hue (0–359) for a name, so a user has one colour everywhere.
+pub fn name_hue(name: &str) -> u32 {
+    // FNV-1a: tiny, stable across builds and targets.
+    let hash = name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    });
+    hash % 360
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(kind: LineKind, name: &str) -> Line {
+        Line {
+            id: String::new(),
+            kind,
+            from: name.into(),
+            from_public: format!("pub-{name}"),
+            text: String::new(),
+            at_ms: 0,
+            to: None,
+        }
+    }
+
+    #[test]
+    fn presence_follows_joins_and_leaves_in_order() {
+        let mut online = vec![];
+        for l in [
+            line(LineKind::Join, "bo"),
+            line(LineKind::Join, "Al"),
+            line(LineKind::Join, "bo"),
+            line(LineKind::Chat, "cy"),
+            line(LineKind::Leave, "bo"),
+            line(LineKind::Join, "cy"),
+        ] {
+            apply_presence(&mut online, &l);
+        }
+        let names: Vec<_> = online.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["Al", "cy"]);
+    }
+
+    #[test]
+    fn a_name_always_gets_the_same_hue() {
+        assert_eq!(name_hue("Ada"), name_hue("Ada"));
+        assert!(name_hue("Ada") < 360);
+        assert_ne!(name_hue("Ada"), name_hue("Grace"));
+    }
 }

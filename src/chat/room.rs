@@ -3,8 +3,8 @@
 //! cursor, so nothing sent between render and first poll is lost or shown
 //! twice. Without a valid session it redirects to login.
 
-use super::api::{error_text, recent_messages, Logout, SendMessage};
-use super::{History, Line, LineKind};
+use super::api::{error_text, recent_messages, Logout, SendMessage, SendPrivateMessage};
+use super::{apply_presence, name_hue, History, Line, LineKind, OnlineUser};
 use crate::comet::Status;
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -38,6 +38,15 @@ fn ChatRoom(history: History) -> impl IntoView {
         .filter_map(Line::from_message)
         .collect();
     let seen = StoredValue::new(initial.iter().map(|l| l.id.clone()).collect::<HashSet<_>>());
+    // The snapshot was taken before the history was read: replaying the
+    // history's joins and leaves on it gives who was online at the cursor.
+    let mut people = history.online.clone();
+    people.sort_by_key(|u| u.name.to_lowercase());
+    for line in &initial {
+        apply_presence(&mut people, line);
+    }
+    let online = RwSignal::new(people);
+    let to = RwSignal::new(None::<OnlineUser>);
     let lines = RwSignal::new(initial);
     let status = RwSignal::new(Status::Connecting);
     let log_ref = NodeRef::<leptos::html::Div>::new();
@@ -68,6 +77,7 @@ fn ChatRoom(history: History) -> impl IntoView {
                             .flatten()
                             .map(|el| near_bottom(&el))
                             .unwrap_or(true);
+                        online.try_update(|o| apply_presence(o, &line));
                         if lines.try_update(|l| l.push(line)).is_none() {
                             return;
                         }
@@ -88,6 +98,7 @@ fn ChatRoom(history: History) -> impl IntoView {
                             from_public: String::new(),
                             text: "Some messages were missed while you were away; showing new ones from here.".into(),
                             at_ms: js_sys::Date::now() as u64,
+                            to: None,
                         };
                         lines.try_update(|l| l.push(notice));
                     }
@@ -98,14 +109,19 @@ fn ChatRoom(history: History) -> impl IntoView {
                     .start();
             on_cleanup(move || handle.stop());
         });
+        // Open at the newest message, once the page is laid out.
         Effect::new(move |_| {
-            if let Some(el) = log_ref.get() {
-                el.set_scroll_top(el.scroll_height());
+            if log_ref.get().is_some() {
+                request_animation_frame(move || {
+                    if let Some(el) = log_ref.try_get_untracked().flatten() {
+                        el.set_scroll_top(el.scroll_height());
+                    }
+                });
             }
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (&seen, &history.cursor);
+    let _ = (&seen, &history.cursor, &online);
 
     let my_public = me.public.clone();
     let logout = ServerAction::<Logout>::new();
@@ -124,15 +140,73 @@ fn ChatRoom(history: History) -> impl IntoView {
                     "Your session has ended. " <a href="/">"Log in again"</a>
                 </div>
             })}
-            <div class="log" node_ref=log_ref>
-                <ol data-testid="messages" aria-live="polite">
-                    <For each=move || lines.get() key=|line| line.id.clone() let:line>
-                        <MessageLine mine=line.from_public == my_public line/>
-                    </For>
-                </ol>
+            <div class="body">
+                <div class="log" node_ref=log_ref>
+                    <ol data-testid="messages" aria-live="polite" aria-label="Messages">
+                        <For each=move || lines.get() key=|line| line.id.clone() let:line>
+                            <MessageLine mine=line.from_public == my_public line/>
+                        </For>
+                    </ol>
+                </div>
+                <People online me=me.public.clone() to/>
             </div>
-            <Composer/>
+            <Composer to/>
         </div>
+    }
+}
+
+/// Who is online, with a count; everyone but you is a button that starts a
+/// private message to them.
+#[component]
+fn People(
+    online: RwSignal<Vec<OnlineUser>>,
+    me: String,
+    to: RwSignal<Option<OnlineUser>>,
+) -> impl IntoView {
+    view! {
+        <aside class="people" aria-labelledby="people-title">
+            <h2 id="people-title">
+                "Online " <span class="count" data-testid="online-count">{move || online.with(Vec::len)}</span>
+            </h2>
+            <ul data-testid="online">
+                <For each=move || online.get() key=|user| user.public.clone() let:user>
+                    {
+                        let hue = format!("--hue: {}", name_hue(&user.name));
+                        let name = user.name.clone();
+                        let data_name = user.name.clone();
+                        if user.public == me {
+                            Either::Left(view! {
+                                <li data-testid="online-user" data-name=data_name class="self">
+                                    <span class="name" style=hue>{name}</span>
+                                    <span class="you">" (you)"</span>
+                                </li>
+                            })
+                        } else {
+                            let label = format!("Send {name} a private message");
+                            let selected = {
+                                let public = user.public.clone();
+                                move || to.with(|t| t.as_ref().is_some_and(|t| t.public == public))
+                            };
+                            Either::Right(view! {
+                                <li data-testid="online-user" data-name=data_name>
+                                    <button
+                                        type="button"
+                                        class="person"
+                                        style=hue
+                                        title=label.clone()
+                                        aria-label=label
+                                        aria-pressed=move || if selected() { "true" } else { "false" }
+                                        on:click=move |_| to.set(Some(user.clone()))
+                                    >
+                                        {name}
+                                    </button>
+                                </li>
+                            })
+                        }
+                    }
+                </For>
+            </ul>
+        </aside>
     }
 }
 
@@ -158,6 +232,9 @@ fn MessageLine(line: Line, mine: bool) -> impl IntoView {
         LineKind::Join | LineKind::Leave | LineKind::Notice
     );
     let at_ms = line.at_ms;
+    let hue = format!("--hue: {}", name_hue(&line.from));
+    let private = line.kind == LineKind::Private;
+    let to = line.to.clone();
     view! {
         <li
             data-testid="message"
@@ -166,9 +243,13 @@ fn MessageLine(line: Line, mine: bool) -> impl IntoView {
             class="message"
             class:mine=mine
             class:event=event
-            class:private=line.kind == LineKind::Private
+            class:private=private
         >
-            <span class="from">{line.from.clone()}</span>
+            <span class="from" style=hue>{line.from.clone()}</span>
+            {private.then(|| view! {
+                <span class="to" data-testid="private-to-name">" → " {to.unwrap_or_default()}</span>
+                <span class="badge" data-testid="private-badge">"private"</span>
+            })}
             {(!event).then(|| view! { <span class="sep">": "</span> })}
             <span class="text">{line.text.clone()}</span>
             <time datetime=iso_time(at_ms)>{move || clock(at_ms)}</time>
@@ -176,21 +257,70 @@ fn MessageLine(line: Line, mine: bool) -> impl IntoView {
     }
 }
 
+/// A fresh id for a send: a retry of the same send (after an error)
+/// reuses it, so the server sends it once; editing the text makes a new one.
+fn new_send_id() -> String {
+    // Scoped to one sender on the server and only used to drop repeats,
+    // so it needs to be unique per page, not secret.
+    #[cfg(feature = "hydrate")]
+    {
+        let random = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+        return format!(
+            "{:x}-{:08x}{:08x}",
+            js_sys::Date::now() as u64,
+            random(),
+            random()
+        );
+    }
+    #[allow(unreachable_code)]
+    String::new()
+}
+
 #[component]
-fn Composer() -> impl IntoView {
+fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
     let send = ServerAction::<SendMessage>::new();
+    let private = ServerAction::<SendPrivateMessage>::new();
     let draft = RwSignal::new(String::new());
-    let error = move || {
-        send.value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| error_text(&e))
-    };
-    Effect::new(move |_| {
-        if let Some(Ok(())) = send.value().get() {
+    let send_id = StoredValue::new(new_send_id());
+    let error = RwSignal::new(None::<String>);
+    let textarea = NodeRef::<leptos::html::Textarea>::new();
+    let settle = move |result: Option<Result<(), ServerFnError>>| match result {
+        Some(Ok(())) => {
             draft.set(String::new());
+            send_id.set_value(new_send_id());
+            error.set(None);
+        }
+        Some(Err(e)) => error.set(Some(error_text(&e))),
+        None => {}
+    };
+    Effect::new(move |_| settle(send.value().get()));
+    Effect::new(move |_| settle(private.value().get()));
+    // Picking someone to write to puts the cursor in the message box.
+    Effect::new(move |_| {
+        if to.get().is_some() {
+            if let Some(el) = textarea.get_untracked() {
+                let _ = el.focus();
+            }
         }
     });
+    let pending = move || send.pending().get() || private.pending().get();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = draft.get_untracked();
+        let id = Some(send_id.get_value());
+        match to.get_untracked() {
+            Some(user) => {
+                private.dispatch(SendPrivateMessage {
+                    to: user.public,
+                    text,
+                    id,
+                });
+            }
+            None => {
+                send.dispatch(SendMessage { text, id });
+            }
+        }
+    };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
         // Enter sends; Shift+Enter (or an IME composition) is a newline.
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
@@ -205,21 +335,45 @@ fn Composer() -> impl IntoView {
             }
         }
     };
+    let placeholder = move || match to.get() {
+        Some(user) => format!("Private message to {}… (Enter to send)", user.name),
+        None => "Write a message… (Enter to send, Shift+Enter for a new line)".to_owned(),
+    };
     view! {
-        <ActionForm action=send attr:class="composer">
+        {move || to.get().map(|user| view! {
+            <div class="private-bar" data-testid="private-to">
+                "Private message to " <strong style=format!("--hue: {}", name_hue(&user.name))>{user.name.clone()}</strong>
+                <button
+                    type="button"
+                    class="cancel"
+                    data-testid="cancel-private"
+                    aria-label="Write to everyone instead"
+                    on:click=move |_| to.set(None)
+                >
+                    "Everyone"
+                </button>
+            </div>
+        })}
+        // Without JavaScript the form still posts to the server function
+        // (to everyone), which sends the browser back to this page.
+        <form class="composer" method="post" action="/api/send_message" on:submit=on_submit>
             <textarea
                 name="text"
+                node_ref=textarea
                 data-testid="composer"
-                aria-label="Message"
-                placeholder="Write a message… (Enter to send, Shift+Enter for a new line)"
+                aria-label=move || if to.with(Option::is_some) { "Private message" } else { "Message" }
+                placeholder=placeholder
                 rows="2"
                 prop:value=move || draft.get()
-                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:input=move |ev| {
+                    draft.set(event_target_value(&ev));
+                    send_id.set_value(new_send_id());
+                }
                 on:keydown=on_keydown
             ></textarea>
-            <button type="submit" data-testid="send">"Send"</button>
-        </ActionForm>
-        {move || error().map(|e| view! { <p role="alert" class="error" data-testid="send-error">{e}</p> })}
+            <button type="submit" data-testid="send" disabled=pending>"Send"</button>
+        </form>
+        {move || error.get().map(|e| view! { <p role="alert" class="error" data-testid="send-error">{e}</p> })}
     }
 }
 

@@ -310,9 +310,21 @@ impl Manager {
         name: &str,
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
+        self.send_to_all_once(None, name, contents).await
+    }
+
+    /// As [`send_to_all`](Self::send_to_all); with `once`, a key the
+    /// sender chose for this send (see [`Provider::append`]): sending again
+    /// with the same key sends nothing and returns the first send's id.
+    pub async fn send_to_all_once(
+        &self,
+        once: Option<&str>,
+        name: &str,
+        contents: &serde_json::Value,
+    ) -> Result<Cursor, CometError> {
         check_name(name)?;
         self.provider
-            .append(&self.name, Audience::Everyone, name, contents)
+            .append(&self.name, Audience::Everyone, name, contents, once)
             .await
     }
 
@@ -324,6 +336,18 @@ impl Manager {
         name: &str,
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
+        self.send_to_once(to, None, name, contents).await
+    }
+
+    /// As [`send_to`](Self::send_to), with a `once` key as in
+    /// [`send_to_all_once`](Self::send_to_all_once).
+    pub async fn send_to_once(
+        &self,
+        to: &[PublicToken],
+        once: Option<&str>,
+        name: &str,
+        contents: &serde_json::Value,
+    ) -> Result<Cursor, CometError> {
         check_name(name)?;
         for public in to {
             if self.client_by_public(public).await?.is_none() {
@@ -331,7 +355,13 @@ impl Manager {
             }
         }
         self.provider
-            .append(&self.name, Audience::Clients(to.to_vec()), name, contents)
+            .append(
+                &self.name,
+                Audience::Clients(to.to_vec()),
+                name,
+                contents,
+                once,
+            )
             .await
     }
 

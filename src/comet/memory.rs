@@ -5,7 +5,7 @@
 //! waiting poll at once, and it is sent after the log lock is released so
 //! woken polls do not pile onto a held lock.
 
-use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
+use super::provider::{Audience, ClientRecord, Provider, StoredMessage, ONCE_WINDOW};
 use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -56,6 +56,10 @@ struct Log {
     head: u64,
     /// Every message up to and including this number has been dropped.
     evicted_upto: u64,
+    /// `once` keys of recent appends and their sequence numbers, and the
+    /// same keys oldest first, to forget them after [`ONCE_WINDOW`].
+    once: HashMap<String, u64>,
+    once_order: VecDeque<(Instant, String)>,
 }
 
 #[derive(Default)]
@@ -266,10 +270,23 @@ impl Provider for MemoryProvider {
         audience: Audience,
         name: &str,
         contents: &serde_json::Value,
+        once: Option<&str>,
     ) -> Result<Cursor, CometError> {
         let state = self.channel(channel);
         let seq = {
             let mut log = state.log.lock().expect("log poisoned");
+            let now = Instant::now();
+            while let Some((at, key)) = log.once_order.front() {
+                if now.duration_since(*at) < ONCE_WINDOW {
+                    break;
+                }
+                let key = key.clone();
+                log.once.remove(&key);
+                log.once_order.pop_front();
+            }
+            if let Some(seq) = once.and_then(|key| log.once.get(key)) {
+                return Ok(state.cursor(*seq));
+            }
             let seq = log.head + 1;
             let id = state.cursor(seq);
             let json = serde_json::to_vec(&WireMessage {
@@ -286,6 +303,10 @@ impl Provider for MemoryProvider {
                 },
             ));
             log.head = seq;
+            if let Some(key) = once {
+                log.once.insert(key.to_owned(), seq);
+                log.once_order.push_back((now, key.to_owned()));
+            }
             log.prune(&self.retention, Instant::now());
             seq
         };

@@ -138,6 +138,33 @@ pub async fn ids_strictly_increase(factory: Factory) {
     }
 }
 
+pub async fn a_send_repeated_with_its_once_key_is_appended_once(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (token, ann, cursor) = join(&chat, "ann").await;
+    let text = |m: &str| json!({ "m": m });
+    let first = chat
+        .send_to_all_once(Some("ann:1"), "Text", &text("one"))
+        .await
+        .unwrap();
+    let again = chat
+        .send_to_all_once(Some("ann:1"), "Text", &text("one"))
+        .await
+        .unwrap();
+    assert_eq!(first, again, "the retry answers with the first send's id");
+    chat.send_to_all_once(Some("ann:2"), "Text", &text("two"))
+        .await
+        .unwrap();
+    chat.send_to_once(&[ann], Some("ann:3"), "Text", &text("three"))
+        .await
+        .unwrap();
+    chat.send_to_once(&[ann], Some("ann:3"), "Text", &text("three"))
+        .await
+        .unwrap();
+    say(&chat, "four").await;
+    let (got, _) = collect(&chat, &token, cursor, 5).await;
+    assert_eq!(texts(&got), ["one", "two", "three", "four"]);
+}
+
 pub async fn resumes_from_cursor_without_duplicates(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
     let (token, _, start) = join(&chat, "ann").await;
@@ -536,6 +563,7 @@ macro_rules! provider_suite {
     ($factory:path) => {
         $crate::provider_suite!(@tests $factory;
             ids_strictly_increase,
+            a_send_repeated_with_its_once_key_is_appended_once,
             resumes_from_cursor_without_duplicates,
             replies_are_bounded_batches,
             poll_waits_then_receives,

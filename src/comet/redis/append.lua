@@ -1,9 +1,16 @@
--- KEYS: log, trimmed
--- ARGV: audience, name, contents JSON, max messages, max age ms, wake channel
+-- KEYS: log, trimmed[, once]
+-- ARGV: audience, name, contents JSON, max messages, max age ms, wake
+--       channel, once window ms
 -- Appends, enforces retention (count, then age), records the newest id it
 -- dropped (so an older cursor is refused, never silently skipped), and
--- wakes every node.
+-- wakes every node. With a `once` key already set (the same send, retried),
+-- appends nothing and returns the first send's id.
+if KEYS[3] then
+  local first = redis.call('GET', KEYS[3])
+  if first then return first end
+end
 local id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[1], 'n', ARGV[2], 'c', ARGV[3])
+if KEYS[3] then redis.call('SET', KEYS[3], id, 'PX', tonumber(ARGV[7])) end
 local dropped = nil
 local n = redis.call('XLEN', KEYS[1])
 local max = tonumber(ARGV[4])

@@ -32,7 +32,7 @@
 //! [`CometError::Unavailable`] (the route answers `503` + `Retry-After`);
 //! the connection manager and the subscriber reconnect by themselves.
 
-use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
+use super::provider::{Audience, ClientRecord, Provider, StoredMessage, ONCE_WINDOW};
 use super::{CometError, Cursor, PublicToken, Retention, Taken, TokenDigest};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -150,6 +150,14 @@ fn unavailable(error: redis::RedisError) -> CometError {
 
 fn key(channel: &str, what: &str) -> String {
     format!("comet:{{{channel}}}:{what}")
+}
+
+fn sha_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn wake_channel(channel: &str) -> String {
@@ -506,6 +514,7 @@ impl Provider for RedisProvider {
         audience: Audience,
         name: &str,
         contents: &serde_json::Value,
+        once: Option<&str>,
     ) -> Result<Cursor, CometError> {
         let audience = match &audience {
             Audience::Everyone => "*".to_owned(),
@@ -515,17 +524,21 @@ impl Provider for RedisProvider {
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        let id: String = self
-            .scripts
-            .append
-            .key(key(channel, "log"))
-            .key(key(channel, "trimmed"))
+        let mut call = self.scripts.append.prepare_invoke();
+        call.key(key(channel, "log")).key(key(channel, "trimmed"));
+        if let Some(once) = once {
+            // The key names a string holding the first send's id for
+            // ONCE_WINDOW; sha256 keeps it short and free of odd bytes.
+            call.key(key(channel, &format!("once:{}", sha_hex(once))));
+        }
+        let id: String = call
             .arg(audience)
             .arg(name)
             .arg(serde_json::to_string(contents)?)
             .arg(self.retention.max_messages)
             .arg(self.retention.max_age.as_millis() as u64)
             .arg(wake_channel(channel))
+            .arg(ONCE_WINDOW.as_millis() as u64)
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;

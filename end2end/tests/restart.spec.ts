@@ -1,0 +1,122 @@
+/**
+ * Connection status across a server restart. The test runs its own server
+ * process (the same debug build) on a free port, so it can kill it and start
+ * it again. With COMET_REDIS_URL set (scripts/test's second run) that node
+ * shares the chat with the main server through Redis: sessions and messages
+ * survive the restart, so the page reconnects and loses nothing. In-process,
+ * the restarted server has forgotten every session, and the page must say so
+ * and offer the way back to the login page.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as net from "node:net";
+import * as path from "node:path";
+import {
+  expect,
+  expectPath,
+  login,
+  messageWithText,
+  openContext,
+  POLL_401,
+  sendWithEnter,
+  test,
+  token,
+  uniqueName,
+  unexpected,
+  waitConnected,
+} from "./helpers";
+
+const ROOT = path.join(__dirname, "..", "..");
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts a node of this build on `addr` and waits until it is healthy. */
+async function startNode(addr: string): Promise<ChildProcess> {
+  const node = spawn(path.join(ROOT, "target", "debug", "comet-chat"), [], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ADDR: addr,
+      LEPTOS_OUTPUT_NAME: "comet-chat",
+      LEPTOS_SITE_ROOT: "target/site",
+      LEPTOS_SITE_PKG_DIR: "pkg",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      if (res.ok) return node;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  node.kill("SIGKILL");
+  throw new Error(`the node on ${addr} did not become healthy`);
+}
+
+async function stopNode(node: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (node.exitCode !== null || node.signalCode !== null) return;
+  const exited = new Promise((resolve) => node.once("exit", resolve));
+  node.kill(signal);
+  await exited;
+}
+
+/** What Chromium logs while the server is away, and the 401 after an in-process restart. */
+const WHILE_DOWN = [
+  /ERR_CONNECTION_REFUSED/,
+  /ERR_EMPTY_RESPONSE/,
+  /ERR_CONNECTION_RESET/,
+  /ERR_INCOMPLETE_CHUNKED_ENCODING/,
+  POLL_401,
+];
+
+test("a server restart shows reconnecting, then connected (Redis) or the way back to login (in-process)", async ({
+  browser,
+  openUser,
+}) => {
+  const redis = !!process.env.COMET_REDIS_URL;
+  const addr = `127.0.0.1:${await freePort()}`;
+  let node = await startNode(addr);
+  const user = await openContext(browser, `http://${addr}`);
+  try {
+    await login(user.page, uniqueName("phoenix"));
+    await waitConnected(user.page);
+    const status = user.page.getByTestId("status");
+
+    await stopNode(node, "SIGKILL");
+    await expect(status).toHaveAttribute("data-status", "reconnecting");
+    await expect(status).toHaveText("Reconnecting…");
+
+    // Someone on the main server writes while this node is down.
+    const witness = await openUser("witness");
+    const text = `while you were away ${token()}`;
+    await sendWithEnter(witness.page, text);
+
+    node = await startNode(addr);
+    if (redis) {
+      await expect(status).toHaveAttribute("data-status", "connected", { timeout: 20_000 });
+      await expect(messageWithText(user.page, text)).toHaveCount(1);
+      const after = `after the restart ${token()}`;
+      await sendWithEnter(user.page, after);
+      await expect(messageWithText(witness.page, after)).toHaveCount(1);
+    } else {
+      await expect(status).toHaveAttribute("data-status", "ended", { timeout: 20_000 });
+      const ended = user.page.getByTestId("session-ended");
+      await expect(ended).toContainText("Your session has ended");
+      await ended.getByRole("link", { name: "Log in again" }).click();
+      await expectPath(user.page, "/");
+    }
+    expect(unexpected(user.errors, ...WHILE_DOWN)).toEqual([]);
+  } finally {
+    await user.context.close();
+    await stopNode(node, "SIGTERM");
+  }
+});

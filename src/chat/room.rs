@@ -106,7 +106,8 @@ fn ChatRoom(history: History) -> impl IntoView {
                 .on_status(move |s| {
                     status.try_set(s);
                 })
-                    .start();
+                    // One poll for all of this browser's chat tabs.
+                    .start_shared(&format!("/comet/{}", super::CHANNEL));
             on_cleanup(move || handle.stop());
         });
         // Open at the newest message, once the page is laid out.

@@ -15,7 +15,8 @@
 //!   `ssr`): tokens, typed errors, the [`Provider`] seam (where clients and
 //!   messages are kept and how polls are woken), the in-process provider, the
 //!   per-channel [`Manager`] the app talks to, and the axum channel route.
-//! - `subscriber` (feature `hydrate`): the browser's long-poll loop.
+//! - `subscriber` (feature `hydrate`): the browser's long-poll loop;
+//!   `tabs`: one poll shared by all the tabs of a browser.
 //!
 //! This module knows nothing about what the messages mean: join and leave
 //! are ordinary messages ([`wire::CLIENT_JOINED`], [`wire::CLIENT_LEFT`]).
@@ -40,6 +41,8 @@ mod token;
 
 #[cfg(feature = "hydrate")]
 pub mod subscriber;
+#[cfg(feature = "hydrate")]
+mod tabs;
 
 pub use status::Status;
 pub use wire::{Cursor, Message};

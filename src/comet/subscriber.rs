@@ -62,8 +62,34 @@ pub struct SubscriberHandle {
 }
 
 impl SubscriberHandle {
+    /// A handle for a subscription not started yet (see
+    /// [`Subscriber::start_with`]).
+    pub fn new() -> Self {
+        Self {
+            stopped: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Resolves (within a quarter of a second) once [`stop`](Self::stop)
+    /// was called.
+    pub async fn stopped(&self) {
+        while !self.is_stopped() {
+            gloo_timers::future::TimeoutFuture::new(250).await;
+        }
+    }
+}
+
+impl Default for SubscriberHandle {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -114,12 +140,39 @@ impl Subscriber {
     }
 
     pub fn start(self) -> SubscriberHandle {
-        let handle = SubscriberHandle {
-            stopped: Arc::new(AtomicBool::new(false)),
-        };
+        let handle = SubscriberHandle::new();
+        self.start_with(handle.clone());
+        handle
+    }
+
+    /// Starts, stopped by `handle`.
+    pub fn start_with(self, handle: SubscriberHandle) {
         let stopped = handle.stopped.clone();
         leptos::task::spawn_local(async move { self.run(stopped).await });
-        handle
+    }
+
+    /// Starts it shared with this browser's other tabs on the same `name`
+    /// (one of them polls, all get every message; see `tabs.rs`).
+    pub fn start_shared(self, name: &str) -> SubscriberHandle {
+        let Subscriber {
+            url,
+            since,
+            on_message,
+            on_timeout,
+            on_failure,
+            on_status,
+            max_backoff_ms,
+        } = self;
+        let inner = Subscriber {
+            url,
+            since: None,
+            on_message: Box::new(|_| {}),
+            on_timeout,
+            on_failure: Box::new(|_| {}),
+            on_status: Box::new(|_| {}),
+            max_backoff_ms,
+        };
+        super::tabs::start_shared(inner, name, since, on_message, on_failure, on_status)
     }
 
     async fn run(self, stopped: Arc<AtomicBool>) {

@@ -8,6 +8,7 @@ import {
   POLL_401,
   gotoLogin,
   login,
+  loginPreferring,
   logout,
   messageWithText,
   messagesFrom,
@@ -24,7 +25,7 @@ import {
   waitHydrated,
   type ChatUser,
 } from "./helpers";
-import type { Page } from "@playwright/test";
+import type { Locator, Page } from "@playwright/test";
 
 const SCREENSHOTS = path.join(__dirname, "..", "screenshots");
 
@@ -88,25 +89,52 @@ test.describe("screenshots for the README", () => {
     expect(unexpected(ada.errors, POLL_401)).toEqual([]);
     expect(unexpected(grace.errors, POLL_401)).toEqual([]);
   });
-});
+  test("desktop and phone widths, light and dark, one colour per name", async ({ openUser }) => {
+    const ada = await openUser("Ada", { login: false, contextOptions: { viewport: { width: 1100, height: 720 } } });
+    const grace = await openUser("Grace", {
+      login: false,
+      contextOptions: { viewport: { width: 390, height: 760 }, isMobile: true, hasTouch: true, colorScheme: "dark" },
+    });
+    ada.name = await loginPreferring(ada.page, "Ada");
+    await waitConnected(ada.page);
+    grace.name = await loginPreferring(grace.page, "Grace");
+    await waitConnected(grace.page);
+    const online = (page: Page, name: string) =>
+      page.locator(`[data-testid="online-user"][data-name="${name}"]`);
+    await expect(online(ada.page, grace.name)).toBeVisible();
 
-/** Logs in as `preferred`, or as a unique variant if that name is in use. Returns the name used. */
-async function loginPreferring(page: Page, preferred: string): Promise<string> {
-  await gotoLogin(page);
-  await submitLogin(page, preferred);
-  const error = page.getByTestId("login-error");
-  await expect
-    .poll(async () => new URL(page.url()).pathname === "/chat" || (await error.isVisible()))
-    .toBe(true);
-  if (new URL(page.url()).pathname === "/chat") {
-    await waitHydrated(page);
-    return preferred;
-  }
-  await expect(error).toHaveText(NAME_IN_USE);
-  const name = uniqueName(preferred);
-  await login(page, name);
-  return name;
-}
+    await sendWithEnter(grace.page, "On my phone today, the layout holds up nicely.");
+    await expect(messageWithText(ada.page, "layout holds up")).toHaveCount(1);
+    await online(ada.page, grace.name).getByRole("button").click();
+    await sendWithEnter(ada.page, "Psst, this one is just for you.");
+    await expect(grace.page.locator('[data-testid="message"][data-kind="private"]')).toHaveCount(1);
+
+    // One name, one colour: in the log and in the list alike.
+    const colour = (l: Locator) => l.evaluate((el) => getComputedStyle(el).color);
+    const fromGrace = messageWithText(ada.page, "layout holds up").locator(".from");
+    expect(await colour(fromGrace)).toBe(await colour(online(ada.page, grace.name).getByRole("button")));
+    // Dark mode follows the system: Grace's page is dark, Ada's light.
+    const lightness = (page: Page) =>
+      page.locator(".chat").evaluate((el) => {
+        const [r, g, b] = getComputedStyle(el).backgroundColor.match(/\d+/g)!.map(Number);
+        return (r + g + b) / 3;
+      });
+    expect(await lightness(grace.page)).toBeLessThan(80);
+    expect(await lightness(ada.page)).toBeGreaterThan(200);
+    // Nothing overflows the phone's width, and the message box is on screen.
+    const overflow = await grace.page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+    await expect(grace.page.getByTestId("composer")).toBeInViewport();
+
+    await ada.page.screenshot({ path: path.join(SCREENSHOTS, "chat-desktop.png"), animations: "disabled" });
+    await grace.page.screenshot({ path: path.join(SCREENSHOTS, "chat-phone-dark.png"), animations: "disabled" });
+    for (const user of [grace, ada]) await logout(user.page);
+    expect(unexpected(ada.errors, POLL_401)).toEqual([]);
+    expect(unexpected(grace.errors, POLL_401)).toEqual([]);
+  });
+});
 
 test.describe("chat", () => {
   test("two users chat both ways, live", async ({ openUser }) => {

@@ -113,6 +113,24 @@ export async function login(page: Page, name: string): Promise<void> {
   await expect(page.getByTestId("me")).toHaveText(name);
 }
 
+/** Logs in as `preferred`, or as a unique variant if that name is in use. Returns the name used. */
+export async function loginPreferring(page: Page, preferred: string): Promise<string> {
+  await gotoLogin(page);
+  await submitLogin(page, preferred);
+  const error = page.getByTestId("login-error");
+  await expect
+    .poll(async () => new URL(page.url()).pathname === "/chat" || (await error.isVisible()))
+    .toBe(true);
+  if (new URL(page.url()).pathname === "/chat") {
+    await waitHydrated(page);
+    return preferred;
+  }
+  await expect(error).toHaveText(NAME_IN_USE);
+  const name = uniqueName(preferred);
+  await login(page, name);
+  return name;
+}
+
 /** Clicks the logout button and waits for the login page. */
 export async function logout(page: Page): Promise<void> {
   await page.getByTestId("logout").click();

@@ -337,8 +337,8 @@ fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
         }
     };
     let placeholder = move || match to.get() {
-        Some(user) => format!("Private message to {}… (Enter to send)", user.name),
-        None => "Write a message… (Enter to send, Shift+Enter for a new line)".to_owned(),
+        Some(user) => format!("Private message to {}…", user.name),
+        None => "Message everyone…".to_owned(),
     };
     view! {
         {move || to.get().map(|user| view! {
@@ -363,6 +363,7 @@ fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
                 node_ref=textarea
                 data-testid="composer"
                 aria-label=move || if to.with(Option::is_some) { "Private message" } else { "Message" }
+                aria-describedby="composer-hint"
                 placeholder=placeholder
                 rows="2"
                 prop:value=move || draft.get()
@@ -373,6 +374,7 @@ fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
                 on:keydown=on_keydown
             ></textarea>
             <button type="submit" data-testid="send" disabled=pending>"Send"</button>
+            <small id="composer-hint" class="hint">"Enter sends · Shift+Enter starts a new line"</small>
         </form>
         {move || error.get().map(|e| view! { <p role="alert" class="error" data-testid="send-error">{e}</p> })}
     }

@@ -26,6 +26,10 @@ pub struct ChatSettings {
     pub history: usize,
     /// Add `Secure` to the token cookie (serve over HTTPS).
     pub cookie_secure: bool,
+    /// Sends per second one client may keep up (per node); 0: no limit.
+    pub send_rate: u32,
+    /// Sends one client may make in a burst before the rate applies.
+    pub send_burst: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,8 @@ struct CometFile {
     retention_messages: Option<usize>,
     retention_age: Option<String>,
     max_polls_per_client: Option<usize>,
+    max_polls: Option<usize>,
+    max_clients: Option<usize>,
     batch_limit: Option<usize>,
     max_body_bytes: Option<usize>,
 }
@@ -77,6 +83,8 @@ struct ChatFile {
     max_message_chars: Option<usize>,
     history: Option<usize>,
     cookie_secure: Option<bool>,
+    send_rate: Option<usize>,
+    send_burst: Option<usize>,
 }
 
 impl Config {
@@ -139,6 +147,13 @@ impl Config {
                 f.max_polls_per_client,
                 defaults.max_polls_per_client,
             )?,
+            max_polls: count(&env, "COMET_MAX_POLLS", f.max_polls, defaults.max_polls)?,
+            max_clients: count(
+                &env,
+                "COMET_MAX_CLIENTS",
+                f.max_clients,
+                defaults.max_clients,
+            )?,
             batch_limit: count(
                 &env,
                 "COMET_BATCH_LIMIT",
@@ -188,6 +203,9 @@ impl Config {
             max_message_chars: count(&env, "CHAT_MAX_MESSAGE_CHARS", c.max_message_chars, 2000)?,
             history: count(&env, "CHAT_HISTORY", c.history, 50)?,
             cookie_secure: flag(&env, "CHAT_COOKIE_SECURE", c.cookie_secure, false)?,
+            send_rate: limit(&env, "CHAT_SEND_RATE", c.send_rate, 10)?,
+            send_burst: count(&env, "CHAT_SEND_BURST", c.send_burst, 50)?.min(u32::MAX as usize)
+                as u32,
         };
         let redis_url = env("COMET_REDIS_URL")
             .or_else(|| f.redis_url.clone())
@@ -271,6 +289,22 @@ fn count(
             .filter(|n| *n > 0)
             .ok_or_else(|| invalid(key, &value, "expected a positive whole number")),
         None => Ok(file.unwrap_or(default)),
+    }
+}
+
+/// Like [`count`], but 0 is allowed (it means "no limit").
+fn limit(
+    env: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    file: Option<usize>,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    match env(key) {
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| invalid(key, &value, "expected a whole number (0: no limit)")),
+        None => Ok(file.map_or(default, |n| n.min(u32::MAX as usize) as u32)),
     }
 }
 

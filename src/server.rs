@@ -32,6 +32,7 @@ pub fn build(
     provider: Arc<dyn Provider>,
     leptos_options: LeptosOptions,
 ) -> (serve::App, Comet) {
+    let metrics = metrics_handle();
     let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
     let state = ChatState {
         chat: comet
@@ -41,10 +42,30 @@ pub fn build(
         max_name_chars: config.chat.max_name_chars,
         max_message_chars: config.chat.max_message_chars,
         history: config.chat.history,
+        limiter: Arc::new(chat::api::ssr::SendLimiter::new(
+            config.chat.send_rate,
+            config.chat.send_burst,
+        )),
     };
+    let health = state.chat.clone();
     let routes = generate_route_list(App);
     let router = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(move || healthz(health.clone())))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
         .merge(comet.router())
         .leptos_routes_with_context(
             &leptos_options,
@@ -56,7 +77,8 @@ pub fn build(
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .with_state(leptos_options);
+        .with_state(leptos_options)
+        .layer(axum::middleware::from_fn(same_origin_only));
     let app = serve::App {
         router,
         shortcut: Some(Arc::new(PollShortcut(comet.clone()))),
@@ -64,8 +86,85 @@ pub fn build(
     (app, comet)
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// Server functions act for whoever holds the cookie, so a page on another
+/// site must not be able to call them: a `POST /api/…` whose `Origin` is
+/// not this host (or that a browser marks `Sec-Fetch-Site: cross-site`)
+/// gets `403`. Requests without either header (curl, other servers) pass:
+/// they carry no one else's cookie. Behind a proxy that rewrites `Host`,
+/// `X-Forwarded-Host` is taken as this host too.
+async fn same_origin_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, Method, StatusCode};
+    use axum::response::IntoResponse;
+    if request.method() == Method::POST && request.uri().path().starts_with("/api/") {
+        let headers = request.headers();
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let forwarded = headers
+            .get("x-forwarded-host")
+            .and_then(|v| v.to_str().ok());
+        let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            None => true,
+            Some(origin) => {
+                let origin_host = origin
+                    .split_once("://")
+                    .map(|(_, rest)| rest.trim_end_matches('/'));
+                origin_host.is_some() && (origin_host == host || origin_host == forwarded)
+            }
+        };
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site");
+        if !origin_ok || cross_site {
+            return (
+                StatusCode::FORBIDDEN,
+                "Cross-origin requests to this server's functions are refused.",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The process's Prometheus recorder, installed on first use (the tests
+/// build the app several times in one process; they share it).
+pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(crate::comet::metrics::POLL_HOLD.into()),
+                    crate::comet::metrics::POLL_HOLD_BUCKETS,
+                )
+                .expect("the poll hold buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder already installed (an embedding app's): keep
+            // serving ours, which then stays empty.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            crate::comet::metrics::describe();
+            handle
+        })
+        .clone()
+}
+
+/// `200 ok` when this node and its provider answer; `503` naming the
+/// provider's error when the provider does not (a load balancer should
+/// then send clients elsewhere).
+async fn healthz(chat: Arc<crate::comet::Manager>) -> (axum::http::StatusCode, String) {
+    match chat.ping().await {
+        Ok(()) => (axum::http::StatusCode::OK, "ok".into()),
+        Err(error) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("provider unreachable: {error}"),
+        ),
+    }
 }
 
 /// The channel route's polls, answered by the connection loop itself

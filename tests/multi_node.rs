@@ -194,6 +194,20 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
     }
 
     redis.stop();
+    // Past the node's client cache (a poll it can answer from memory is
+    // answered), so this poll needs Redis.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let health = http
+        .get(format!("{}/healthz", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(health
+        .text()
+        .await
+        .unwrap()
+        .contains("provider unreachable"));
     let response = http
         .post(format!("{}/comet/chat", node.base))
         .bearer_auth(&user.token)
@@ -225,6 +239,12 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(after.is_success(), "sending recovered: {after}");
+    let health = http
+        .get(format!("{}/healthz", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
     let got = collect(&http, &[&node], &mut user, 4).await;
     assert_eq!(
         got,
@@ -273,4 +293,63 @@ async fn a_logout_on_one_node_is_refused_on_every_node_at_once() {
         poll(&http, &a, &mut ann).await,
         Err(StatusCode::UNAUTHORIZED)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_token_never_reaches_a_log_line_a_page_or_a_message() {
+    let redis = Redis::start();
+    let log = std::env::temp_dir().join(format!("comet-hygiene-{}.log", std::process::id()));
+    let mut node = Node::start_logging(&redis.url(), &log);
+    let http = http();
+    let mut ann = login(&http, &node, "Ann").await;
+    let bob = login(&http, &node, "Bob").await;
+    assert!(send(&http, &node.base, &ann, "hello").await.is_success());
+    assert_eq!(collect(&http, &[&node], &mut ann, 1).await, ["hello"]);
+    let page = http
+        .get(format!("{}/chat", node.base))
+        .header(header::COOKIE, format!("comet_token={}", ann.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Ann"), "the chat page rendered for Ann");
+    let history = http
+        .post(format!("{}/api/recent_messages", node.base))
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("hello"));
+    let logout = http
+        .post(format!("{}/api/logout", node.base))
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.status().is_success() || logout.status().is_redirection());
+    node.kill();
+    let logs = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(logs.contains("logged in"), "the node logged at debug level");
+    assert!(logs.contains("request{id="), "log lines carry request ids");
+    for (who, token) in [("Ann", &ann.token), ("Bob", &bob.token)] {
+        assert_eq!(token.len(), 64);
+        assert!(
+            !page.contains(token.as_str()),
+            "{who}'s token is in the page"
+        );
+        assert!(
+            !history.contains(token.as_str()),
+            "{who}'s token is in a message"
+        );
+        assert!(
+            !logs.contains(token.as_str()),
+            "{who}'s token is in the logs"
+        );
+    }
 }

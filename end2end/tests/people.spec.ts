@@ -157,6 +157,30 @@ test.describe("sending", () => {
     expect(unexpected(a.errors, /send_message/)).toEqual([]);
   });
 
+  test("sending too fast says to slow down, and sending works again after a pause", async ({ openUser }) => {
+    // The test server allows a burst of 40 sends, then 2 per second.
+    const a = await openUser("zed");
+    const composer = a.page.getByTestId("composer");
+    const error = a.page.getByTestId("send-error");
+    let sent = 0;
+    for (; sent < 80 && !(await error.isVisible()); sent++) {
+      await composer.fill(`flood ${sent}`);
+      await composer.press("Enter");
+      await expect
+        .poll(async () => (await composer.inputValue()) === "" || (await error.isVisible()))
+        .toBe(true);
+    }
+    await expect(error).toHaveText("You are sending messages too fast. Please slow down.");
+    expect(sent).toBeGreaterThanOrEqual(40);
+    // What was refused stays in the box; after a pause it goes out.
+    await expect(composer).not.toHaveValue("");
+    await a.page.waitForTimeout(1_200);
+    await a.page.getByTestId("send").click();
+    await expect(composer).toHaveValue("");
+    await expect(error).toHaveCount(0);
+    expect(unexpected(a.errors, /status of 429/)).toEqual([]);
+  });
+
   test("a message sent between the page's render and its first poll shows once", async ({
     openUser,
   }) => {

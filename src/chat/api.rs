@@ -34,6 +34,12 @@ pub async fn login(username: String) -> Result<(), ServerFnError> {
         Err(CometError::ClientExists(Taken::DisplayName)) => {
             return Err(ssr::refuse(StatusCode::CONFLICT, NAME_TAKEN));
         }
+        Err(CometError::AtCapacity(_)) => {
+            return Err(ssr::refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The chat is full right now. Please try again in a little while.",
+            ));
+        }
         Err(e) => return Err(ssr::internal(e)),
     };
     tracing::info!(client = %client.public, "logged in");
@@ -67,6 +73,7 @@ pub async fn send_message(text: String, id: Option<String>) -> Result<(), Server
     let client = ssr::current_client(&state).await?;
     let once = ssr::once_key(&client, id.as_deref())?;
     let contents = ssr::chat_text(&state, &client, &text, None)?;
+    ssr::check_rate(&state, &client)?;
     state
         .chat
         .send_to_all_once(once.as_deref(), super::CHAT_MESSAGE, &contents)
@@ -103,6 +110,7 @@ pub async fn send_private_message(
         &text,
         Some((&target, &target_record.display_name)),
     )?;
+    ssr::check_rate(&state, &client)?;
     let audience = [target, client.public];
     match state
         .chat
@@ -190,6 +198,71 @@ pub mod ssr {
         pub max_name_chars: usize,
         pub max_message_chars: usize,
         pub history: usize,
+        pub limiter: Arc<SendLimiter>,
+    }
+
+    /// Sends per client: a token bucket per public token on this node
+    /// (`rate` per second, up to `burst` saved up). A retried send with the
+    /// same id is charged again, which is fine: it is rare and bounded.
+    pub struct SendLimiter {
+        rate: f64,
+        burst: f64,
+        buckets:
+            std::sync::Mutex<std::collections::HashMap<PublicToken, (f64, std::time::Instant)>>,
+    }
+
+    impl SendLimiter {
+        /// `rate` 0 turns the limit off.
+        pub fn new(rate: u32, burst: u32) -> Self {
+            Self {
+                rate: f64::from(rate),
+                burst: f64::from(burst.max(1)),
+                buckets: Default::default(),
+            }
+        }
+
+        /// Takes one send; `Err(wait)` when the client must slow down.
+        pub fn take(&self, client: &PublicToken) -> Result<(), std::time::Duration> {
+            if self.rate == 0.0 {
+                return Ok(());
+            }
+            let now = std::time::Instant::now();
+            let mut buckets = self.buckets.lock().expect("send buckets poisoned");
+            if buckets.len() >= 4096 && buckets.len().is_power_of_two() {
+                // Forget clients whose bucket has refilled: they lose nothing.
+                let (rate, burst) = (self.rate, self.burst);
+                buckets.retain(|_, (tokens, at)| {
+                    *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+                });
+            }
+            let (tokens, at) = buckets.entry(*client).or_insert((self.burst, now));
+            *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+            *at = now;
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                Ok(())
+            } else {
+                Err(std::time::Duration::from_secs_f64(
+                    (1.0 - *tokens) / self.rate,
+                ))
+            }
+        }
+    }
+
+    /// Refuses a send over the client's rate with a "slow down" sentence.
+    pub fn check_rate(state: &ChatState, client: &ClientRecord) -> Result<(), ServerFnError> {
+        state.limiter.take(&client.public).map_err(|wait| {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                let secs = wait.as_secs().max(1);
+                if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                    response.insert_header(header::RETRY_AFTER, value);
+                }
+            }
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You are sending messages too fast. Please slow down.",
+            )
+        })
     }
 
     pub fn state() -> Result<ChatState, ServerFnError> {

@@ -32,6 +32,10 @@ pub enum CometError {
     InvalidMessage(String),
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
+    /// A configured limit of this node or channel is reached (clients,
+    /// concurrent polls): try again later.
+    #[error("at capacity: {0}")]
+    AtCapacity(String),
     #[error("could not encode the message: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -40,7 +44,7 @@ impl CometError {
     /// How long a client should wait before retrying, where retrying helps.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            CometError::Unavailable(_) => Some(Duration::from_secs(2)),
+            CometError::Unavailable(_) | CometError::AtCapacity(_) => Some(Duration::from_secs(2)),
             _ => None,
         }
     }

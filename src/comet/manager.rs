@@ -8,6 +8,7 @@
 //! wait. Concurrent polls per client are counted on this node and capped, so
 //! several tabs work but a runaway client cannot hold unbounded polls.
 
+use super::metrics::ChannelMetrics;
 use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
 use super::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
 use super::{CometError, Cursor, Message, PrivateToken, PublicToken};
@@ -29,6 +30,11 @@ pub struct Settings {
     pub reap_interval: Duration,
     /// Concurrent polls one client may hold on one node (tabs, retries).
     pub max_polls_per_client: usize,
+    /// Concurrent polls this node holds, over all channels; more get `503`.
+    pub max_polls: usize,
+    /// Clients a channel may have (all nodes together); more are refused.
+    /// Checked before each insert, so nodes racing may overshoot slightly.
+    pub max_clients: usize,
     /// Most messages in one poll reply; the client polls again for the rest.
     pub batch_limit: usize,
     /// Largest poll body accepted by the channel route.
@@ -44,6 +50,8 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(30),
             reap_interval: Duration::from_secs(1),
             max_polls_per_client: 6,
+            max_polls: 19_000,
+            max_clients: 100_000,
             batch_limit: 500,
             max_body_bytes: 4096,
             max_display_name_chars: 32,
@@ -66,11 +74,16 @@ pub struct Comet {
     shutdown: CancellationToken,
 }
 
+/// Polls in progress on this node, over all channels of one [`Comet`].
+#[derive(Default)]
+struct NodePolls(std::sync::atomic::AtomicUsize);
+
 impl Comet {
     /// Creates a manager per channel name and starts their idle reapers.
     /// Must be called inside a tokio runtime.
     pub fn new(provider: Arc<dyn Provider>, settings: Settings, channels: &[&str]) -> Self {
         let shutdown = CancellationToken::new();
+        let node_polls = Arc::new(NodePolls::default());
         let channels = channels
             .iter()
             .map(|name| {
@@ -79,6 +92,8 @@ impl Comet {
                     provider: provider.clone(),
                     settings: settings.clone(),
                     polls: Mutex::new(HashMap::new()),
+                    node_polls: node_polls.clone(),
+                    metrics: ChannelMetrics::new(name),
                     shutdown: shutdown.clone(),
                 });
                 manager.spawn_reaper();
@@ -109,6 +124,8 @@ pub struct Manager {
     /// Polls in progress on this node, per client. Entries are removed when
     /// they drop to zero, so the map holds only clients that are polling.
     polls: Mutex<HashMap<PublicToken, usize>>,
+    node_polls: Arc<NodePolls>,
+    metrics: ChannelMetrics,
     shutdown: CancellationToken,
 }
 
@@ -120,6 +137,11 @@ struct PollSlot {
 
 impl Drop for PollSlot {
     fn drop(&mut self) {
+        self.manager
+            .node_polls
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.manager.metrics.polls_waiting.decrement(1.0);
         let mut polls = self.manager.polls.lock().expect("poll counts poisoned");
         if let Some(n) = polls.get_mut(&self.client) {
             *n -= 1;
@@ -137,13 +159,27 @@ pub struct OpenPoll {
     since: Cursor,
     wake: watch::Receiver<u64>,
     deadline: tokio::time::Instant,
+    opened: std::time::Instant,
     ready: Option<Poll>,
 }
 
 impl OpenPoll {
     /// The answer, if the first read already found messages.
     pub fn take_ready(&mut self) -> Option<Poll> {
-        self.ready.take()
+        let ready = self.ready.take();
+        if let Some(poll) = &ready {
+            self.record(poll);
+        }
+        ready
+    }
+
+    fn record(&self, poll: &Poll) {
+        let metrics = &self.slot.manager.metrics;
+        metrics.hold.record(self.opened.elapsed().as_secs_f64());
+        match poll {
+            Poll::Messages(messages) => metrics.delivered.increment(messages.len() as u64),
+            Poll::Timeout => metrics.timeouts.increment(1),
+        }
     }
 
     async fn read(&mut self) -> Result<Option<Poll>, CometError> {
@@ -165,6 +201,10 @@ impl OpenPoll {
     /// Holds the poll until messages, the connection timeout or shutdown.
     pub async fn wait(mut self) -> Result<Poll, CometError> {
         let result = self.wait_inner().await;
+        match &result {
+            Ok(poll) => self.record(poll),
+            Err(error) => self.slot.manager.count_error(error),
+        }
         let manager = &self.slot.manager;
         manager
             .provider
@@ -249,6 +289,12 @@ impl Manager {
                 "the idle timeout must be longer than the connection timeout".into(),
             ));
         }
+        if self.provider.client_count(&self.name).await? >= self.settings.max_clients {
+            return Err(CometError::AtCapacity(format!(
+                "the channel has its limit of {} clients",
+                self.settings.max_clients
+            )));
+        }
         let token = PrivateToken::generate();
         let record = ClientRecord {
             public: PublicToken::generate(),
@@ -275,6 +321,11 @@ impl Manager {
         public: &PublicToken,
     ) -> Result<Option<ClientRecord>, CometError> {
         self.provider.client_by_public(&self.name, public).await
+    }
+
+    /// Whether the provider can be reached.
+    pub async fn ping(&self) -> Result<(), CometError> {
+        self.provider.ping().await
     }
 
     /// Every client of the channel, ordered by display name.
@@ -323,9 +374,25 @@ impl Manager {
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
         check_name(name)?;
-        self.provider
+        let sent = self
+            .provider
             .append(&self.name, Audience::Everyone, name, contents, once)
-            .await
+            .await;
+        self.count_send(&sent);
+        sent
+    }
+
+    fn count_send(&self, sent: &Result<Cursor, CometError>) {
+        match sent {
+            Ok(_) => self.metrics.sent.increment(1),
+            Err(error) => self.count_error(error),
+        }
+    }
+
+    fn count_error(&self, error: &CometError) {
+        if matches!(error, CometError::Unavailable(_)) {
+            self.metrics.provider_errors.increment(1);
+        }
     }
 
     /// Sends to the clients with these public tokens only (for a private
@@ -354,7 +421,8 @@ impl Manager {
                 return Err(CometError::UnknownRecipient);
             }
         }
-        self.provider
+        let sent = self
+            .provider
             .append(
                 &self.name,
                 Audience::Clients(to.to_vec()),
@@ -362,7 +430,9 @@ impl Manager {
                 contents,
                 once,
             )
-            .await
+            .await;
+        self.count_send(&sent);
+        sent
     }
 
     /// The newest `limit` messages for this client, and the cursor to poll
@@ -421,6 +491,7 @@ impl Manager {
             since,
             wake,
             deadline,
+            opened: std::time::Instant::now(),
             ready: None,
         };
         open.ready = open.read().await?;
@@ -431,9 +502,24 @@ impl Manager {
         let mut polls = self.polls.lock().expect("poll counts poisoned");
         let n = polls.entry(*client).or_insert(0);
         if *n >= self.settings.max_polls_per_client {
+            if *n == 0 {
+                polls.remove(client);
+            }
             return Err(CometError::TooManyPolls(self.settings.max_polls_per_client));
         }
+        let node = &self.node_polls.0;
+        if node.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= self.settings.max_polls {
+            node.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if *n == 0 {
+                polls.remove(client);
+            }
+            return Err(CometError::AtCapacity(format!(
+                "this node holds its limit of {} polls",
+                self.settings.max_polls
+            )));
+        }
         *n += 1;
+        self.metrics.polls_waiting.increment(1.0);
         Ok(PollSlot {
             manager: self.clone(),
             client: *client,
@@ -458,6 +544,7 @@ impl Manager {
             }
             if self.remove_client(&client.public).await? {
                 tracing::info!(channel = %self.name, client = %client.public, "removed idle client");
+                self.metrics.idle_removals.increment(1);
                 removed += 1;
             }
         }
@@ -482,7 +569,12 @@ impl Manager {
                     return;
                 };
                 if let Err(error) = manager.reap_idle().await {
+                    manager.count_error(&error);
                     tracing::warn!(channel = %manager.name, %error, "idle reaping failed");
+                }
+                match manager.provider.client_count(&manager.name).await {
+                    Ok(n) => manager.metrics.clients.set(n as f64),
+                    Err(error) => manager.count_error(&error),
                 }
             }
         });

@@ -226,6 +226,17 @@ impl Provider for MemoryProvider {
         Ok(list)
     }
 
+    async fn client_count(&self, channel: &str) -> Result<usize, CometError> {
+        let state = self.channel(channel);
+        let count = state
+            .clients
+            .lock()
+            .expect("clients poisoned")
+            .by_public
+            .len();
+        Ok(count)
+    }
+
     async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");

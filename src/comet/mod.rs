@@ -31,6 +31,8 @@ mod manager;
 #[cfg(feature = "ssr")]
 pub mod memory;
 #[cfg(feature = "ssr")]
+pub mod metrics;
+#[cfg(feature = "ssr")]
 mod provider;
 #[cfg(feature = "ssr")]
 pub mod redis;

@@ -87,6 +87,16 @@ pub trait Provider: Send + Sync + 'static {
     /// Every client of the channel, ordered by display name.
     async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError>;
 
+    /// How many clients the channel has.
+    async fn client_count(&self, channel: &str) -> Result<usize, CometError> {
+        Ok(self.clients(channel).await?.len())
+    }
+
+    /// Whether the store can be reached (for health checks).
+    async fn ping(&self) -> Result<(), CometError> {
+        Ok(())
+    }
+
     /// Records that the client was seen now (a poll started or ended).
     async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError>;
 

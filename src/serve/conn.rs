@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// An idle keep-alive connection (no request started) is closed after this.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
@@ -94,24 +95,44 @@ async fn serve_one(
     }
     let keep_alive = wire::client_keeps_alive(head.version, &head.headers);
     let is_head = head.method == Method::HEAD;
-    if let Some(shortcut) = &app.shortcut {
-        if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone()) {
-            drop(head);
-            drop(body);
-            let reply = reply.await;
-            return write_reply(stream, reply, is_head, keep_alive).await;
+    // Every log line of this request carries its id (and the poll's hold
+    // and the reply's write are inside the span too).
+    let span = tracing::info_span!(
+        "request",
+        id = next_request_id(),
+        method = %head.method,
+        path = %head.uri.path()
+    );
+    async move {
+        if let Some(shortcut) = &app.shortcut {
+            if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone())
+            {
+                drop(head);
+                drop(body);
+                let reply = reply.await;
+                return write_reply(stream, reply, is_head, keep_alive).await;
+            }
         }
+        let mut request = Request::new(Body::from(body));
+        *request.method_mut() = head.method;
+        *request.uri_mut() = head.uri;
+        *request.version_mut() = head.version;
+        *request.headers_mut() = head.headers;
+        let response = match app.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        write_response(stream, response, is_head, keep_alive).await
     }
-    let mut request = Request::new(Body::from(body));
-    *request.method_mut() = head.method;
-    *request.uri_mut() = head.uri;
-    *request.version_mut() = head.version;
-    *request.headers_mut() = head.headers;
-    let response = match app.router.clone().oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    write_response(stream, response, is_head, keep_alive).await
+    .instrument(span)
+    .await
+}
+
+/// A number per request, unique in this process, for the logs.
+fn next_request_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Waits for a whole request head; `None` when the client closed, went

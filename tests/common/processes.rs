@@ -114,8 +114,19 @@ impl Node {
         node
     }
 
+    /// Starts it logging everything (debug level) to `log`.
+    pub fn start_logging(redis_url: &str, log: &std::path::Path) -> Self {
+        let node = Self::spawn_with(redis_url, Some(log));
+        node.wait_ready();
+        node
+    }
+
     /// Starts it without waiting for it to listen (it waits for Redis).
     pub fn spawn(redis_url: &str) -> Self {
+        Self::spawn_with(redis_url, None)
+    }
+
+    fn spawn_with(redis_url: &str, log: Option<&std::path::Path>) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_comet-chat"));
         command
@@ -127,8 +138,15 @@ impl Node {
             .env("COMET_REDIS_URL", redis_url)
             .env("COMET_POLL_TIMEOUT", "1s")
             .env("COMET_IDLE_TIMEOUT", "30s")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("log file");
+            command
+                .env("NO_COLOR", "1")
+                .stdout(file.try_clone().expect("log file"))
+                .stderr(file);
+        }
         die_with_parent(&mut command);
         let child = command.spawn().expect("the comet-chat binary runs");
         Self {

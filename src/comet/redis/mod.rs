@@ -449,6 +449,22 @@ impl Provider for RedisProvider {
         Ok(list)
     }
 
+    async fn client_count(&self, channel: &str) -> Result<usize, CometError> {
+        redis::cmd("HLEN")
+            .arg(key(channel, "clients"))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), CometError> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Recorded within [`TOUCH_FLUSH`], batched with every other client
     /// seen on this node.
     async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {

@@ -1,0 +1,166 @@
+//! The app on a loopback port, driven by a plain HTTP client the way
+//! `curl` users would: shared by the protocol and hold-up tests.
+
+use comet_chat::config::Config;
+use comet_chat::{serve, server};
+use leptos::config::LeptosOptions;
+use reqwest::{header, Client, StatusCode};
+use serde_json::{json, Value};
+
+pub struct App {
+    pub base: String,
+    pub http: Client,
+}
+
+/// A server with short timeouts and a small retention, on a free port.
+pub async fn start() -> App {
+    start_with(&[]).await
+}
+
+/// As [`start`], with these settings (environment variable names) too.
+pub async fn start_with(overrides: &[(&str, &str)]) -> App {
+    let overrides: Vec<(String, String)> = overrides
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let env = move |key: &str| {
+        if let Some((_, v)) = overrides.iter().find(|(k, _)| k == key) {
+            return Some(v.clone());
+        }
+        match key {
+            "COMET_POLL_TIMEOUT" => Some("500ms"),
+            "COMET_IDLE_TIMEOUT" => Some("3s"),
+            "COMET_RETENTION_MESSAGES" => Some("5"),
+            "COMET_MAX_POLLS_PER_CLIENT" => Some("2"),
+            "COMET_MAX_BODY_BYTES" => Some("256"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    };
+    let config = Config::from_sources(None, "test", env).expect("valid test config");
+    let options = LeptosOptions::builder().output_name("comet-chat").build();
+    let provider = server::provider(&config)
+        .await
+        .expect("in-process provider");
+    let (app, _comet) = server::build(&config, provider, options);
+    // The server main.rs runs: our HTTP/1.1 loop in front of the router.
+    let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve::serve(listener, app, std::future::pending()));
+    App {
+        base: format!("http://{addr}"),
+        http: Client::new(),
+    }
+}
+
+/// A logged-in client: its private token as the cookie carried it.
+pub struct Session {
+    pub token: String,
+    pub cookie: String,
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn login(&self, name: &str) -> Session {
+        let response = self.call_login(name).await;
+        assert!(
+            response.status().is_success(),
+            "login {name}: {}",
+            response.status()
+        );
+        let cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .expect("login sets the token cookie")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let token = cookie
+            .split(';')
+            .next()
+            .and_then(|pair| pair.strip_prefix("comet_token="))
+            .expect("comet_token cookie")
+            .to_owned();
+        Session { token, cookie }
+    }
+
+    pub async fn call_login(&self, name: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/login"))
+            .form(&[("username", name)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn server_fn(
+        &self,
+        s: &Session,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header(header::COOKIE, format!("comet_token={}", s.token))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn send(&self, s: &Session, text: &str) -> reqwest::Response {
+        self.server_fn(s, "send_message", &[("text", text)]).await
+    }
+
+    /// The cursor to poll from, as the chat page gets it.
+    pub async fn cursor(&self, s: &Session) -> String {
+        let history: Value = self
+            .server_fn(s, "recent_messages", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        history["cursor"]
+            .as_str()
+            .expect("history has a cursor")
+            .to_owned()
+    }
+
+    pub async fn poll_raw(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.http.post(self.url("/comet/chat")).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let json = response.json().await.unwrap_or(Value::Null);
+        (status, headers, json)
+    }
+
+    pub async fn poll(&self, s: &Session, since: Option<&str>) -> (StatusCode, Value) {
+        let (status, _, json) = self
+            .poll_raw(Some(&s.token), json!({ "since": since }).to_string())
+            .await;
+        (status, json)
+    }
+}
+
+pub fn chat_texts(reply: &Value) -> Vec<String> {
+    reply["messages"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|m| m["n"] == "ChatMessage")
+                .map(|m| m["c"]["m"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

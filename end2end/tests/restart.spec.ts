@@ -120,3 +120,49 @@ test("a server restart shows reconnecting, then connected (Redis) or the way bac
     await stopNode(node, "SIGTERM");
   }
 });
+
+test("a dropped network shows reconnecting, then the page catches up with what it missed", async ({
+  openUser,
+}) => {
+  const a = await openUser("offline");
+  const b = await openUser("online");
+  const status = a.page.getByTestId("status");
+  await a.context.setOffline(true);
+  await expect(status).toHaveAttribute("data-status", "reconnecting", { timeout: 15_000 });
+  const missed = `sent while you were offline ${token()}`;
+  await sendWithEnter(b.page, missed);
+  await a.context.setOffline(false);
+  await expect(status).toHaveAttribute("data-status", "connected", { timeout: 15_000 });
+  await expect(messageWithText(a.page, missed)).toHaveCount(1);
+  expect(unexpected(a.errors, ...WHILE_DOWN, /ERR_INTERNET_DISCONNECTED/)).toEqual([]);
+});
+
+test("503 answers make the page back off as told by Retry-After, then recover", async ({ openUser }) => {
+  const a = await openUser("patient");
+  const b = await openUser("sender");
+  const status = a.page.getByTestId("status");
+  const refusedAt: number[] = [];
+  await a.page.route("**/comet/chat", async (route) => {
+    if (refusedAt.length < 3) {
+      refusedAt.push(Date.now());
+      await route.fulfill({
+        status: 503,
+        headers: { "content-type": "application/json", "retry-after": "1" },
+        body: JSON.stringify({ error: "unavailable", message: "down for a moment" }),
+      });
+    } else {
+      await route.continue();
+    }
+  });
+  // The poll in flight ends within the 2 s poll timeout; the next ones are refused.
+  await expect(status).toHaveAttribute("data-status", "reconnecting", { timeout: 10_000 });
+  await expect(status).toHaveAttribute("data-status", "connected", { timeout: 15_000 });
+  expect(refusedAt).toHaveLength(3);
+  for (let i = 1; i < refusedAt.length; i++) {
+    expect(refusedAt[i] - refusedAt[i - 1], `retry ${i} waited for Retry-After`).toBeGreaterThanOrEqual(950);
+  }
+  const text = `after the outage ${token()}`;
+  await sendWithEnter(b.page, text);
+  await expect(messageWithText(a.page, text)).toHaveCount(1);
+  expect(unexpected(a.errors, /status of 503/)).toEqual([]);
+});

@@ -103,6 +103,7 @@ impl Drop for Redis {
 /// One server node on Redis, with short timeouts.
 pub struct Node {
     port: u16,
+    addr: String,
     pub base: String,
     child: Option<Child>,
 }
@@ -116,17 +117,28 @@ impl Node {
 
     /// Starts it logging everything (debug level) to `log`.
     pub fn start_logging(redis_url: &str, log: &std::path::Path) -> Self {
-        let node = Self::spawn_with(redis_url, Some(log));
+        let node = Self::spawn_with(Some(redis_url), Some(log), &[]);
+        node.wait_ready();
+        node
+    }
+
+    /// A node on the in-process provider, with these settings too.
+    pub fn start_in_process(env: &[(&str, &str)]) -> Self {
+        let node = Self::spawn_with(None, None, env);
         node.wait_ready();
         node
     }
 
     /// Starts it without waiting for it to listen (it waits for Redis).
     pub fn spawn(redis_url: &str) -> Self {
-        Self::spawn_with(redis_url, None)
+        Self::spawn_with(Some(redis_url), None, &[])
     }
 
-    fn spawn_with(redis_url: &str, log: Option<&std::path::Path>) -> Self {
+    fn spawn_with(
+        redis_url: Option<&str>,
+        log: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_comet-chat"));
         command
@@ -135,11 +147,15 @@ impl Node {
             .env("LEPTOS_SITE_ROOT", "target/site")
             .env("LEPTOS_SITE_PKG_DIR", "pkg")
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("COMET_REDIS_URL", redis_url)
             .env("COMET_POLL_TIMEOUT", "1s")
             .env("COMET_IDLE_TIMEOUT", "30s")
             .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(Stdio::null());
+        match redis_url {
+            Some(url) => command.env("COMET_REDIS_URL", url),
+            None => command.env_remove("COMET_REDIS_URL"),
+        };
+        command.envs(env.iter().copied());
         if let Some(log) = log {
             let file = std::fs::File::create(log).expect("log file");
             command
@@ -151,9 +167,22 @@ impl Node {
         let child = command.spawn().expect("the comet-chat binary runs");
         Self {
             port,
+            addr: format!("127.0.0.1:{port}"),
             base: format!("http://127.0.0.1:{port}"),
             child: Some(child),
         }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("the node is running")
     }
 
     pub fn wait_ready(&self) {

@@ -149,6 +149,15 @@ pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
                 tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
             }
             crate::comet::metrics::describe();
+            // Histogram samples are kept until drained: drain them every few
+            // seconds even when nobody scrapes, so memory stays bounded.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
             handle
         })
         .clone()

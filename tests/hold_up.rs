@@ -5,6 +5,7 @@
 mod common;
 
 use common::http::{chat_texts, start, start_with, App, Session};
+use common::processes::Node;
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -564,4 +565,59 @@ async fn metrics_are_served_in_prometheus_text_format() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(sent >= 2.0, "ann's join and her message at least: {sent}");
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_when_configured_for_tls() {
+    let app = start_with(&[("CHAT_COOKIE_SECURE", "true")]).await;
+    let s = app.login("ann").await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(s.cookie.contains(flag), "cookie lacks {flag}: {}", s.cookie);
+    }
+    let plain = start().await.login("bob").await;
+    assert!(!plain.cookie.contains("Secure"), "{}", plain.cookie);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_answers_waiting_polls_at_once() {
+    let mut node =
+        Node::start_in_process(&[("COMET_POLL_TIMEOUT", "20s"), ("COMET_IDLE_TIMEOUT", "30s")]);
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{}/api/login", node.base))
+        .form(&[("username", "ann")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("comet_token=")
+        .to_owned();
+    let held = http
+        .post(format!("{}/comet/chat", node.base))
+        .bearer_auth(&token)
+        .body(r#"{"since":null}"#)
+        .send();
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        node.terminate();
+        std::time::Instant::now()
+    };
+    let (reply, stopped_at) = tokio::join!(held, stop);
+    let reply = reply.expect("the held poll got an answer, not a reset");
+    assert_eq!(reply.status(), StatusCode::OK);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body, json!({ "status": "timeout" }));
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(2),
+        "answered {:?} after the stop, not after the 20 s poll timeout",
+        stopped_at.elapsed()
+    );
+    assert!(node.wait_exit(Duration::from_secs(15)), "the server exited");
 }

@@ -212,6 +212,30 @@ test.describe("sending", () => {
 });
 
 test.describe("looks", () => {
+  test("controls have names, and the keyboard moves through them in order", async ({ openUser }) => {
+    const a = await openUser("aria");
+    const b = await openUser("bert");
+    const page = a.page;
+    const box = page.getByRole("textbox", { name: "Message" });
+    await expect(box).toBeVisible();
+    await expect(page.getByRole("button", { name: "Send", exact: true })).toBeEnabled();
+    await expect(page.getByRole("button", { name: "Log out" })).toBeVisible();
+    await expect(page.getByRole("list", { name: "Messages" })).toBeVisible();
+    await expect(page.getByRole("complementary", { name: /^Online \d+$/ })).toBeVisible();
+    const person = page.getByRole("button", { name: `Send ${b.name} a private message` });
+    await expect(person).toBeVisible();
+    await box.focus();
+    await page.keyboard.press("Tab");
+    await expect(page.getByRole("button", { name: "Send", exact: true })).toBeFocused();
+    // Choosing a person names the box for what it now does, and focuses it.
+    await person.focus();
+    await page.keyboard.press("Enter");
+    await expect(page.getByRole("textbox", { name: "Private message" })).toBeFocused();
+    await page.getByRole("button", { name: "Write to everyone instead" }).click();
+    await expect(box).toBeVisible();
+    expect(unexpected(a.errors)).toEqual([]);
+  });
+
   test("the log opens at the newest message, follows new ones, and stays put while you read", async ({
     openUser,
   }) => {

@@ -150,19 +150,6 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
     let state = ssr::state()?;
     let token = ssr::current_token()?;
     let client = ssr::current_client(&state).await?;
-    // Who is online *before* the history is read: every join or leave after
-    // this is in the history or comes after its cursor.
-    let online = state
-        .chat
-        .clients()
-        .await
-        .map_err(ssr::internal)?
-        .into_iter()
-        .map(|c| OnlineUser {
-            name: c.display_name,
-            public: c.public.to_string(),
-        })
-        .collect();
     let (messages, cursor) = state
         .chat
         .recent(&token, state.history)
@@ -175,7 +162,6 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
         },
         messages,
         cursor,
-        online,
     })
 }
 

@@ -135,8 +135,6 @@ pub struct History {
     pub me: Me,
     pub messages: Vec<Message>,
     pub cursor: crate::comet::Cursor,
-    /// Who was online just before `messages` were read.
-    pub online: Vec<OnlineUser>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

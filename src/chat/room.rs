@@ -3,7 +3,9 @@
 //! cursor, so nothing sent between render and first poll is lost or shown
 //! twice. Without a valid session it redirects to login.
 
-use super::api::{error_text, recent_messages, Logout, SendMessage, SendPrivateMessage};
+use super::api::{
+    error_text, online_users, recent_messages, Logout, SendMessage, SendPrivateMessage,
+};
 use super::{apply_presence, name_hue, History, Line, LineKind, OnlineUser};
 use crate::comet::Status;
 use leptos::either::Either;
@@ -15,13 +17,24 @@ use std::collections::HashSet;
 #[component]
 pub fn ChatPage() -> impl IntoView {
     // Blocking, so a missing session can still answer with a 302 redirect.
-    let history = Resource::new_blocking(|| (), |_| recent_messages());
+    // Who is online is read *before* the history: every join or leave after
+    // that snapshot is in the history or comes after its cursor. (Kept out
+    // of `recent_messages`, which every client calls: listing everyone is
+    // the page's cost, not every poller's.)
+    let history = Resource::new_blocking(
+        || (),
+        |_| async {
+            let online = online_users().await?;
+            let history = recent_messages().await?;
+            Ok::<_, ServerFnError>((history, online))
+        },
+    );
     view! {
         <Title text="Comet Chat"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match history.await {
-                    Ok(history) => Either::Left(view! { <ChatRoom history/> }),
+                    Ok((history, online)) => Either::Left(view! { <ChatRoom history online/> }),
                     Err(_) => Either::Right(view! { <Redirect path="/"/> }),
                 }
             })}
@@ -30,7 +43,7 @@ pub fn ChatPage() -> impl IntoView {
 }
 
 #[component]
-fn ChatRoom(history: History) -> impl IntoView {
+fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
     let me = history.me.clone();
     let initial: Vec<Line> = history
         .messages
@@ -40,7 +53,7 @@ fn ChatRoom(history: History) -> impl IntoView {
     let seen = StoredValue::new(initial.iter().map(|l| l.id.clone()).collect::<HashSet<_>>());
     // The snapshot was taken before the history was read: replaying the
     // history's joins and leaves on it gives who was online at the cursor.
-    let mut people = history.online.clone();
+    let mut people = online;
     people.sort_by_key(|u| u.name.to_lowercase());
     for line in &initial {
         apply_presence(&mut people, line);

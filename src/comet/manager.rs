@@ -141,7 +141,6 @@ impl Drop for PollSlot {
             .node_polls
             .0
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        self.manager.metrics.polls_waiting.decrement(1.0);
         let mut polls = self.manager.polls.lock().expect("poll counts poisoned");
         if let Some(n) = polls.get_mut(&self.client) {
             *n -= 1;
@@ -519,7 +518,6 @@ impl Manager {
             )));
         }
         *n += 1;
-        self.metrics.polls_waiting.increment(1.0);
         Ok(PollSlot {
             manager: self.clone(),
             client: *client,
@@ -572,6 +570,13 @@ impl Manager {
                     manager.count_error(&error);
                     tracing::warn!(channel = %manager.name, %error, "idle reaping failed");
                 }
+                let waiting: usize = manager
+                    .polls
+                    .lock()
+                    .expect("poll counts poisoned")
+                    .values()
+                    .sum();
+                manager.metrics.polls_waiting.set(waiting as f64);
                 match manager.provider.client_count(&manager.name).await {
                     Ok(n) => manager.metrics.clients.set(n as f64),
                     Err(error) => manager.count_error(&error),

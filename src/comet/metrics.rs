@@ -6,9 +6,11 @@
 
 use metrics::{Counter, Gauge, Histogram};
 
-/// Clients of the channel (all nodes), refreshed by the reaper.
+/// Clients of the channel (all nodes), refreshed every reap interval.
 pub const CLIENTS: &str = "comet_clients";
-/// Polls this node holds right now.
+/// Polls this node holds (refreshed with the client count, every reap
+/// interval: a gauge bumped per poll would cost the hot path a contended
+/// compare-and-swap).
 pub const POLLS_WAITING: &str = "comet_polls_waiting";
 pub const MESSAGES_SENT: &str = "comet_messages_sent_total";
 /// Messages in poll replies (one message to a hundred polls counts 100).

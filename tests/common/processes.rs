@@ -196,6 +196,25 @@ impl Node {
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
+    /// Asks it to stop (SIGTERM, as a deploy would) without waiting.
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+    }
+
+    /// Waits (at most `timeout`) for it to exit; whether it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Kills it at once (SIGKILL), as a crashed machine would stop.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -50,7 +50,7 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(30),
             reap_interval: Duration::from_secs(1),
             max_polls_per_client: 6,
-            max_polls: 19_000,
+            max_polls: 20_000,
             max_clients: 100_000,
             batch_limit: 500,
             max_body_bytes: 4096,
@@ -154,7 +154,8 @@ impl Drop for PollSlot {
 /// A poll that passed its checks; [`wait`](Self::wait) finishes it.
 pub struct OpenPoll {
     slot: PollSlot,
-    client: ClientRecord,
+    /// The client (only its public token: a held poll keeps it small).
+    public: PublicToken,
     since: Cursor,
     wake: watch::Receiver<u64>,
     deadline: tokio::time::Instant,
@@ -189,7 +190,7 @@ impl OpenPoll {
             .read_after(
                 &manager.name,
                 &self.since,
-                &self.client.public,
+                &self.public,
                 manager.settings.batch_limit,
             )
             .await?;
@@ -205,10 +206,7 @@ impl OpenPoll {
             Err(error) => self.slot.manager.count_error(error),
         }
         let manager = &self.slot.manager;
-        manager
-            .provider
-            .touch(&manager.name, &self.client.public)
-            .await?;
+        manager.provider.touch(&manager.name, &self.public).await?;
         result
     }
 
@@ -486,7 +484,7 @@ impl Manager {
         };
         let mut open = OpenPoll {
             slot,
-            client,
+            public: client.public,
             since,
             wake,
             deadline,

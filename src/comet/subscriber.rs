@@ -281,11 +281,12 @@ impl Subscriber {
     /// restarted server is not hit by every client at the same instant;
     /// never shorter than the server's `Retry-After`.
     async fn back_off(&self, failures: u32, retry_after_ms: Option<f64>) {
-        let backoff = (250.0 * 2f64.powi(failures.min(16) as i32)).min(self.max_backoff_ms);
-        let mut wait = backoff * (0.5 + 0.5 * js_sys::Math::random());
-        if let Some(ms) = retry_after_ms {
-            wait = wait.max(ms);
-        }
+        let wait = super::status::backoff_ms(
+            failures,
+            self.max_backoff_ms,
+            retry_after_ms,
+            js_sys::Math::random(),
+        );
         gloo_timers::future::sleep(std::time::Duration::from_millis(wait as u64)).await;
     }
 }

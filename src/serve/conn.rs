@@ -95,37 +95,33 @@ async fn serve_one(
     }
     let keep_alive = wire::client_keeps_alive(head.version, &head.headers);
     let is_head = head.method == Method::HEAD;
-    // Every log line of this request carries its id (and the poll's hold
-    // and the reply's write are inside the span too).
+    // Every log line of this request carries its id. Only the handler's
+    // future is instrumented (not this whole function), so a held poll's
+    // state grows by the span alone.
     let span = tracing::info_span!(
         "request",
         id = next_request_id(),
         method = %head.method,
         path = %head.uri.path()
     );
-    async move {
-        if let Some(shortcut) = &app.shortcut {
-            if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone())
-            {
-                drop(head);
-                drop(body);
-                let reply = reply.await;
-                return write_reply(stream, reply, is_head, keep_alive).await;
-            }
+    if let Some(shortcut) = &app.shortcut {
+        if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone()) {
+            drop(head);
+            drop(body);
+            let reply = reply.instrument(span).await;
+            return write_reply(stream, reply, is_head, keep_alive).await;
         }
-        let mut request = Request::new(Body::from(body));
-        *request.method_mut() = head.method;
-        *request.uri_mut() = head.uri;
-        *request.version_mut() = head.version;
-        *request.headers_mut() = head.headers;
-        let response = match app.router.clone().oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        write_response(stream, response, is_head, keep_alive).await
     }
-    .instrument(span)
-    .await
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = head.method;
+    *request.uri_mut() = head.uri;
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers;
+    let response = match app.router.clone().oneshot(request).instrument(span).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    write_response(stream, response, is_head, keep_alive).await
 }
 
 /// A number per request, unique in this process, for the logs.

@@ -202,9 +202,14 @@ impl Channel {
         since: &Cursor,
         reader: &PublicToken,
         limit: usize,
+        retention: &Retention,
     ) -> Option<Vec<StoredMessage>> {
         let since = stream_id(since.as_str())?;
-        let log = self.log.lock().expect("cache poisoned");
+        let mut log = self.log.lock().expect("cache poisoned");
+        // Age out what retention dropped since the last fetch, so an old
+        // cursor goes to Redis (and gets its 410) instead of being answered
+        // with messages past their age.
+        log.prune(retention);
         let start = if Some(since) == log.base {
             0
         } else {

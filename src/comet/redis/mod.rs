@@ -597,7 +597,11 @@ impl Provider for RedisProvider {
         }
         // Most polls are answered from the node's read cache; the rest
         // (older or newer cursors than it holds) go to Redis.
-        if let Some(cached) = self.channels.get(channel).read_after(since, reader, limit) {
+        if let Some(cached) =
+            self.channels
+                .get(channel)
+                .read_after(since, reader, limit, &self.retention)
+        {
             return Ok(cached);
         }
         let mut from = since.clone();

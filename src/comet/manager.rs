@@ -584,7 +584,7 @@ impl Manager {
     }
 }
 
-/// Message names are short identifiers (`ChatMessage`), not payload.
+/// Message names are short identifiers (`Headline`), not payload.
 fn check_name(name: &str) -> Result<(), CometError> {
     let ok = !name.is_empty()
         && name.len() <= 64

@@ -1,5 +1,5 @@
 //! What a channel reports, through the `metrics` facade: nothing is kept
-//! or exported here. An app installs a recorder (the chat serves the
+//! or exported here. An app installs a recorder (this crate's server serves the
 //! Prometheus text format at `/metrics`); without one every call is a
 //! no-op. Handles are registered once per channel, so the hot path only
 //! bumps an atomic.

@@ -94,7 +94,7 @@ impl Default for SubscriberHandle {
 }
 
 impl Subscriber {
-    /// A subscription to the channel route at `url` (e.g. `/comet/chat`).
+    /// A subscription to the channel route at `url` (e.g. `/comet/news`).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),

@@ -26,7 +26,7 @@ impl std::fmt::Display for Cursor {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: Cursor,
-    /// The kind of message (`ChatMessage`, [`CLIENT_JOINED`], …).
+    /// The kind of message (`Headline`, [`CLIENT_JOINED`], …): the app names it.
     #[serde(rename = "n")]
     pub name: String,
     /// Any JSON the sender chose.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http::{chat_texts, start, start_with, App, Session};
+use common::http::{chat_texts, cookie_token, start, start_with, App, Session};
 use common::processes::Node;
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
@@ -589,16 +589,7 @@ async fn a_stopping_server_answers_waiting_polls_at_once() {
         .send()
         .await
         .unwrap();
-    let cookie = login.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("comet_token=")
-        .to_owned();
+    let token = cookie_token(login.headers()[header::SET_COOKIE].to_str().unwrap());
     let held = http
         .post(format!("{}/comet/chat", node.base))
         .bearer_auth(&token)

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::http::cookie_token;
 use common::processes::{Node, Redis};
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
@@ -34,16 +35,7 @@ async fn login(http: &Client, node: &Node, name: &str) -> User {
         "login {name}: {}",
         response.status()
     );
-    let cookie = response.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("comet_token=")
-        .to_owned();
+    let token = cookie_token(response.headers()[header::SET_COOKIE].to_str().unwrap());
     let history: Value = http
         .post(format!("{}/api/recent_messages", node.base))
         .bearer_auth(&token)

@@ -1,13 +1,11 @@
 import * as path from "node:path";
 import {
-  NAME_IN_USE,
   chatMessages,
   collectConsoleErrors,
   disableBrowserValidation,
   expect,
   POLL_401,
   gotoLogin,
-  login,
   loginPreferring,
   logout,
   messageWithText,
@@ -15,14 +13,11 @@ import {
   notice,
   sendWithButton,
   sendWithEnter,
-  submitLogin,
   test,
   refused,
   token,
-  uniqueName,
   unexpected,
   waitConnected,
-  waitHydrated,
   type ChatUser,
 } from "./helpers";
 import type { Locator, Page } from "@playwright/test";

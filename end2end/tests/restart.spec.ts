@@ -7,9 +7,7 @@
  * the restarted server has forgotten every session, and the page must say so
  * and offer the way back to the login page.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import * as net from "node:net";
-import * as path from "node:path";
 import {
   expect,
   expectPath,
@@ -24,8 +22,7 @@ import {
   unexpected,
   waitConnected,
 } from "./helpers";
-
-const ROOT = path.join(__dirname, "..", "..");
+import { startNode, stopNode } from "../nodes";
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -33,40 +30,6 @@ async function freePort(): Promise<number> {
   const port = (server.address() as net.AddressInfo).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** Starts a node of this build on `addr` and waits until it is healthy. */
-async function startNode(addr: string): Promise<ChildProcess> {
-  const node = spawn(path.join(ROOT, "target", "debug", "comet-chat"), [], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ADDR: addr,
-      LEPTOS_OUTPUT_NAME: "comet-chat",
-      LEPTOS_SITE_ROOT: "target/site",
-      LEPTOS_SITE_PKG_DIR: "pkg",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(1_000) });
-      if (res.ok) return node;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  node.kill("SIGKILL");
-  throw new Error(`the node on ${addr} did not become healthy`);
-}
-
-async function stopNode(node: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (node.exitCode !== null || node.signalCode !== null) return;
-  const exited = new Promise((resolve) => node.once("exit", resolve));
-  node.kill(signal);
-  await exited;
 }
 
 /** What Chromium logs while the server is away, and the 401 after an in-process restart. */
@@ -84,7 +47,7 @@ test("a server restart shows reconnecting, then connected (Redis) or the way bac
 }) => {
   const redis = !!process.env.COMET_REDIS_URL;
   const addr = `127.0.0.1:${await freePort()}`;
-  let node = await startNode(addr);
+  let node = await startNode(addr, { quiet: true });
   const user = await openContext(browser, `http://${addr}`);
   try {
     await login(user.page, uniqueName("phoenix"));
@@ -100,7 +63,7 @@ test("a server restart shows reconnecting, then connected (Redis) or the way bac
     const text = `while you were away ${token()}`;
     await sendWithEnter(witness.page, text);
 
-    node = await startNode(addr);
+    node = await startNode(addr, { quiet: true });
     if (redis) {
       await expect(status).toHaveAttribute("data-status", "connected", { timeout: 20_000 });
       await expect(messageWithText(user.page, text)).toHaveCount(1);

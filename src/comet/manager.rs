@@ -497,25 +497,18 @@ impl Manager {
 
     fn take_poll_slot(self: &Arc<Self>, client: &PublicToken) -> Result<PollSlot, CometError> {
         let mut polls = self.polls.lock().expect("poll counts poisoned");
-        let n = polls.entry(*client).or_insert(0);
-        if *n >= self.settings.max_polls_per_client {
-            if *n == 0 {
-                polls.remove(client);
-            }
+        if polls.get(client).copied().unwrap_or(0) >= self.settings.max_polls_per_client {
             return Err(CometError::TooManyPolls(self.settings.max_polls_per_client));
         }
         let node = &self.node_polls.0;
         if node.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= self.settings.max_polls {
             node.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            if *n == 0 {
-                polls.remove(client);
-            }
             return Err(CometError::AtCapacity(format!(
                 "this node holds its limit of {} polls",
                 self.settings.max_polls
             )));
         }
-        *n += 1;
+        *polls.entry(*client).or_insert(0) += 1;
         Ok(PollSlot {
             manager: self.clone(),
             client: *client,

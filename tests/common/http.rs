@@ -78,12 +78,7 @@ impl App {
             .to_str()
             .unwrap()
             .to_owned();
-        let token = cookie
-            .split(';')
-            .next()
-            .and_then(|pair| pair.strip_prefix("comet_token="))
-            .expect("comet_token cookie")
-            .to_owned();
+        let token = cookie_token(&cookie);
         Session { token, cookie }
     }
 
@@ -151,6 +146,16 @@ impl App {
             .await;
         (status, json)
     }
+}
+
+/// The private token a login's `Set-Cookie` carries.
+pub fn cookie_token(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|pair| pair.strip_prefix("comet_token="))
+        .expect("comet_token cookie")
+        .to_owned()
 }
 
 pub fn chat_texts(reply: &Value) -> Vec<String> {

@@ -338,30 +338,18 @@ pub fn summarize(files: &[String]) -> anyhow::Result<String> {
         }
     }
     let mut out = String::new();
-    let hello_rps = groups
-        .iter()
-        .find(|(s, _)| s == "hello")
-        .map(|(_, runs)| {
-            median(
-                runs.iter()
-                    .filter_map(|r| lookup(r, "requests_per_sec"))
-                    .collect(),
-            )
-        })
-        .filter(|v| *v > 0.0);
+    // The median of one figure over one scenario's runs, if it ran.
+    let median_of = |scenario: &str, key: &str| {
+        groups
+            .iter()
+            .find(|(s, _)| s == scenario)
+            .map(|(_, runs)| median(runs.iter().filter_map(|r| lookup(r, key)).collect()))
+            .filter(|v| *v > 0.0)
+    };
+    let hello_rps = median_of("hello", "requests_per_sec");
     // In-process broadcast deliveries/s: what `cluster` (the same broadcast
     // on two nodes over Redis) is quoted against.
-    let broadcast_dps = groups
-        .iter()
-        .find(|(s, _)| s == "broadcast")
-        .map(|(_, runs)| {
-            median(
-                runs.iter()
-                    .filter_map(|r| lookup(r, "deliveries_per_sec"))
-                    .collect(),
-            )
-        })
-        .filter(|v| *v > 0.0);
+    let broadcast_dps = median_of("broadcast", "deliveries_per_sec");
     for (scenario, runs) in &groups {
         let (what, unit) = if scenario == "hello" {
             ("connections", "connections")

@@ -154,10 +154,7 @@ fn key(channel: &str, what: &str) -> String {
 
 fn sha_hex(text: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::token::hex(&sha2::Sha256::digest(text.as_bytes()))
 }
 
 fn wake_channel(channel: &str) -> String {

@@ -207,4 +207,14 @@ impl serve::Shortcut for PollShortcut {
             }
         }))
     }
+
+    /// A poll connection reads its next poll only once every poll woken
+    /// by the last message has answered (see [`Comet::answered`]).
+    fn before_next_request(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        if !self.0.is_answering() {
+            return None;
+        }
+        let comet = self.0.clone();
+        Some(Box::pin(async move { comet.answered().await }))
+    }
 }

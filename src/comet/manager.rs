@@ -13,10 +13,10 @@ use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
 use super::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
 use super::{CometError, Cursor, Message, PrivateToken, PublicToken};
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// Channel settings. The timeouts are the defaults for new clients.
@@ -72,6 +72,7 @@ pub enum Poll {
 pub struct Comet {
     channels: Arc<HashMap<String, Arc<Manager>>>,
     shutdown: CancellationToken,
+    answered: Arc<Notify>,
 }
 
 /// Polls in progress on this node, over all channels of one [`Comet`].
@@ -84,6 +85,7 @@ impl Comet {
     pub fn new(provider: Arc<dyn Provider>, settings: Settings, channels: &[&str]) -> Self {
         let shutdown = CancellationToken::new();
         let node_polls = Arc::new(NodePolls::default());
+        let answered = Arc::new(Notify::new());
         let channels = channels
             .iter()
             .map(|name| {
@@ -92,6 +94,10 @@ impl Comet {
                     provider: provider.clone(),
                     settings: settings.clone(),
                     polls: Mutex::new(HashMap::new()),
+                    parked: Mutex::new(BTreeMap::new()),
+                    latest: provider.watch(name),
+                    answered: answered.clone(),
+                    stopping: std::sync::atomic::AtomicBool::new(false),
                     node_polls: node_polls.clone(),
                     metrics: ChannelMetrics::new(name),
                     shutdown: shutdown.clone(),
@@ -103,6 +109,31 @@ impl Comet {
         Self {
             channels: Arc::new(channels),
             shutdown,
+            answered,
+        }
+    }
+
+    /// Whether a wake-up is still being answered on this node: some poll
+    /// waiting here was woken by a new message and has not answered yet.
+    pub fn is_answering(&self) -> bool {
+        self.channels.values().any(|m| m.is_answering())
+    }
+
+    /// Resolves once no wake-up is being answered on this node (at once if
+    /// none is). A server that waits on this before reading a client's
+    /// next poll answers every woken poll first and reads the new polls
+    /// after: the replies go out sooner, and a new poll finds its client's
+    /// messages already read by everyone else.
+    pub async fn answered(&self) {
+        loop {
+            let notified = self.answered.notified();
+            tokio::pin!(notified);
+            // Registered before the check: an answer in between still wakes.
+            notified.as_mut().enable();
+            if !self.is_answering() {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -113,6 +144,14 @@ impl Comet {
     /// Answers every waiting poll (as a timeout) and stops the reapers, so
     /// clients move on at once instead of waiting out a dying server.
     pub fn shutdown(&self) {
+        for manager in self.channels.values() {
+            // Set before the wake-up: a poll that reads after the wake-up
+            // sees the flag before it would wait.
+            manager
+                .stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            manager.provider.wake_all(&manager.name);
+        }
         self.shutdown.cancel();
     }
 }
@@ -124,7 +163,19 @@ pub struct Manager {
     /// Polls in progress on this node, per client. Entries are removed when
     /// they drop to zero, so the map holds only clients that are polling.
     polls: Mutex<HashMap<PublicToken, usize>>,
+    /// Polls waiting on this node, counted by the wake value each saw
+    /// last: a key older than `latest` means polls woken and not yet
+    /// answered.
+    parked: Mutex<BTreeMap<u64, usize>>,
+    /// The channel's wake value (never marked seen: only read).
+    latest: watch::Receiver<u64>,
+    /// Notified when the last woken poll of a wake-up stops waiting.
+    answered: Arc<Notify>,
     node_polls: Arc<NodePolls>,
+    /// Set by [`Comet::shutdown`]: waiting polls answer `timeout`. (A flag
+    /// and a wake-up rather than a cancellation future per poll, which
+    /// would cost every poll locks shared by all of them.)
+    stopping: std::sync::atomic::AtomicBool,
     metrics: ChannelMetrics,
     shutdown: CancellationToken,
 }
@@ -151,6 +202,31 @@ impl Drop for PollSlot {
     }
 }
 
+/// Counts one waiting poll under the wake value it saw, for as long as it
+/// waits (however the wait ends).
+struct Parked<'a> {
+    manager: &'a Manager,
+    seen: u64,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        let mut parked = self.manager.parked.lock().expect("parked polls poisoned");
+        if let Some(n) = parked.get_mut(&self.seen) {
+            *n -= 1;
+            if *n == 0 {
+                parked.remove(&self.seen);
+            }
+        }
+        let latest = *self.manager.latest.borrow();
+        let answering = parked.keys().next().is_some_and(|&oldest| oldest < latest);
+        drop(parked);
+        if self.seen < latest && !answering {
+            self.manager.answered.notify_waiters();
+        }
+    }
+}
+
 /// A poll that passed its checks; [`wait`](Self::wait) finishes it.
 pub struct OpenPoll {
     slot: PollSlot,
@@ -158,6 +234,8 @@ pub struct OpenPoll {
     public: PublicToken,
     since: Cursor,
     wake: watch::Receiver<u64>,
+    /// The wake value at the last read.
+    seen: u64,
     deadline: tokio::time::Instant,
     opened: std::time::Instant,
     ready: Option<Poll>,
@@ -184,7 +262,7 @@ impl OpenPoll {
 
     async fn read(&mut self) -> Result<Option<Poll>, CometError> {
         let manager = &self.slot.manager;
-        self.wake.borrow_and_update();
+        self.seen = *self.wake.borrow_and_update();
         let batch = manager
             .provider
             .read_after(
@@ -214,8 +292,12 @@ impl OpenPoll {
         if let Some(ready) = self.ready.take() {
             return Ok(ready);
         }
-        let shutdown = self.slot.manager.shutdown.clone();
+        let manager = self.slot.manager.clone();
         loop {
+            if manager.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(Poll::Timeout);
+            }
+            let parked = manager.park(self.seen);
             tokio::select! {
                 changed = self.wake.changed() => {
                     if changed.is_err() {
@@ -223,8 +305,8 @@ impl OpenPoll {
                     }
                 }
                 _ = tokio::time::sleep_until(self.deadline) => return Ok(Poll::Timeout),
-                _ = shutdown.cancelled() => return Ok(Poll::Timeout),
             }
+            drop(parked);
             if let Some(poll) = self.read().await? {
                 return Ok(poll);
             }
@@ -239,6 +321,39 @@ impl Manager {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    fn park(&self, seen: u64) -> Parked<'_> {
+        *self
+            .parked
+            .lock()
+            .expect("parked polls poisoned")
+            .entry(seen)
+            .or_insert(0) += 1;
+        Parked {
+            manager: self,
+            seen,
+        }
+    }
+
+    /// Polls waiting on this channel on this node right now.
+    pub fn waiting_polls(&self) -> usize {
+        self.parked
+            .lock()
+            .expect("parked polls poisoned")
+            .values()
+            .sum()
+    }
+
+    /// Whether polls woken on this channel have yet to answer.
+    fn is_answering(&self) -> bool {
+        let latest = *self.latest.borrow();
+        self.parked
+            .lock()
+            .expect("parked polls poisoned")
+            .keys()
+            .next()
+            .is_some_and(|&oldest| oldest < latest)
     }
 
     /// Adds a client with fresh random tokens and the channel's default
@@ -487,6 +602,7 @@ impl Manager {
             public: client.public,
             since,
             wake,
+            seen: 0,
             deadline,
             opened: std::time::Instant::now(),
             ready: None,

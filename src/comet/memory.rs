@@ -386,4 +386,8 @@ impl Provider for MemoryProvider {
     fn watch(&self, channel: &str) -> watch::Receiver<u64> {
         self.channel(channel).wake.subscribe()
     }
+
+    fn wake_all(&self, channel: &str) {
+        self.channel(channel).wake.send_modify(|_| {});
+    }
 }

@@ -149,6 +149,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// A receiver that changes whenever the channel gets a new message.
     /// Subscribe *before* reading, so a message appended in between still
-    /// wakes you.
+    /// wakes you. Its value only grows: a receiver that saw an older value
+    /// than the latest has a wake-up to answer.
     fn watch(&self, channel: &str) -> watch::Receiver<u64>;
+
+    /// Wakes every receiver of [`watch`](Self::watch) on this node without
+    /// a new message and without changing the value (a shutdown uses this
+    /// to end waiting polls).
+    fn wake_all(&self, channel: &str);
 }

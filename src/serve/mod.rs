@@ -66,6 +66,16 @@ pub trait Shortcut: Send + Sync + 'static {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Option<Pin<Box<dyn Future<Output = Reply> + Send>>>;
+
+    /// Called on a kept-alive connection after one of this shortcut's
+    /// replies is written, before its next request is read: something to
+    /// wait for first, or `None` to read at once. This is how a server
+    /// that answers many waiting requests at once (a broadcast to held
+    /// polls) writes all of those answers before it spends time reading the
+    /// requests that follow them.
+    fn before_next_request(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        None
+    }
 }
 
 /// A shortcut's response: a status, a few headers, a body of known length.

@@ -570,6 +570,80 @@ pub async fn shutdown_answers_waiting_polls(factory: Factory) {
     );
 }
 
+/// Waits (at most 2 s) until `check` holds.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The node's "answering a wake-up" state (which holds back reading new
+/// polls) must always settle: after a broadcast, a private message that
+/// wakes polls with nothing for them, a poll dropped while waiting and a
+/// poll that times out, nothing is left counted as waiting or woken.
+pub async fn answering_a_wake_up_always_settles(factory: Factory) {
+    let (comet, chat) = single(&factory).await;
+    let mut clients = Vec::new();
+    for i in 0..12 {
+        clients.push(join(&chat, &format!("user{i}")).await);
+    }
+    let (_, cursor) = chat.recent(&clients[0].0, 0).await.unwrap();
+    let spawn_polls = |clients: &[(PrivateToken, PublicToken, Cursor)], cursor: &Cursor| {
+        clients
+            .iter()
+            .map(|(token, _, _)| {
+                let (chat, token, cursor) = (chat.clone(), token.clone(), cursor.clone());
+                tokio::spawn(async move { chat.poll(&token, Some(cursor)).await })
+            })
+            .collect::<Vec<_>>()
+    };
+    let polls = spawn_polls(&clients, &cursor);
+    eventually("12 polls wait", || chat.waiting_polls() == 12).await;
+    assert!(!comet.is_answering(), "nothing was sent yet");
+
+    // A poll dropped while it waits (its client went away).
+    polls[11].abort();
+    eventually("the dropped poll stops waiting", || {
+        chat.waiting_polls() == 11
+    })
+    .await;
+
+    // A private message: two polls answer, the rest wake, find nothing
+    // for them and wait again.
+    chat.send_to(
+        &[clients[0].1, clients[1].1],
+        "Text",
+        &json!({ "m": "psst" }),
+    )
+    .await
+    .unwrap();
+    let mut polls = polls.into_iter();
+    for poll in polls.by_ref().take(2) {
+        assert_eq!(texts(&decode(poll.await.unwrap().unwrap())), ["psst"]);
+    }
+    eventually("the others wait again", || chat.waiting_polls() == 9).await;
+    eventually("the private message is answered", || !comet.is_answering()).await;
+
+    // A broadcast answers everyone still waiting.
+    say(&chat, "to all").await;
+    for poll in polls.by_ref().take(9) {
+        assert_eq!(texts(&decode(poll.await.unwrap().unwrap())), ["to all"]);
+    }
+    eventually("no poll waits", || chat.waiting_polls() == 0).await;
+    tokio::time::timeout(Duration::from_secs(1), comet.answered())
+        .await
+        .expect("answered() resolves once every woken poll answered");
+
+    // A poll that times out.
+    let last = say(&chat, "last").await;
+    let timeout = chat.poll(&clients[0].0, Some(last)).await.unwrap();
+    assert!(matches!(timeout, Poll::Timeout));
+    assert_eq!(chat.waiting_polls(), 0);
+    assert!(!comet.is_answering());
+}
+
 /// One `#[tokio::test]` per behaviour above, for the provider built by
 /// `$factory` (an async fn taking a `Retention`).
 #[macro_export]
@@ -600,6 +674,7 @@ macro_rules! provider_suite {
             idle_client_is_removed_once_with_one_leave,
             held_poll_keeps_a_client_alive,
             shutdown_answers_waiting_polls,
+            answering_a_wake_up_always_settles,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {

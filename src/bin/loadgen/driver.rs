@@ -138,15 +138,15 @@ async fn keep_polling(
     let mut cursor: Option<String> = None;
     let mut failures = 0;
     let mut buf = Vec::new();
-    let mut scratch = Vec::new();
     let mut conn: Option<Conn> = None;
+    let request = proto::PollRequest::new(&server.to_string(), &token);
     while failures < 10 && !cancel.is_cancelled() {
         let round = async {
             if conn.as_ref().is_none_or(|c| c.closed) {
                 conn = Some(Conn::connect(server, source).await?);
             }
             let c = conn.as_mut().expect("connected above");
-            proto::send_poll(c, &token, cursor.as_deref(), &mut scratch, false).await?;
+            proto::send_poll(c, &request, cursor.as_deref(), false).await?;
             let head = tokio::time::timeout(request_timeout, c.read_head())
                 .await
                 .map_err(|_| CallError::Timeout)??;

@@ -194,6 +194,16 @@ impl Conn {
         Ok(())
     }
 
+    /// Writes a request the caller assembles in the connection's own
+    /// buffer (cleared first): for requests sent thousands of times a
+    /// second, whose fixed part is built once.
+    pub async fn send_built(&mut self, build: impl FnOnce(&mut Vec<u8>)) -> Result<(), HttpError> {
+        self.req.clear();
+        build(&mut self.req);
+        self.stream.write_all(&self.req).await?;
+        Ok(())
+    }
+
     /// Reads more bytes into the buffer; `Eof` if the server closed.
     async fn fill(&mut self) -> Result<(), HttpError> {
         if self.start == self.end {

@@ -20,9 +20,11 @@ use crate::logout::logout_all;
 use crate::proto::{self, CallError};
 use crate::stats::{AtomicHistogram, Errors, Tracker, MAX_SEQ};
 use crate::sys;
+use futures::task::AtomicWaker;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -53,6 +55,46 @@ struct Ctx {
     start_polling: watch::Receiver<bool>,
     stop: watch::Receiver<Option<Arc<Vec<u64>>>>,
     cancel: CancellationToken,
+    /// One per client: how a held poll hears of `stop` and `cancel`.
+    interrupts: Arc<Vec<Interrupt>>,
+}
+
+/// Wakes one client out of a held poll when the scenario stops or ends,
+/// without registering anywhere per poll (a poll is the hottest loop here:
+/// a `Notify` or `watch` future per poll costs locks shared by every
+/// client, and the load generator's cost is CPU the server does not get).
+#[derive(Default)]
+struct Interrupt {
+    fired: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Interrupt {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Resolves once fired since it last resolved.
+    fn fired(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.fired.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            if self.fired.swap(false, Ordering::AcqRel) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+fn interrupt_all(interrupts: &[Interrupt]) {
+    for i in interrupts {
+        i.fire();
+    }
 }
 
 impl Ctx {
@@ -147,6 +189,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
         }
     };
     let token = out.token.clone().unwrap_or_default();
+    let poll_request = proto::PollRequest::new(&server.to_string(), &token);
 
     // Phased ramp: wait until every process has logged in.
     let mut permit = Some(permit);
@@ -213,10 +256,9 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
 
     // Poll until told what was sent and all of it arrived.
     let mut cursor = Some(cursor);
-    let mut stop_rx = ctx.stop.clone();
-    let mut expected: Option<Arc<Vec<u64>>> = stop_rx.borrow_and_update().clone();
+    let interrupt = &ctx.interrupts[i];
+    let mut expected: Option<Arc<Vec<u64>>> = ctx.stop.borrow().clone();
     let mut failures = 0u32;
-    let mut scratch = Vec::with_capacity(128);
     let poll_timeout = Duration::from_millis(cfg.poll_read_timeout_ms);
     loop {
         if let Some(exp) = &expected {
@@ -252,9 +294,8 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
             let fut = poll_once(
                 &ctx,
                 c,
-                &token,
+                &poll_request,
                 cursor.as_deref(),
-                &mut scratch,
                 &mut buf,
                 &mut out.ready,
                 &mut permit,
@@ -263,13 +304,17 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
             tokio::pin!(fut);
             loop {
                 tokio::select! {
+                    // The reply first: the interrupt is looked at only
+                    // while the poll waits.
+                    biased;
                     r = &mut fut => break Some(r),
-                    _ = ctx.cancel.cancelled() => break None,
-                    changed = stop_rx.changed(), if expected.is_none() => {
-                        if changed.is_err() {
+                    () = interrupt.fired() => {
+                        if ctx.cancel.is_cancelled() {
                             break None;
                         }
-                        expected = stop_rx.borrow_and_update().clone();
+                        if expected.is_none() {
+                            expected = ctx.stop.borrow().clone();
+                        }
                         if let Some(exp) = &expected {
                             if out.tracker.complete(exp) {
                                 break None;
@@ -345,9 +390,8 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
 async fn poll_once(
     ctx: &Ctx,
     conn: &mut Conn,
-    token: &str,
+    request: &proto::PollRequest,
     cursor: Option<&str>,
-    scratch: &mut Vec<u8>,
     buf: &mut Vec<u8>,
     ready: &mut bool,
     permit: &mut Option<tokio::sync::SemaphorePermit<'_>>,
@@ -361,7 +405,7 @@ async fn poll_once(
         HeldGuard(&ctx.held)
     });
     let head = tokio::time::timeout(ctx.request_timeout(), async {
-        proto::send_poll(conn, token, cursor, scratch, early).await?;
+        proto::send_poll(conn, request, cursor, early).await?;
         conn.read_head().await
     })
     .await
@@ -440,6 +484,7 @@ pub async fn run(
         start_polling: start_rx,
         stop: stop_rx,
         cancel: CancellationToken::new(),
+        interrupts: Arc::new((0..cfg.clients).map(|_| Interrupt::default()).collect()),
         cfg,
     });
     let cfg = &ctx.cfg;
@@ -501,6 +546,7 @@ pub async fn run(
                 Some(Cmd::Stop { expected, drain_ms }) => {
                     let _ = start_tx.send(true);
                     let _ = stop_tx.send(Some(Arc::new(expected.clone())));
+                    interrupt_all(&ctx.interrupts);
                     let all = collect_clients(&ctx, handles, Duration::from_millis(drain_ms)).await;
                     let result = summarize(&ctx, &all, &expected);
                     let _ = events.send(Event::Result(Box::new(result)));
@@ -511,6 +557,7 @@ pub async fn run(
                 }
                 Some(Cmd::Abort) | None => {
                     ctx.cancel.cancel();
+                    interrupt_all(&ctx.interrupts);
                     let all = collect_clients(&ctx, handles, Duration::ZERO).await;
                     logout_all(cfg, &sessions(&all), Duration::from_secs(10)).await;
                     return;
@@ -548,9 +595,11 @@ async fn collect_clients(
     drain: Duration,
 ) -> Vec<ClientOutcome> {
     let cancel = ctx.cancel.clone();
+    let interrupts = ctx.interrupts.clone();
     let timer = tokio::spawn(async move {
         tokio::time::sleep(drain).await;
         cancel.cancel();
+        interrupt_all(&interrupts);
     });
     let mut all = Vec::with_capacity(handles.len());
     for h in handles {
@@ -561,6 +610,7 @@ async fn collect_clients(
     timer.abort();
     // Whatever still runs (nothing should) is told to stop.
     ctx.cancel.cancel();
+    interrupt_all(&ctx.interrupts);
     all
 }
 

@@ -688,6 +688,10 @@ impl Provider for RedisProvider {
     fn watch(&self, channel: &str) -> watch::Receiver<u64> {
         self.channels.get(channel).wake.subscribe()
     }
+
+    fn wake_all(&self, channel: &str) {
+        self.channels.get(channel).wake.send_modify(|_| {});
+    }
 }
 
 /// `{'ok', entries}` / `{'expired'}` / `{'ahead'}` from `read.lua`.

@@ -219,12 +219,18 @@ impl Drop for Parked<'_> {
             }
         }
         let latest = *self.manager.latest.borrow();
-        let answering = parked.keys().next().is_some_and(|&oldest| oldest < latest);
+        let answering = woken_remain(&parked, latest);
         drop(parked);
         if self.seen < latest && !answering {
             self.manager.answered.notify_waiters();
         }
     }
+}
+
+/// Whether any parked poll saw an older wake value than `latest`, i.e. was
+/// woken and has not answered yet.
+fn woken_remain(parked: &BTreeMap<u64, usize>, latest: u64) -> bool {
+    parked.keys().next().is_some_and(|&oldest| oldest < latest)
 }
 
 /// A poll that passed its checks; [`wait`](Self::wait) finishes it.
@@ -292,8 +298,8 @@ impl OpenPoll {
         if let Some(ready) = self.ready.take() {
             return Ok(ready);
         }
-        let manager = self.slot.manager.clone();
         loop {
+            let manager = &self.slot.manager;
             if manager.stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 return Ok(Poll::Timeout);
             }
@@ -348,12 +354,7 @@ impl Manager {
     /// Whether polls woken on this channel have yet to answer.
     fn is_answering(&self) -> bool {
         let latest = *self.latest.borrow();
-        self.parked
-            .lock()
-            .expect("parked polls poisoned")
-            .keys()
-            .next()
-            .is_some_and(|&oldest| oldest < latest)
+        woken_remain(&self.parked.lock().expect("parked polls poisoned"), latest)
     }
 
     /// Adds a client with fresh random tokens and the channel's default

@@ -172,19 +172,15 @@ impl Conn {
         body: &[u8],
     ) -> Result<(), HttpError> {
         self.req.clear();
-        // Writing into a Vec cannot fail.
-        let _ = write!(
-            self.req,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n",
-            self.host
-        );
-        if let Some(token) = auth {
-            let _ = write!(self.req, "Authorization: Bearer {token}\r\n");
-        }
-        if let Some(ct) = content_type {
-            let _ = write!(self.req, "Content-Type: {ct}\r\n");
-        }
-        self.req.extend_from_slice(extra.as_bytes());
+        let head = RequestHead {
+            host: &self.host,
+            method,
+            path,
+            auth,
+            content_type,
+            extra,
+        };
+        head.write(&mut self.req);
         if method != "GET" || !body.is_empty() {
             let _ = write!(self.req, "Content-Length: {}\r\n", body.len());
         }
@@ -348,6 +344,44 @@ impl Conn {
             }
             self.fill().await?;
         }
+    }
+}
+
+/// A request's line and headers up to (not including) `Content-Length`.
+pub struct RequestHead<'a> {
+    /// The `Host` header: the server's `address:port`.
+    pub host: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    /// A bearer token.
+    pub auth: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    /// More header lines, each ending in `\r\n`.
+    pub extra: &'a str,
+}
+
+impl RequestHead<'_> {
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let Self {
+            host,
+            method,
+            path,
+            auth,
+            content_type,
+            extra,
+        } = self;
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n"
+        );
+        if let Some(token) = auth {
+            let _ = write!(out, "Authorization: Bearer {token}\r\n");
+        }
+        if let Some(ct) = content_type {
+            let _ = write!(out, "Content-Type: {ct}\r\n");
+        }
+        out.extend_from_slice(extra.as_bytes());
     }
 }
 

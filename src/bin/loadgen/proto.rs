@@ -4,7 +4,7 @@
 //! <unix nanos>[:padding]`, which lets every receiver compute end-to-end
 //! latency and check order without any side channel.
 
-use crate::http::{form_encode, Conn, HttpError};
+use crate::http::{form_encode, Conn, HttpError, RequestHead};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -151,13 +151,23 @@ pub struct PollRequest {
 
 impl PollRequest {
     pub fn new(host: &str, token: &str) -> Self {
-        let head = format!(
-            "POST /comet/chat HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\
-             Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        );
+        let head = |extra| {
+            let mut out = Vec::new();
+            RequestHead {
+                host,
+                method: "POST",
+                path: "/comet/chat",
+                auth: Some(token),
+                content_type: Some("application/json"),
+                extra,
+            }
+            .write(&mut out);
+            out.extend_from_slice(b"Content-Length: ");
+            out
+        };
         Self {
-            early_head: format!("{head}Comet-Ack: early\r\nContent-Length: ").into_bytes(),
-            head: format!("{head}Content-Length: ").into_bytes(),
+            head: head(""),
+            early_head: head("Comet-Ack: early\r\n"),
         }
     }
 

@@ -97,6 +97,13 @@ fn interrupt_all(interrupts: &[Interrupt]) {
     }
 }
 
+/// Ends the scenario for every client: the token for whatever waits on it,
+/// the interrupts for held polls (which wait on nothing else).
+fn cancel_all(cancel: &CancellationToken, interrupts: &[Interrupt]) {
+    cancel.cancel();
+    interrupt_all(interrupts);
+}
+
 impl Ctx {
     fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
@@ -556,8 +563,7 @@ pub async fn run(
                     break (collect_clients(&ctx, handles, Duration::ZERO).await, true);
                 }
                 Some(Cmd::Abort) | None => {
-                    ctx.cancel.cancel();
-                    interrupt_all(&ctx.interrupts);
+                    cancel_all(&ctx.cancel, &ctx.interrupts);
                     let all = collect_clients(&ctx, handles, Duration::ZERO).await;
                     logout_all(cfg, &sessions(&all), Duration::from_secs(10)).await;
                     return;
@@ -598,8 +604,7 @@ async fn collect_clients(
     let interrupts = ctx.interrupts.clone();
     let timer = tokio::spawn(async move {
         tokio::time::sleep(drain).await;
-        cancel.cancel();
-        interrupt_all(&interrupts);
+        cancel_all(&cancel, &interrupts);
     });
     let mut all = Vec::with_capacity(handles.len());
     for h in handles {
@@ -609,8 +614,7 @@ async fn collect_clients(
     }
     timer.abort();
     // Whatever still runs (nothing should) is told to stop.
-    ctx.cancel.cancel();
-    interrupt_all(&ctx.interrupts);
+    cancel_all(&ctx.cancel, &ctx.interrupts);
     all
 }
 

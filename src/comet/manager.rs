@@ -587,9 +587,12 @@ impl Manager {
         token: &PrivateToken,
         since: Option<Cursor>,
     ) -> Result<OpenPoll, CometError> {
-        let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
+        let client = self
+            .provider
+            .client_seen(&self.name, &token.digest())
+            .await?
+            .ok_or(CometError::UnknownClient)?;
         let slot = self.take_poll_slot(&client.public)?;
-        self.provider.touch(&self.name, &client.public).await?;
         let deadline = tokio::time::Instant::now() + client.connection_timeout;
         // Subscribed before the first read: a message appended in between
         // still wakes this poll.

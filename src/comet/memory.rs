@@ -7,11 +7,12 @@
 
 use super::provider::{Audience, ClientRecord, Provider, StoredMessage, ONCE_WINDOW};
 use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -34,10 +35,14 @@ impl Default for Retention {
 
 pub struct MemoryProvider {
     retention: Retention,
-    channels: RwLock<HashMap<String, Arc<ChannelState>>>,
+    /// Every channel used so far (a server has a handful). Read on every
+    /// call without a lock or a reference count shared by all threads;
+    /// replaced whole when a channel is added.
+    channels: ArcSwap<Vec<Arc<ChannelState>>>,
 }
 
 struct ChannelState {
+    name: String,
     /// Random per channel instance: a cursor from another channel, or from
     /// before a restart, carries a different epoch and is refused instead of
     /// being compared with numbers it never belonged to.
@@ -45,6 +50,17 @@ struct ChannelState {
     log: Mutex<Log>,
     clients: Mutex<Clients>,
     wake: watch::Sender<u64>,
+}
+
+/// One channel's state, borrowed from the channel list it was found in.
+struct Channel(arc_swap::Guard<Arc<Vec<Arc<ChannelState>>>>, usize);
+
+impl std::ops::Deref for Channel {
+    type Target = ChannelState;
+
+    fn deref(&self) -> &ChannelState {
+        &self.0[self.1]
+    }
 }
 
 /// Invariant: `entries[i]` has sequence number `evicted_upto + 1 + i`, so a
@@ -87,36 +103,42 @@ impl MemoryProvider {
     pub fn new(retention: Retention) -> Self {
         Self {
             retention,
-            channels: RwLock::new(HashMap::new()),
+            channels: ArcSwap::default(),
         }
     }
 
-    fn channel(&self, name: &str) -> Arc<ChannelState> {
-        if let Some(state) = self
-            .channels
-            .read()
-            .expect("channel map poisoned")
-            .get(name)
-        {
-            return state.clone();
+    fn channel(&self, name: &str) -> Channel {
+        loop {
+            let list = self.channels.load();
+            if let Some(i) = list.iter().position(|state| state.name == name) {
+                return Channel(list, i);
+            }
+            drop(list);
+            self.channels.rcu(|list| {
+                if list.iter().any(|state| state.name == name) {
+                    return list.clone();
+                }
+                let mut grown = Vec::clone(list);
+                grown.push(Arc::new(ChannelState::new(name)));
+                Arc::new(grown)
+            });
         }
-        let mut map = self.channels.write().expect("channel map poisoned");
-        map.entry(name.to_owned())
-            .or_insert_with(|| {
-                let mut epoch = [0u8; 4];
-                getrandom::fill(&mut epoch).expect("OS random number generator failed");
-                Arc::new(ChannelState {
-                    epoch: format!("{:08x}", u32::from_be_bytes(epoch)),
-                    log: Mutex::new(Log::default()),
-                    clients: Mutex::new(Clients::default()),
-                    wake: watch::channel(0).0,
-                })
-            })
-            .clone()
     }
 }
 
 impl ChannelState {
+    fn new(name: &str) -> Self {
+        let mut epoch = [0u8; 4];
+        getrandom::fill(&mut epoch).expect("OS random number generator failed");
+        Self {
+            name: name.to_owned(),
+            epoch: format!("{:08x}", u32::from_be_bytes(epoch)),
+            log: Mutex::new(Log::default()),
+            clients: Mutex::new(Clients::default()),
+            wake: watch::channel(0).0,
+        }
+    }
+
     fn cursor(&self, seq: u64) -> Cursor {
         Cursor(format!("{}-{}", self.epoch, seq))
     }
@@ -244,6 +266,22 @@ impl Provider for MemoryProvider {
             entry.last_seen = Instant::now();
         }
         Ok(())
+    }
+
+    async fn client_seen(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let state = self.channel(channel);
+        let mut clients = state.clients.lock().expect("clients poisoned");
+        let Some(public) = clients.by_digest.get(digest).copied() else {
+            return Ok(None);
+        };
+        Ok(clients.by_public.get_mut(&public).map(|entry| {
+            entry.last_seen = Instant::now();
+            entry.record.clone()
+        }))
     }
 
     async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {

@@ -100,6 +100,22 @@ pub trait Provider: Send + Sync + 'static {
     /// Records that the client was seen now (a poll started or ended).
     async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError>;
 
+    /// The client with this token digest, recorded as seen now (a poll
+    /// starting): [`client_by_digest`](Self::client_by_digest) and
+    /// [`touch`](Self::touch) in one call, which a provider may answer
+    /// under one lock or in one round trip.
+    async fn client_seen(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let client = self.client_by_digest(channel, digest).await?;
+        if let Some(client) = &client {
+            self.touch(channel, &client.public).await?;
+        }
+        Ok(client)
+    }
+
     /// Clients not seen for longer than their idle timeout.
     async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError>;
 

@@ -548,6 +548,42 @@ pub async fn held_poll_keeps_a_client_alive(factory: Factory) {
     assert!(chat.client(&token).await.unwrap().is_some());
 }
 
+pub async fn a_poll_start_counts_as_activity(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let channel = random_channel();
+    let quick = Settings {
+        idle_timeout: Duration::from_millis(1200),
+        // Nothing reaped during the test: it asks the provider directly.
+        reap_interval: Duration::from_secs(60),
+        ..settings()
+    };
+    let (_comet, chat) = node(&provider, &channel, quick);
+    let (token, public, cursor) = join(&chat, "ann").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Only the start of a poll: it is dropped before it ends (the end of a
+    // poll is a second, separate touch).
+    drop(
+        chat.open_poll(&token, Some(cursor))
+            .await
+            .expect("poll opened"),
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // 1.5 s after joining, 0.8 s after the poll started.
+    assert!(
+        provider.idle_clients(&channel).await.unwrap().is_empty(),
+        "a client whose poll started 0.8 s ago is not idle"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let idle: Vec<_> = provider
+        .idle_clients(&channel)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.public)
+        .collect();
+    assert_eq!(idle, vec![public], "idle 1.9 s after its last poll started");
+}
+
 pub async fn shutdown_answers_waiting_polls(factory: Factory) {
     let provider = factory.default_provider().await;
     let slow = Settings {
@@ -673,6 +709,7 @@ macro_rules! provider_suite {
             too_many_concurrent_polls_are_refused,
             idle_client_is_removed_once_with_one_leave,
             held_poll_keeps_a_client_alive,
+            a_poll_start_counts_as_activity,
             shutdown_answers_waiting_polls,
             answering_a_wake_up_always_settles,
         );

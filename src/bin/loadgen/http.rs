@@ -296,6 +296,32 @@ impl Conn {
         Ok(())
     }
 
+    /// The body that follows `head`: a fixed-length body is read in place
+    /// and borrowed from the connection's buffer (no copy: every poll
+    /// reply has one); anything else is gathered into `scratch`.
+    pub async fn body<'a>(
+        &'a mut self,
+        head: &Head,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8], HttpError> {
+        let Framing::Length(n) = head.framing else {
+            self.read_body(head, scratch).await?;
+            return Ok(scratch);
+        };
+        if n > MAX_BODY {
+            return Err(HttpError::Protocol("body too large"));
+        }
+        while self.end - self.start < n {
+            self.fill().await?;
+        }
+        let body = self.start..self.start + n;
+        self.start += n;
+        if head.close {
+            self.closed = true;
+        }
+        Ok(&self.buf[body])
+    }
+
     /// One whole request: write, then read head and body.
     pub async fn request(
         &mut self,

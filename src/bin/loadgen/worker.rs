@@ -55,21 +55,48 @@ struct Ctx {
     start_polling: watch::Receiver<bool>,
     stop: watch::Receiver<Option<Arc<Vec<u64>>>>,
     cancel: CancellationToken,
-    /// One per client: how a held poll hears of `stop` and `cancel`.
+    /// One per client: how a held poll hears of `stop`, `cancel` and its
+    /// own deadline.
     interrupts: Arc<Vec<Interrupt>>,
+    /// The clock poll deadlines are measured on.
+    clock: Instant,
 }
 
 /// Wakes one client out of a held poll when the scenario stops or ends,
 /// without registering anywhere per poll (a poll is the hottest loop here:
 /// a `Notify` or `watch` future per poll costs locks shared by every
 /// client, and the load generator's cost is CPU the server does not get).
+///
+/// It also times polls out: a poll publishes its deadline here and the
+/// worker's tick fires the interrupts of polls past theirs, so a poll
+/// registers no timer of its own (each would be a timer-wheel insert and
+/// removal under a lock shared by the thread's clients). One cache line per
+/// client: clients on different threads never write the same line.
 #[derive(Default)]
+#[repr(align(64))]
 struct Interrupt {
     fired: AtomicBool,
     waker: AtomicWaker,
+    /// The poll in progress must end by this [`Ctx::clock_ms`] (0: none).
+    deadline_ms: AtomicU64,
 }
 
 impl Interrupt {
+    /// Gives the poll in progress until `ms` on the context's clock.
+    fn arm(&self, ms: u64) {
+        self.deadline_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn disarm(&self) {
+        self.deadline_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the poll in progress has run out of time at `now_ms`.
+    fn expired(&self, now_ms: u64) -> bool {
+        let deadline = self.deadline_ms.load(Ordering::Relaxed);
+        deadline != 0 && now_ms >= deadline
+    }
+
     fn fire(&self) {
         self.fired.store(true, Ordering::Release);
         self.waker.wake();
@@ -102,6 +129,25 @@ fn interrupt_all(interrupts: &[Interrupt]) {
 fn cancel_all(cancel: &CancellationToken, interrupts: &[Interrupt]) {
     cancel.cancel();
     interrupt_all(interrupts);
+}
+
+/// How often the worker looks for polls past their deadline: a timeout
+/// fires up to this late.
+const DEADLINE_SWEEP: Duration = Duration::from_millis(100);
+
+/// Milliseconds since `clock` (never 0: a deadline of 0 means none).
+fn clock_ms(clock: Instant) -> u64 {
+    clock.elapsed().as_millis() as u64 + 1
+}
+
+/// Fires the interrupt of every poll past its deadline.
+fn sweep_deadlines(interrupts: &[Interrupt], clock: Instant) {
+    let now = clock_ms(clock);
+    for interrupt in interrupts {
+        if interrupt.expired(now) {
+            interrupt.fire();
+        }
+    }
 }
 
 impl Ctx {
@@ -300,6 +346,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
         let reply = {
             let fut = poll_once(
                 &ctx,
+                interrupt,
                 c,
                 &poll_request,
                 cursor.as_deref(),
@@ -319,6 +366,9 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                         if ctx.cancel.is_cancelled() {
                             break None;
                         }
+                        if interrupt.expired(clock_ms(ctx.clock)) {
+                            break Some(Err(CallError::Timeout));
+                        }
                         if expected.is_none() {
                             expected = ctx.stop.borrow().clone();
                         }
@@ -333,11 +383,11 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
         };
         let Some(reply) = reply else { break };
         match reply {
-            Ok(200) => {
+            Ok((200, body)) => {
                 failures = 0;
                 let received = sys::unix_nanos();
                 ctx.polls.fetch_add(1, Ordering::Relaxed);
-                match proto::parse_poll(&buf) {
+                match proto::parse_poll(body) {
                     Ok(reply) => {
                         if reply.status == "timeout" {
                             ctx.poll_timeouts.fetch_add(1, Ordering::Relaxed);
@@ -353,7 +403,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                     }
                 }
             }
-            Ok(status) => {
+            Ok((status, _)) => {
                 ctx.errors.add("poll", &format!("status_{status}"));
                 match status {
                     // Resynchronise from now on: what was missed shows as lost.
@@ -389,21 +439,31 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
     out
 }
 
-/// One poll on `conn`: the status, with the body in `buf`. Counts the
-/// poll as held from its head to its body, and the client as ready (and its
-/// setup slot free) at its first accepted poll, which asks for an early
-/// head so it is known to be held before anything arrives.
+/// One poll on `conn`: the status and the body (borrowed from the
+/// connection's buffer, or gathered in `buf`). Counts the poll as held from
+/// its head to its body, and the client as ready (and its setup slot free)
+/// at its first accepted poll, which asks for an early head so it is known
+/// to be held before anything arrives. Its deadlines (the request timeout
+/// for the head, the poll read timeout for the body) are published on
+/// `interrupt`, which the caller waits on.
 #[allow(clippy::too_many_arguments)]
-async fn poll_once(
+async fn poll_once<'a>(
     ctx: &Ctx,
-    conn: &mut Conn,
+    interrupt: &Interrupt,
+    conn: &'a mut Conn,
     request: &proto::PollRequest,
     cursor: Option<&str>,
-    buf: &mut Vec<u8>,
+    buf: &'a mut Vec<u8>,
     ready: &mut bool,
     permit: &mut Option<tokio::sync::SemaphorePermit<'_>>,
     timeout: Duration,
-) -> Result<u16, CallError> {
+) -> Result<(u16, &'a [u8]), CallError> {
+    struct Disarm<'i>(&'i Interrupt);
+    impl Drop for Disarm<'_> {
+        fn drop(&mut self) {
+            self.0.disarm();
+        }
+    }
     let early = !*ready;
     // A plain poll's head comes with its body, so it counts as held from
     // the moment it is sent; an early-ack poll from its head.
@@ -411,12 +471,11 @@ async fn poll_once(
         ctx.held.fetch_add(1, Ordering::Relaxed);
         HeldGuard(&ctx.held)
     });
-    let head = tokio::time::timeout(ctx.request_timeout(), async {
-        proto::send_poll(conn, request, cursor, early).await?;
-        conn.read_head().await
-    })
-    .await
-    .map_err(|_| CallError::Timeout)??;
+    interrupt.arm(clock_ms(ctx.clock) + ctx.cfg.request_timeout_ms);
+    let _disarm = Disarm(interrupt);
+    proto::send_poll(conn, request, cursor, early).await?;
+    let head = conn.read_head().await?;
+    interrupt.arm(clock_ms(ctx.clock) + timeout.as_millis() as u64);
     let _held = (early && head.status == 200).then(|| {
         ctx.held.fetch_add(1, Ordering::Relaxed);
         HeldGuard(&ctx.held)
@@ -426,10 +485,8 @@ async fn poll_once(
         ctx.ready.fetch_add(1, Ordering::Relaxed);
         permit.take();
     }
-    tokio::time::timeout(timeout, conn.read_body(&head, buf))
-        .await
-        .map_err(|_| CallError::Timeout)??;
-    Ok(head.status)
+    let body = conn.body(&head, buf).await?;
+    Ok((head.status, body))
 }
 
 fn record_messages(ctx: &Ctx, reply: &proto::PollReply<'_>, received: u64, tracker: &mut Tracker) {
@@ -492,6 +549,7 @@ pub async fn run(
         stop: stop_rx,
         cancel: CancellationToken::new(),
         interrupts: Arc::new((0..cfg.clients).map(|_| Interrupt::default()).collect()),
+        clock: Instant::now(),
         cfg,
     });
     let cfg = &ctx.cfg;
@@ -511,10 +569,15 @@ pub async fn run(
     let mut logged_in_sent = false;
     let mut ready_sent = false;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut last_sweep = Instant::now();
     let (outcomes, logout_now) = loop {
         tokio::select! {
             _ = tick.tick() => {
                 let now = Instant::now();
+                if now - last_sweep >= DEADLINE_SWEEP {
+                    last_sweep = now;
+                    sweep_deadlines(&ctx.interrupts, ctx.clock);
+                }
                 let ok = ctx.logins_ok.load(Ordering::Relaxed);
                 let done = ctx.logins_done.load(Ordering::Relaxed);
                 if !logged_in_sent && (done == cfg.clients || now >= login_deadline) {
@@ -602,8 +665,17 @@ async fn collect_clients(
 ) -> Vec<ClientOutcome> {
     let cancel = ctx.cancel.clone();
     let interrupts = ctx.interrupts.clone();
+    let clock = ctx.clock;
     let timer = tokio::spawn(async move {
-        tokio::time::sleep(drain).await;
+        // Polls still time out while draining.
+        let end = tokio::time::Instant::now() + drain;
+        let mut tick = tokio::time::interval(DEADLINE_SWEEP);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(end) => break,
+                _ = tick.tick() => sweep_deadlines(&interrupts, clock),
+            }
+        }
         cancel_all(&cancel, &interrupts);
     });
     let mut all = Vec::with_capacity(handles.len());
@@ -655,4 +727,31 @@ fn sessions(all: &[ClientOutcome]) -> Vec<(usize, String)> {
     all.iter()
         .filter_map(|c| c.token.clone().map(|t| (c.server, t)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poll_past_its_deadline_is_interrupted_and_only_it() {
+        let clock = Instant::now() - Duration::from_secs(10);
+        let interrupts: Vec<Interrupt> = (0..3).map(|_| Interrupt::default()).collect();
+        let now = clock_ms(clock);
+        // The first poll is past its deadline, the second is not, the
+        // third client has no poll in progress.
+        interrupts[0].arm(now - 1);
+        interrupts[1].arm(now + 60_000);
+        sweep_deadlines(&interrupts, clock);
+        assert!(interrupts[0].fired.load(Ordering::Acquire));
+        assert!(interrupts[0].expired(clock_ms(clock)));
+        assert!(!interrupts[1].fired.load(Ordering::Acquire));
+        assert!(!interrupts[2].fired.load(Ordering::Acquire));
+        // A poll that ended is never timed out by a late interrupt.
+        interrupts[0].disarm();
+        assert!(!interrupts[0].expired(clock_ms(clock)));
+        // The fired interrupt resolves its waiter once.
+        interrupts[0].fired().await;
+        assert!(!interrupts[0].fired.load(Ordering::Acquire));
+    }
 }

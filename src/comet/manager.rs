@@ -283,7 +283,9 @@ impl OpenPoll {
     }
 
     /// Holds the poll until messages, the connection timeout or shutdown.
-    pub async fn wait(mut self) -> Result<Poll, CometError> {
+    /// (By reference: a held poll's future then holds the poll once, not a
+    /// second copy moved into this one.)
+    pub async fn wait(&mut self) -> Result<Poll, CometError> {
         let result = self.wait_inner().await;
         match &result {
             Ok(poll) => self.record(poll),

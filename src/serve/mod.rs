@@ -73,7 +73,7 @@ pub trait Shortcut: Send + Sync + 'static {
     /// that answers many waiting requests at once (a broadcast to held
     /// polls) writes all of those answers before it spends time reading the
     /// requests that follow them.
-    fn before_next_request(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    fn before_next_request(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
         None
     }
 }

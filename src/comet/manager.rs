@@ -9,7 +9,7 @@
 //! several tabs work but a runaway client cannot hold unbounded polls.
 
 use super::metrics::ChannelMetrics;
-use super::provider::{Audience, ClientRecord, Provider, StoredMessage};
+use super::provider::{Audience, ClientRecord, Provider};
 use super::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
 use super::{CometError, Cursor, Message, PrivateToken, PublicToken};
 use bytes::Bytes;
@@ -278,8 +278,7 @@ impl OpenPoll {
                 manager.settings.batch_limit,
             )
             .await?;
-        Ok((!batch.is_empty())
-            .then(|| Poll::Messages(batch.into_iter().map(|m: StoredMessage| m.json).collect())))
+        Ok((!batch.is_empty()).then_some(Poll::Messages(batch)))
     }
 
     /// Holds the poll until messages, the connection timeout or shutdown.

@@ -375,7 +375,7 @@ impl Provider for MemoryProvider {
         since: &Cursor,
         reader: &PublicToken,
         limit: usize,
-    ) -> Result<Vec<StoredMessage>, CometError> {
+    ) -> Result<Vec<Bytes>, CometError> {
         let state = self.channel(channel);
         let seq = state.parse(since)?;
         let mut log = state.log.lock().expect("log poisoned");
@@ -395,7 +395,7 @@ impl Provider for MemoryProvider {
             .map(|(_, m)| m)
             .filter(|m| m.audience.includes(reader))
             .take(limit)
-            .cloned()
+            .map(|m| m.json.clone())
             .collect())
     }
 

@@ -144,14 +144,16 @@ pub trait Provider: Send + Sync + 'static {
     /// The id of the newest message (a cursor meaning "from now on").
     async fn head(&self, channel: &str) -> Result<Cursor, CometError>;
 
-    /// Up to `limit` messages newer than `since` addressed to `reader`.
+    /// Up to `limit` messages newer than `since` addressed to `reader`, as
+    /// their wire JSON (what a poll answers with: the bytes are shared, not
+    /// copied).
     async fn read_after(
         &self,
         channel: &str,
         since: &Cursor,
         reader: &PublicToken,
         limit: usize,
-    ) -> Result<Vec<StoredMessage>, CometError>;
+    ) -> Result<Vec<Bytes>, CometError>;
 
     /// The newest `limit` messages addressed to `reader` (oldest first) and
     /// the head cursor they lead up to: history with no gap before the

@@ -37,21 +37,14 @@ struct Ctx {
     run_prefix: String,
     setup: Semaphore,
     errors: Errors,
-    latency: AtomicHistogram,
-    deliveries: AtomicU64,
-    other_messages: AtomicU64,
-    polls: AtomicU64,
-    poll_timeouts: AtomicU64,
-    first_delivery: AtomicU64,
-    last_delivery: AtomicU64,
+    /// What the clients measured, one slot per thread.
+    counts: Box<[Counts]>,
     logins_done: AtomicUsize,
     logins_ok: AtomicUsize,
     /// Clients whose first poll was accepted.
     ready: AtomicUsize,
     /// Logged-in clients that never got a poll accepted.
     setup_failed: AtomicUsize,
-    /// Polls whose head arrived and whose body has not.
-    held: AtomicI64,
     start_polling: watch::Receiver<bool>,
     stop: watch::Receiver<Option<Arc<Vec<u64>>>>,
     cancel: CancellationToken,
@@ -60,6 +53,57 @@ struct Ctx {
     interrupts: Arc<Vec<Interrupt>>,
     /// The clock poll deadlines are measured on.
     clock: Instant,
+}
+
+/// What clients record per poll and per delivery, kept per thread: each
+/// thread writes its own slot (its own cache lines), so recording costs no
+/// atomic operation another thread contends for; readers add the slots up.
+#[repr(align(128))]
+struct Counts {
+    latency: AtomicHistogram,
+    deliveries: AtomicU64,
+    other_messages: AtomicU64,
+    polls: AtomicU64,
+    poll_timeouts: AtomicU64,
+    first_delivery: AtomicU64,
+    last_delivery: AtomicU64,
+    /// Polls whose head arrived and whose body has not (a poll may end on
+    /// another thread than it started: one slot can go below zero, the sum
+    /// cannot).
+    held: AtomicI64,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self {
+            latency: AtomicHistogram::default(),
+            deliveries: AtomicU64::new(0),
+            other_messages: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            poll_timeouts: AtomicU64::new(0),
+            first_delivery: AtomicU64::new(u64::MAX),
+            last_delivery: AtomicU64::new(0),
+            held: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Slots of [`Counts`]: more than a worker has threads.
+const COUNT_SLOTS: usize = 16;
+
+/// This thread's slot number, handed out in turn at its first use.
+fn count_slot() -> usize {
+    use std::cell::Cell;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SLOT.with(|slot| {
+        if slot.get() == usize::MAX {
+            slot.set(NEXT.fetch_add(1, Ordering::Relaxed) % COUNT_SLOTS);
+        }
+        slot.get()
+    })
 }
 
 /// Wakes one client out of a held poll when the scenario stops or ends,
@@ -155,8 +199,25 @@ impl Ctx {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
 
+    /// This thread's counts.
+    fn counts(&self) -> &Counts {
+        &self.counts[count_slot()]
+    }
+
+    fn sum(&self, field: impl Fn(&Counts) -> &AtomicU64) -> u64 {
+        self.counts
+            .iter()
+            .map(|c| field(c).load(Ordering::Relaxed))
+            .sum()
+    }
+
     fn held(&self) -> usize {
-        self.held.load(Ordering::Relaxed).max(0) as usize
+        let held: i64 = self
+            .counts
+            .iter()
+            .map(|c| c.held.load(Ordering::Relaxed))
+            .sum();
+        held.max(0) as usize
     }
 }
 
@@ -386,11 +447,11 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
             Ok((200, body)) => {
                 failures = 0;
                 let received = sys::unix_nanos();
-                ctx.polls.fetch_add(1, Ordering::Relaxed);
+                ctx.counts().polls.fetch_add(1, Ordering::Relaxed);
                 match proto::parse_poll(body) {
                     Ok(reply) => {
                         if reply.status == "timeout" {
-                            ctx.poll_timeouts.fetch_add(1, Ordering::Relaxed);
+                            ctx.counts().poll_timeouts.fetch_add(1, Ordering::Relaxed);
                         }
                         record_messages(&ctx, &reply, received, &mut out.tracker);
                         if let Some(last) = reply.messages.last() {
@@ -468,8 +529,9 @@ async fn poll_once<'a>(
     // A plain poll's head comes with its body, so it counts as held from
     // the moment it is sent; an early-ack poll from its head.
     let _sent = (!early).then(|| {
-        ctx.held.fetch_add(1, Ordering::Relaxed);
-        HeldGuard(&ctx.held)
+        let held = &ctx.counts().held;
+        held.fetch_add(1, Ordering::Relaxed);
+        HeldGuard(held)
     });
     interrupt.arm(clock_ms(ctx.clock) + ctx.cfg.request_timeout_ms);
     let _disarm = Disarm(interrupt);
@@ -477,8 +539,9 @@ async fn poll_once<'a>(
     let head = conn.read_head().await?;
     interrupt.arm(clock_ms(ctx.clock) + timeout.as_millis() as u64);
     let _held = (early && head.status == 200).then(|| {
-        ctx.held.fetch_add(1, Ordering::Relaxed);
-        HeldGuard(&ctx.held)
+        let held = &ctx.counts().held;
+        held.fetch_add(1, Ordering::Relaxed);
+        HeldGuard(held)
     });
     if head.status == 200 && !*ready {
         *ready = true;
@@ -490,6 +553,7 @@ async fn poll_once<'a>(
 }
 
 fn record_messages(ctx: &Ctx, reply: &proto::PollReply<'_>, received: u64, tracker: &mut Tracker) {
+    let counts = ctx.counts();
     let mut ours = 0;
     for m in &reply.messages {
         let parsed = (m.n == "ChatMessage")
@@ -499,18 +563,18 @@ fn record_messages(ctx: &Ctx, reply: &proto::PollReply<'_>, received: u64, track
         match parsed {
             Some((publisher, seq, sent)) if seq < MAX_SEQ && publisher < 1024 => {
                 ours += 1;
-                ctx.latency.record(received.saturating_sub(sent));
+                counts.latency.record(received.saturating_sub(sent));
                 tracker.record(publisher, seq);
             }
             _ => {
-                ctx.other_messages.fetch_add(1, Ordering::Relaxed);
+                counts.other_messages.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
     if ours > 0 {
-        ctx.deliveries.fetch_add(ours, Ordering::Relaxed);
-        ctx.last_delivery.fetch_max(received, Ordering::Relaxed);
-        ctx.first_delivery.fetch_min(received, Ordering::Relaxed);
+        counts.deliveries.fetch_add(ours, Ordering::Relaxed);
+        counts.last_delivery.fetch_max(received, Ordering::Relaxed);
+        counts.first_delivery.fetch_min(received, Ordering::Relaxed);
     }
 }
 
@@ -533,18 +597,11 @@ pub async fn run(
         run_prefix: proto::run_prefix(&cfg.run),
         setup: Semaphore::new(cfg.setup_concurrency.max(1)),
         errors: Errors::default(),
-        latency: AtomicHistogram::default(),
-        deliveries: AtomicU64::new(0),
-        other_messages: AtomicU64::new(0),
-        polls: AtomicU64::new(0),
-        poll_timeouts: AtomicU64::new(0),
-        first_delivery: AtomicU64::new(u64::MAX),
-        last_delivery: AtomicU64::new(0),
+        counts: (0..COUNT_SLOTS).map(|_| Counts::default()).collect(),
         logins_done: AtomicUsize::new(0),
         logins_ok: AtomicUsize::new(0),
         ready: AtomicUsize::new(0),
         setup_failed: AtomicUsize::new(0),
-        held: AtomicI64::new(0),
         start_polling: start_rx,
         stop: stop_rx,
         cancel: CancellationToken::new(),
@@ -710,14 +767,26 @@ fn summarize(ctx: &Ctx, all: &[ClientOutcome], expected: &[u64]) -> WorkerResult
         r.complete += usize::from(t.lost == 0);
         r.got_any += usize::from(t.received > 0);
     }
-    r.deliveries = ctx.deliveries.load(Ordering::Relaxed);
-    r.other_messages = ctx.other_messages.load(Ordering::Relaxed);
-    r.polls = ctx.polls.load(Ordering::Relaxed);
-    r.poll_timeouts = ctx.poll_timeouts.load(Ordering::Relaxed);
-    r.latency = ctx.latency.snapshot();
-    let first = ctx.first_delivery.load(Ordering::Relaxed);
+    r.deliveries = ctx.sum(|c| &c.deliveries);
+    r.other_messages = ctx.sum(|c| &c.other_messages);
+    r.polls = ctx.sum(|c| &c.polls);
+    r.poll_timeouts = ctx.sum(|c| &c.poll_timeouts);
+    for c in ctx.counts.iter() {
+        r.latency.merge(&c.latency.snapshot());
+    }
+    let first = ctx
+        .counts
+        .iter()
+        .map(|c| c.first_delivery.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(u64::MAX);
     r.first_delivery_ns = if first == u64::MAX { 0 } else { first };
-    r.last_delivery_ns = ctx.last_delivery.load(Ordering::Relaxed);
+    r.last_delivery_ns = ctx
+        .counts
+        .iter()
+        .map(|c| c.last_delivery.load(Ordering::Relaxed))
+        .max()
+        .unwrap_or(0);
     r.errors = ctx.errors.snapshot();
     r
 }

@@ -16,6 +16,7 @@
 use super::{parse_entry, Entry};
 use crate::comet::provider::StoredMessage;
 use crate::comet::{Cursor, PublicToken, Retention};
+use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -203,7 +204,7 @@ impl Channel {
         reader: &PublicToken,
         limit: usize,
         retention: &Retention,
-    ) -> Option<Vec<StoredMessage>> {
+    ) -> Option<Vec<Bytes>> {
         let since = stream_id(since.as_str())?;
         let mut log = self.log.lock().expect("cache poisoned");
         // Age out what retention dropped since the last fetch, so an old
@@ -224,7 +225,7 @@ impl Channel {
                 .map(|(_, m)| m)
                 .filter(|m| m.audience.includes(reader))
                 .take(limit)
-                .cloned()
+                .map(|m| m.json.clone())
                 .collect(),
         )
     }

@@ -586,7 +586,7 @@ impl Provider for RedisProvider {
         since: &Cursor,
         reader: &PublicToken,
         limit: usize,
-    ) -> Result<Vec<StoredMessage>, CometError> {
+    ) -> Result<Vec<Bytes>, CometError> {
         if !valid_cursor(since) {
             return Err(CometError::InvalidCursor(
                 "not a cursor of this server".into(),
@@ -633,7 +633,7 @@ impl Provider for RedisProvider {
             if let Some((last, _)) = entries.last() {
                 from = Cursor(last.clone());
             }
-            out.extend(Self::messages(entries, reader));
+            out.extend(Self::messages(entries, reader).into_iter().map(|m| m.json));
             if out.len() >= limit || !page_full || !out.is_empty() {
                 out.truncate(limit);
                 return Ok(out);

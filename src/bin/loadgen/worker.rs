@@ -88,7 +88,8 @@ impl Default for Counts {
     }
 }
 
-/// Slots of [`Counts`]: more than a worker has threads.
+/// Slots of [`Counts`]: one per thread for up to this many threads (more
+/// threads share slots: still exact, only contended again).
 const COUNT_SLOTS: usize = 16;
 
 /// This thread's slot number, handed out in turn at its first use.

@@ -35,14 +35,20 @@ impl Default for Retention {
 
 pub struct MemoryProvider {
     retention: Retention,
-    /// Every channel used so far (a server has a handful). Read on every
-    /// call without a lock or a reference count shared by all threads;
-    /// replaced whole when a channel is added.
-    channels: ArcSwap<Vec<Arc<ChannelState>>>,
+    /// Every channel used so far. Read on every call without a lock or a
+    /// reference count shared by all threads; replaced whole when a channel
+    /// is added (rare: a server's channels are known when it starts).
+    channels: ArcSwap<Channels>,
+}
+
+#[derive(Clone, Default)]
+struct Channels {
+    /// Position in `states` by name.
+    index: HashMap<String, usize>,
+    states: Vec<Arc<ChannelState>>,
 }
 
 struct ChannelState {
-    name: String,
     /// Random per channel instance: a cursor from another channel, or from
     /// before a restart, carries a different epoch and is refused instead of
     /// being compared with numbers it never belonged to.
@@ -53,13 +59,13 @@ struct ChannelState {
 }
 
 /// One channel's state, borrowed from the channel list it was found in.
-struct Channel(arc_swap::Guard<Arc<Vec<Arc<ChannelState>>>>, usize);
+struct Channel(arc_swap::Guard<Arc<Channels>>, usize);
 
 impl std::ops::Deref for Channel {
     type Target = ChannelState;
 
     fn deref(&self) -> &ChannelState {
-        &self.0[self.1]
+        &self.0.states[self.1]
     }
 }
 
@@ -109,17 +115,18 @@ impl MemoryProvider {
 
     fn channel(&self, name: &str) -> Channel {
         loop {
-            let list = self.channels.load();
-            if let Some(i) = list.iter().position(|state| state.name == name) {
-                return Channel(list, i);
+            let channels = self.channels.load();
+            if let Some(&i) = channels.index.get(name) {
+                return Channel(channels, i);
             }
-            drop(list);
-            self.channels.rcu(|list| {
-                if list.iter().any(|state| state.name == name) {
-                    return list.clone();
+            drop(channels);
+            self.channels.rcu(|channels| {
+                if channels.index.contains_key(name) {
+                    return channels.clone();
                 }
-                let mut grown = Vec::clone(list);
-                grown.push(Arc::new(ChannelState::new(name)));
+                let mut grown = Channels::clone(channels);
+                grown.index.insert(name.to_owned(), grown.states.len());
+                grown.states.push(Arc::new(ChannelState::new()));
                 Arc::new(grown)
             });
         }
@@ -127,11 +134,10 @@ impl MemoryProvider {
 }
 
 impl ChannelState {
-    fn new(name: &str) -> Self {
+    fn new() -> Self {
         let mut epoch = [0u8; 4];
         getrandom::fill(&mut epoch).expect("OS random number generator failed");
         Self {
-            name: name.to_owned(),
             epoch: format!("{:08x}", u32::from_be_bytes(epoch)),
             log: Mutex::new(Log::default()),
             clients: Mutex::new(Clients::default()),

@@ -584,6 +584,31 @@ pub async fn a_poll_start_counts_as_activity(factory: Factory) {
     assert_eq!(idle, vec![public], "idle 1.9 s after its last poll started");
 }
 
+pub async fn channels_of_one_provider_are_independent(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let (a, b) = (random_channel(), random_channel());
+    let comet = Comet::new(provider.clone(), settings(), &[a.as_str(), b.as_str()]);
+    let chat_a = comet.channel(&a).expect("channel a");
+    let chat_b = comet.channel(&b).expect("channel b");
+    let (token_a, _, cursor_a) = join(&chat_a, "ann").await;
+    // The same display name is free in another channel.
+    let (token_b, _, cursor_b) = join(&chat_b, "ann").await;
+    say(&chat_a, "only in a").await;
+    assert!(
+        matches!(
+            chat_b.poll(&token_b, Some(cursor_b)).await,
+            Ok(Poll::Timeout)
+        ),
+        "a message of one channel never reaches another"
+    );
+    let got = decode(chat_a.poll(&token_a, Some(cursor_a)).await.unwrap());
+    assert_eq!(texts(&got), ["only in a"]);
+    assert!(matches!(
+        chat_b.poll(&token_a, None).await,
+        Err(CometError::UnknownClient)
+    ));
+}
+
 pub async fn shutdown_answers_waiting_polls(factory: Factory) {
     let provider = factory.default_provider().await;
     let slow = Settings {
@@ -710,6 +735,7 @@ macro_rules! provider_suite {
             idle_client_is_removed_once_with_one_leave,
             held_poll_keeps_a_client_alive,
             a_poll_start_counts_as_activity,
+            channels_of_one_provider_are_independent,
             shutdown_answers_waiting_polls,
             answering_a_wake_up_always_settles,
         );

@@ -122,7 +122,7 @@ fn count_slot() -> usize {
 struct Interrupt {
     fired: AtomicBool,
     waker: AtomicWaker,
-    /// The poll in progress must end by this [`Ctx::clock_ms`] (0: none).
+    /// The poll in progress must end by this [`clock_ms`] reading (0: none).
     deadline_ms: AtomicU64,
 }
 

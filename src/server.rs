@@ -210,11 +210,10 @@ impl serve::Shortcut for PollShortcut {
 
     /// A poll connection reads its next poll only once every poll woken
     /// by the last message has answered (see [`Comet::answered`]).
-    fn before_next_request(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    fn before_next_request(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
         if !self.0.is_answering() {
             return None;
         }
-        let comet = self.0.clone();
-        Some(Box::pin(async move { comet.answered().await }))
+        Some(Box::pin(self.0.answered()))
     }
 }

@@ -48,8 +48,8 @@ OPTIONS
   --poll-read-timeout SECS a held poll's body [90] (above the server's poll timeout)
   --logout-conns C         connections per process and server for logging out [32]
   --threads T              tokio worker threads per process [cores; chat: 2 x cores,
-                           so a reply waiting in a socket is read (and timed) at once
-                           rather than after the server's share of the CPU]
+                           so a reply waiting in a socket is read soon rather than
+                           after the server's share of the CPU (the \"when read\" figure)]
   --run ID                 run id in names and texts (letters/digits, max 8) [random]
   --max-secs SECS          hard time bound for the whole run [computed]
   --quickack               diagnostic: ACK every read at once (TCP_QUICKACK), unlike
@@ -332,9 +332,10 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         poll_read_timeout,
         logout_conns,
         threads: threads.or_else(|| {
-            // Chat latency is timed when a client reads its reply: with one
-            // thread per core the clients get half the CPU while the server
-            // answers, and a reply sitting in a socket waits for them.
+            // With one thread per core the clients get half the CPU while
+            // the server answers, and a reply sitting in a socket waits for
+            // them: its arrival time does not change, the time it is read
+            // (reported too) does.
             (scenario == Scenario::Chat)
                 .then(|| std::thread::available_parallelism().map_or(2, |n| n.get()) * 2)
         }),

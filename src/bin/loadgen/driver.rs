@@ -450,6 +450,7 @@ async fn drive(
             .filter(|w| *w > 0.0)
             .map(|w| merged.deliveries as f64 / w),
         latency: Latency::from_histogram(&merged.latency),
+        read_latency: Latency::from_histogram(&merged.read_latency),
         lost: merged.lost,
         lost_clients: merged.lost_clients,
         duplicated: merged.duplicated,

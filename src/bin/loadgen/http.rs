@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 /// Largest response head accepted.
@@ -128,6 +128,9 @@ pub struct Conn {
     req: Vec<u8>,
     /// Set when the server said it closes (or closed): reconnect before reuse.
     pub closed: bool,
+    /// When the kernel received the bytes of the latest read (nanoseconds
+    /// since the Unix epoch; 0 if it did not say).
+    arrived: u64,
 }
 
 impl Conn {
@@ -143,6 +146,7 @@ impl Conn {
             end: 0,
             req: Vec::with_capacity(512),
             closed: false,
+            arrived: 0,
         })
     }
 
@@ -214,7 +218,24 @@ impl Conn {
             let grown = self.buf.len() * 2;
             self.buf.resize(grown, 0);
         }
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        let n = loop {
+            // The stream's own reader slot (not `readable()`, whose shared
+            // waiter list costs a lock per wait).
+            std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
+            let into = &mut self.buf[self.end..];
+            let fd = self.stream.as_raw_fd();
+            match self
+                .stream
+                .try_io(Interest::READABLE, || crate::sys::recv_stamped(fd, into))
+            {
+                Ok((n, arrived)) => {
+                    self.arrived = arrived;
+                    break n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
         if QUICKACK.load(Ordering::Relaxed) {
             quickack(&self.stream);
         }
@@ -296,17 +317,19 @@ impl Conn {
         Ok(())
     }
 
-    /// The body that follows `head`: a fixed-length body is read in place
-    /// and borrowed from the connection's buffer (no copy: every poll
-    /// reply has one); anything else is gathered into `scratch`.
+    /// The body that follows `head`, and when its last bytes reached this
+    /// socket (kernel receive time, nanoseconds since the Unix epoch; 0 if
+    /// unknown): a fixed-length body is read in place and borrowed from the
+    /// connection's buffer (no copy: every poll reply has one); anything
+    /// else is gathered into `scratch`.
     pub async fn body<'a>(
         &'a mut self,
         head: &Head,
         scratch: &'a mut Vec<u8>,
-    ) -> Result<&'a [u8], HttpError> {
+    ) -> Result<(&'a [u8], u64), HttpError> {
         let Framing::Length(n) = head.framing else {
             self.read_body(head, scratch).await?;
-            return Ok(scratch);
+            return Ok((scratch, self.arrived));
         };
         if n > MAX_BODY {
             return Err(HttpError::Protocol("body too large"));
@@ -319,7 +342,7 @@ impl Conn {
         if head.close {
             self.closed = true;
         }
-        Ok(&self.buf[body])
+        Ok((&self.buf[body], self.arrived))
     }
 
     /// One whole request: write, then read head and body.

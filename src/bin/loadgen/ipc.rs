@@ -103,7 +103,10 @@ pub struct WorkerResult {
     pub other_messages: u64,
     pub polls: u64,
     pub poll_timeouts: u64,
+    /// Send → arrival at the client's socket.
     pub latency: Histogram,
+    /// Send → read by the client's code.
+    pub read_latency: Histogram,
     pub first_delivery_ns: u64,
     pub last_delivery_ns: u64,
     pub errors: BTreeMap<String, u64>,
@@ -128,6 +131,7 @@ impl WorkerResult {
         self.polls += o.polls;
         self.poll_timeouts += o.poll_timeouts;
         self.latency.merge(&o.latency);
+        self.read_latency.merge(&o.read_latency);
         if o.first_delivery_ns > 0
             && (self.first_delivery_ns == 0 || o.first_delivery_ns < self.first_delivery_ns)
         {

@@ -2,7 +2,11 @@
 //! protocol (README.md, "Wire protocol") like browsers do, one connection
 //! per simulated client, and measures deliveries/s, end-to-end latency,
 //! lost / duplicated / out-of-order messages, held polls and the server's
-//! memory per held poll. `loadgen --help` lists scenarios and options;
+//! memory per held poll. Latency runs from the publisher's send timestamp
+//! (in the message text) to the kernel's receive timestamp of the reply on
+//! the client's socket (`sys::recv_stamped`); the time until the client's
+//! code read it, which adds this process's own queue of other clients'
+//! replies, is reported beside it as "when read". `loadgen --help` lists scenarios and options;
 //! `scripts/bench` builds, starts the servers and runs the scenarios.
 //!
 //! Modules: `cli` (options), `sys` (fd limit, source addresses, RSS),

@@ -70,8 +70,12 @@ pub struct Report {
     pub delivery_window_secs: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliveries_per_sec: Option<f64>,
+    /// Publisher's send → the reply's arrival at the client's socket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
+    /// Publisher's send → read by the client's code in this process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_latency: Option<Latency>,
     pub lost: u64,
     pub lost_clients: usize,
     pub duplicated: u64,
@@ -173,17 +177,22 @@ impl Report {
                     let _ = write!(s, ": {rate:.0} deliveries/s over {window:.2}s");
                 }
                 s.push('\n');
-                if let Some(l) = &self.latency {
-                    let _ = writeln!(
-                        s,
-                        "latency       p50 {}  p90 {}  p99 {}  max {}  (mean {}, {} samples)",
-                        ms(l.p50_ms),
-                        ms(l.p90_ms),
-                        ms(l.p99_ms),
-                        ms(l.max_ms),
-                        ms(l.mean_ms),
-                        l.samples
-                    );
+                for (label, latency) in [
+                    ("latency    ", &self.latency),
+                    ("  when read", &self.read_latency),
+                ] {
+                    if let Some(l) = latency {
+                        let _ = writeln!(
+                            s,
+                            "{label}   p50 {}  p90 {}  p99 {}  max {}  (mean {}, {} samples)",
+                            ms(l.p50_ms),
+                            ms(l.p90_ms),
+                            ms(l.p99_ms),
+                            ms(l.max_ms),
+                            ms(l.mean_ms),
+                            l.samples
+                        );
+                    }
                 }
                 let _ = writeln!(
                     s,
@@ -240,6 +249,10 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
         ("latency.p99_ms", "latency p99 ms"),
         ("latency.max_ms", "latency max ms"),
     ];
+    const READ: [(&str, &str); 2] = [
+        ("read_latency.p50_ms", "  when read: p50 ms"),
+        ("read_latency.p99_ms", "  when read: p99 ms"),
+    ];
     match scenario {
         "hello" => &[
             ("requests_per_sec", "req/s"),
@@ -279,6 +292,8 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
             LATENCY[0],
             LATENCY[1],
             LATENCY[2],
+            READ[0],
+            READ[1],
             ("lost", "lost"),
             ("duplicated", "duplicated"),
             ("out_of_order", "out of order"),

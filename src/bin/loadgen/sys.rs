@@ -1,5 +1,6 @@
 //! Operating-system plumbing: the file-descriptor limit, loopback source
-//! addresses, the wall clock and a process's resident memory.
+//! addresses, the wall clock, the kernel's receive timestamps and a
+//! process's resident memory.
 //!
 //! Why each exists: tens of thousands of held polls need as many sockets
 //! (so the soft fd limit is raised to the hard one), and one source address
@@ -10,7 +11,7 @@
 use anyhow::{bail, Context};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -72,6 +73,7 @@ pub async fn connect(server: SocketAddr, source: Option<IpAddr>) -> io::Result<T
     }
     let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
+    stamp_arrivals(&stream)?;
     Ok(stream)
 }
 
@@ -82,6 +84,74 @@ pub fn unix_nanos() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// Asks the kernel to stamp every read on `stream` with the time its bytes
+/// arrived (`SO_TIMESTAMPNS`, wall clock): see [`recv_stamped`].
+pub fn stamp_arrivals(stream: &impl AsRawFd) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: a plain setsockopt on a socket we own, with a c_int value.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// One `recvmsg` into `buf`: the bytes read, and when the kernel received
+/// the last of them (nanoseconds since the Unix epoch; 0 if the socket
+/// gave no timestamp).
+///
+/// Why: a simulated client's latency ends when its reply reaches its
+/// socket. With a thousand clients on a few threads, the moment the load
+/// generator gets round to reading that socket is later by however many
+/// other clients' replies it handles first: its own queue, which a real
+/// browser on its own machine does not have. Both are reported (see
+/// `worker.rs`).
+pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, u64)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for one `timespec` control message, 8-byte aligned.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid (no name, no iov, no control).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at `iov` (over `buf`) and `control`, all alive
+    // and writable for the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut arrived = 0;
+    // SAFETY: the CMSG_* walk stays within `msg_controllen` as set by the
+    // kernel; the timestamp is read unaligned from its control message.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                arrived = (ts.tv_sec as u64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, arrived))
 }
 
 /// `VmRSS` of a process, in kB.
@@ -112,4 +182,52 @@ pub fn total_rss_kb(pids: &[u32]) -> anyhow::Result<Option<u64>> {
         total += rss_kb(*pid)?;
     }
     Ok(Some(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    /// The arrival stamp of a read lies between the peer's write and our
+    /// read, and reading with it returns the bytes written.
+    #[test]
+    fn reads_carry_the_kernels_arrival_time() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        stamp_arrivals(&client).unwrap();
+
+        let before_write = unix_nanos();
+        server.write_all(b"hello, stamped").unwrap();
+        // Let the bytes sit in the socket for a while: the stamp must be
+        // when they arrived, not when they were read.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let mut buf = [0u8; 64];
+        let (n, arrived) = recv_stamped(client.as_raw_fd(), &mut buf).unwrap();
+        let after_read = unix_nanos();
+
+        assert_eq!(&buf[..n], b"hello, stamped");
+        assert!(
+            arrived >= before_write,
+            "stamp {arrived} before the write {before_write}"
+        );
+        assert!(
+            arrived + 20_000_000 <= after_read,
+            "stamp {arrived} is not ~30 ms before the read {after_read}"
+        );
+    }
+
+    /// Nothing to read is `WouldBlock` (the caller waits for readiness),
+    /// not a zero-length read, which would mean the peer closed.
+    #[test]
+    fn an_empty_socket_would_block() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _server = listener.accept().unwrap();
+        let mut buf = [0u8; 8];
+        let error = recv_stamped(client.as_raw_fd(), &mut buf).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+    }
 }

@@ -60,7 +60,10 @@ struct Ctx {
 /// atomic operation another thread contends for; readers add the slots up.
 #[repr(align(128))]
 struct Counts {
+    /// Send → arrival at the client's socket.
     latency: AtomicHistogram,
+    /// Send → read by the client's code.
+    read_latency: AtomicHistogram,
     deliveries: AtomicU64,
     other_messages: AtomicU64,
     polls: AtomicU64,
@@ -77,6 +80,7 @@ impl Default for Counts {
     fn default() -> Self {
         Self {
             latency: AtomicHistogram::default(),
+            read_latency: AtomicHistogram::default(),
             deliveries: AtomicU64::new(0),
             other_messages: AtomicU64::new(0),
             polls: AtomicU64::new(0),
@@ -445,9 +449,19 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
         };
         let Some(reply) = reply else { break };
         match reply {
-            Ok((200, body)) => {
+            Ok((200, body, arrived)) => {
                 failures = 0;
-                let received = sys::unix_nanos();
+                let read = sys::unix_nanos();
+                let received = Received {
+                    // A kernel stamp is never after the read that got it;
+                    // if the clock stepped in between, trust the read.
+                    arrived: if arrived == 0 || arrived > read {
+                        read
+                    } else {
+                        arrived
+                    },
+                    read,
+                };
                 ctx.counts().polls.fetch_add(1, Ordering::Relaxed);
                 match proto::parse_poll(body) {
                     Ok(reply) => {
@@ -465,7 +479,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                     }
                 }
             }
-            Ok((status, _)) => {
+            Ok((status, _, _)) => {
                 ctx.errors.add("poll", &format!("status_{status}"));
                 match status {
                     // Resynchronise from now on: what was missed shows as lost.
@@ -501,8 +515,9 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
     out
 }
 
-/// One poll on `conn`: the status and the body (borrowed from the
-/// connection's buffer, or gathered in `buf`). Counts the poll as held from
+/// One poll on `conn`: the status, the body (borrowed from the
+/// connection's buffer, or gathered in `buf`) and when the body reached the
+/// socket (see [`Conn::body`](crate::http::Conn::body)). Counts the poll as held from
 /// its head to its body, and the client as ready (and its setup slot free)
 /// at its first accepted poll, which asks for an early head so it is known
 /// to be held before anything arrives. Its deadlines (the request timeout
@@ -519,7 +534,7 @@ async fn poll_once<'a>(
     ready: &mut bool,
     permit: &mut Option<tokio::sync::SemaphorePermit<'_>>,
     timeout: Duration,
-) -> Result<(u16, &'a [u8]), CallError> {
+) -> Result<(u16, &'a [u8], u64), CallError> {
     struct Disarm<'i>(&'i Interrupt);
     impl Drop for Disarm<'_> {
         fn drop(&mut self) {
@@ -549,11 +564,27 @@ async fn poll_once<'a>(
         ctx.ready.fetch_add(1, Ordering::Relaxed);
         permit.take();
     }
-    let body = conn.body(&head, buf).await?;
-    Ok((head.status, body))
+    let (body, arrived) = conn.body(&head, buf).await?;
+    Ok((head.status, body, arrived))
 }
 
-fn record_messages(ctx: &Ctx, reply: &proto::PollReply<'_>, received: u64, tracker: &mut Tracker) {
+/// When a poll's reply reached a client (nanoseconds since the Unix epoch).
+#[derive(Clone, Copy)]
+struct Received {
+    /// The kernel's receive timestamp of the reply's last bytes: when the
+    /// server's answer reached the client. Latency is measured to this.
+    arrived: u64,
+    /// When this client's code had read it: later by the load generator's
+    /// own queue of other clients' replies (reported as read latency).
+    read: u64,
+}
+
+fn record_messages(
+    ctx: &Ctx,
+    reply: &proto::PollReply<'_>,
+    received: Received,
+    tracker: &mut Tracker,
+) {
     let counts = ctx.counts();
     let mut ours = 0;
     for m in &reply.messages {
@@ -564,7 +595,10 @@ fn record_messages(ctx: &Ctx, reply: &proto::PollReply<'_>, received: u64, track
         match parsed {
             Some((publisher, seq, sent)) if seq < MAX_SEQ && publisher < 1024 => {
                 ours += 1;
-                counts.latency.record(received.saturating_sub(sent));
+                counts.latency.record(received.arrived.saturating_sub(sent));
+                counts
+                    .read_latency
+                    .record(received.read.saturating_sub(sent));
                 tracker.record(publisher, seq);
             }
             _ => {
@@ -574,8 +608,12 @@ fn record_messages(ctx: &Ctx, reply: &proto::PollReply<'_>, received: u64, track
     }
     if ours > 0 {
         counts.deliveries.fetch_add(ours, Ordering::Relaxed);
-        counts.last_delivery.fetch_max(received, Ordering::Relaxed);
-        counts.first_delivery.fetch_min(received, Ordering::Relaxed);
+        counts
+            .last_delivery
+            .fetch_max(received.arrived, Ordering::Relaxed);
+        counts
+            .first_delivery
+            .fetch_min(received.arrived, Ordering::Relaxed);
     }
 }
 
@@ -774,6 +812,7 @@ fn summarize(ctx: &Ctx, all: &[ClientOutcome], expected: &[u64]) -> WorkerResult
     r.poll_timeouts = ctx.sum(|c| &c.poll_timeouts);
     for c in ctx.counts.iter() {
         r.latency.merge(&c.latency.snapshot());
+        r.read_latency.merge(&c.read_latency.snapshot());
     }
     let first = ctx
         .counts

@@ -36,17 +36,7 @@ pub fn set_quickack(on: bool) {
 }
 
 fn quickack(stream: &TcpStream) {
-    let one: libc::c_int = 1;
-    // SAFETY: a plain setsockopt on a socket we own, with a c_int value.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    let _ = crate::sys::set_int_option(stream, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1);
 }
 
 /// Why a request failed at the HTTP level.

@@ -57,18 +57,8 @@ pub async fn connect(server: SocketAddr, source: Option<IpAddr>) -> io::Result<T
         TcpSocket::new_v6()?
     };
     if let Some(source) = source {
-        let one: libc::c_int = 1;
-        // SAFETY: a plain setsockopt on a socket we own, with a c_int value.
         // Failure is harmless (older kernels): bind then reserves a port.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_BIND_ADDRESS_NO_PORT,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        let _ = set_int_option(&socket, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
         socket.bind(SocketAddr::new(source, 0))?;
     }
     let stream = socket.connect(server).await?;
@@ -87,16 +77,29 @@ pub fn unix_nanos() -> u64 {
 }
 
 /// Asks the kernel to stamp every read on `stream` with the time its bytes
-/// arrived (`SO_TIMESTAMPNS`, wall clock): see [`recv_stamped`].
+/// arrived (`SO_TIMESTAMPNS`, wall clock): see [`recv_stamped`]. The kernel
+/// starts stamping a moment after the first socket of the system asks (long
+/// before a run's clients have logged in and sends begin); a read without
+/// a stamp is timed when read.
 pub fn stamp_arrivals(stream: &impl AsRawFd) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: a plain setsockopt on a socket we own, with a c_int value.
+    set_int_option(stream, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+}
+
+/// `setsockopt` of an integer option.
+pub fn set_int_option(
+    socket: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: a plain setsockopt on a socket the caller owns, with a c_int
+    // value that lives for the call.
     let r = unsafe {
         libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&one as *const libc::c_int).cast(),
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -198,13 +201,29 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
         stamp_arrivals(&client).unwrap();
+        // The kernel turns receive stamping on for the whole system a
+        // moment after the first socket asks (from a work queue): until
+        // then reads carry no stamp (0, which the workers treat as "use
+        // the read time"). Wait for the first stamped read.
+        let mut buf = [0u8; 64];
+        let mut tries = 0;
+        loop {
+            server.write_all(b".").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let (n, arrived) = recv_stamped(client.as_raw_fd(), &mut buf).unwrap();
+            assert_eq!(n, 1);
+            if arrived != 0 {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 400, "no receive timestamp after 2 s");
+        }
 
         let before_write = unix_nanos();
         server.write_all(b"hello, stamped").unwrap();
         // Let the bytes sit in the socket for a while: the stamp must be
         // when they arrived, not when they were read.
         std::thread::sleep(std::time::Duration::from_millis(30));
-        let mut buf = [0u8; 64];
         let (n, arrived) = recv_stamped(client.as_raw_fd(), &mut buf).unwrap();
         let after_read = unix_nanos();
 

@@ -171,7 +171,7 @@ async fn read_head(
             // connection).
             tokio::select! {
                 biased;
-                ready = tokio::time::timeout(IDLE_TIMEOUT, stream.readable()) => match ready {
+                ready = tokio::time::timeout(IDLE_TIMEOUT, readable(stream)) => match ready {
                     Ok(Ok(())) => {}
                     Ok(Err(error)) => return Err(error.into()),
                     Err(_) => return Ok(None),
@@ -183,6 +183,14 @@ async fn read_head(
             return Ok(None);
         }
     }
+}
+
+/// Waits until `stream` is readable, on the stream's own reader slot (a
+/// connection has one reader): `TcpStream::readable()` queues on the
+/// shared waiter list instead, and takes its lock again when it is dropped,
+/// even when the bytes were already there.
+async fn readable(stream: &TcpStream) -> io::Result<()> {
+    std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await
 }
 
 /// Reads what is available into `buf`; 0 at end of stream. The bytes land
@@ -200,7 +208,7 @@ async fn read_more(
     }
     let read = async {
         loop {
-            stream.readable().await?;
+            readable(stream).await?;
             let read = SCRATCH.with_borrow_mut(|scratch| {
                 let n = stream.try_read(scratch)?;
                 buf.extend_from_slice(&scratch[..n]);

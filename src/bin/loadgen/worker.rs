@@ -209,11 +209,18 @@ impl Ctx {
         &self.counts[count_slot()]
     }
 
-    fn sum(&self, field: impl Fn(&Counts) -> &AtomicU64) -> u64 {
+    /// One counter's value in every thread's slot.
+    fn slots<'a>(
+        &'a self,
+        field: impl Fn(&Counts) -> &AtomicU64 + 'a,
+    ) -> impl Iterator<Item = u64> + 'a {
         self.counts
             .iter()
-            .map(|c| field(c).load(Ordering::Relaxed))
-            .sum()
+            .map(move |c| field(c).load(Ordering::Relaxed))
+    }
+
+    fn sum(&self, field: impl Fn(&Counts) -> &AtomicU64) -> u64 {
+        self.slots(field).sum()
     }
 
     fn held(&self) -> usize {
@@ -455,10 +462,10 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                 let received = Received {
                     // A kernel stamp is never after the read that got it;
                     // if the clock stepped in between, trust the read.
-                    arrived: if arrived == 0 || arrived > read {
+                    arrived: if arrived == 0 {
                         read
                     } else {
-                        arrived
+                        arrived.min(read)
                     },
                     read,
                 };
@@ -814,19 +821,9 @@ fn summarize(ctx: &Ctx, all: &[ClientOutcome], expected: &[u64]) -> WorkerResult
         r.latency.merge(&c.latency.snapshot());
         r.read_latency.merge(&c.read_latency.snapshot());
     }
-    let first = ctx
-        .counts
-        .iter()
-        .map(|c| c.first_delivery.load(Ordering::Relaxed))
-        .min()
-        .unwrap_or(u64::MAX);
+    let first = ctx.slots(|c| &c.first_delivery).min().unwrap_or(u64::MAX);
     r.first_delivery_ns = if first == u64::MAX { 0 } else { first };
-    r.last_delivery_ns = ctx
-        .counts
-        .iter()
-        .map(|c| c.last_delivery.load(Ordering::Relaxed))
-        .max()
-        .unwrap_or(0);
+    r.last_delivery_ns = ctx.slots(|c| &c.last_delivery).max().unwrap_or(0);
     r.errors = ctx.errors.snapshot();
     r
 }

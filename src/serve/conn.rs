@@ -11,10 +11,12 @@
 use super::wire::{self, Framing, Refusal};
 use super::{App, Reply};
 use axum::body::{Body, HttpBody};
+use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, Response, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -29,12 +31,17 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes read at a time.
 const READ_CHUNK: usize = 4096;
 
-pub async fn serve_connection(mut stream: TcpStream, app: App, stop: CancellationToken) {
+pub async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    app: App,
+    stop: CancellationToken,
+) {
     // Bytes received and not yet used: the next head, a body, or pipelined
     // requests. Empty (and unallocated) between requests.
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        match serve_one(&mut stream, &app, &stop, &mut buf).await {
+        match serve_one(&mut stream, peer, &app, &stop, &mut buf).await {
             Ok(true) => continue,
             Ok(false) => return,
             Err(Failure::Refused(refusal)) => {
@@ -69,6 +76,7 @@ impl From<Refusal> for Failure {
 /// Serves one request; `Ok(false)` when the connection should close.
 async fn serve_one(
     stream: &mut TcpStream,
+    peer: SocketAddr,
     app: &App,
     stop: &CancellationToken,
     buf: &mut Vec<u8>,
@@ -123,6 +131,9 @@ async fn serve_one(
     *request.uri_mut() = head.uri;
     *request.version_mut() = head.version;
     *request.headers_mut() = head.headers;
+    // The socket's address, for handlers that limit per address (axum's
+    // `ConnectInfo` extractor reads it).
+    request.extensions_mut().insert(ConnectInfo(peer));
     let response = match app.router.clone().oneshot(request).instrument(span).await {
         Ok(response) => response,
         Err(never) => match never {},

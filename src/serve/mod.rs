@@ -110,9 +110,9 @@ pub async fn serve(listener: TcpListener, app: impl Into<App>, shutdown: impl Fu
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, most likely: back off rather
                     // than spin, and keep serving the connections we have.
@@ -129,7 +129,12 @@ pub async fn serve(listener: TcpListener, app: impl Into<App>, shutdown: impl Fu
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        connections.spawn(conn::serve_connection(stream, app.clone(), stop.clone()));
+        connections.spawn(conn::serve_connection(
+            stream,
+            peer,
+            app.clone(),
+            stop.clone(),
+        ));
     }
     drop(listener);
     stop.cancel();

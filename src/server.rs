@@ -20,7 +20,14 @@ use std::sync::Arc;
 /// set (waiting for it if it is not up yet), else in-process.
 pub async fn provider(config: &Config) -> Result<Arc<dyn Provider>, CometError> {
     Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisProvider::connect_waiting(url, config.retention).await?),
+        Some(url) => Arc::new(
+            RedisProvider::connect_waiting_bounded(
+                url,
+                config.retention,
+                config.comet.provider_timeout,
+            )
+            .await?,
+        ),
         None => Arc::new(MemoryProvider::new(config.retention)),
     })
 }

@@ -459,10 +459,7 @@ impl Manager {
                 "the idle timeout must be longer than the connection timeout".into(),
             ));
         }
-        if self
-            .bounded(self.provider.client_count(&self.name))
-            .await?
-            >= self.settings.max_clients
+        if self.bounded(self.provider.client_count(&self.name)).await? >= self.settings.max_clients
         {
             return Err(CometError::AtCapacity(format!(
                 "the channel has its limit of {} clients",

@@ -119,38 +119,65 @@ async fn unavailable_promptly(
     response
 }
 
-/// `/healthz` and a poll answer `503` + `Retry-After` at once while Redis
-/// is out (`out` puts it out).
-async fn polls_and_health_are_refused_promptly(redis: &mut Redis, out: fn(&mut Redis)) {
-    let node = Node::start(&redis.url());
-    let http = http();
-    let user = logged_in(&http, &node, "ann").await;
-    out(redis);
+/// `/healthz` and a poll answer `503` (the poll with `Retry-After`) at
+/// once while Redis is out, and go on doing so (the connection manager's
+/// reconnect back-off must not hold later requests either).
+async fn polls_and_health_are_refused_promptly(http: &Client, node: &Node, user: &User) {
     // Past the node's client cache, so the poll needs Redis.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    refused_promptly("/healthz", healthz(&http, &node)).await;
-    let polled =
-        unavailable_promptly("a poll", poll(&http, &node, &user.token, &user.cursor)).await;
-    let body: Value = polled.json().await.unwrap();
-    assert_eq!(body["error"], "unavailable");
-    // Repeatedly, not only the first time (the connection manager's
-    // reconnect back-off must not hold later requests either).
     for _ in 0..3 {
-        refused_promptly("/healthz again", healthz(&http, &node)).await;
+        refused_promptly("/healthz", healthz(http, node)).await;
+        let polled =
+            unavailable_promptly("a poll", poll(http, node, &user.token, &user.cursor)).await;
+        let body: Value = polled.json().await.unwrap();
+        assert_eq!(body["error"], "unavailable");
     }
 }
 
+/// A connection to `redis` of the test's own.
+async fn admin(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Drops every connection but the caller's, as a network blip would.
+async fn drop_connections(redis: &Redis) {
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query_async(&mut admin(redis).await)
+        .await
+        .unwrap();
+    assert!(killed > 0, "the node's connections were dropped");
+}
+
+/// A network blip drops the node's connections, then Redis hangs: the
+/// node's reconnect attempts are accepted by the kernel and never
+/// answered, the worst case for a client that waits on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_gets_polls_and_healthz_503_at_once() {
-    let mut redis = Redis::start();
-    polls_and_health_are_refused_promptly(&mut redis, |redis| redis.pause()).await;
+    let redis = Redis::start();
+    let node = Node::start(&redis.url());
+    let http = http();
+    let user = logged_in(&http, &node, "ann").await;
+    drop_connections(&redis).await;
+    redis.pause();
+    polls_and_health_are_refused_promptly(&http, &node, &user).await;
     redis.resume();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_redis_gets_polls_and_healthz_503_at_once() {
     let mut redis = Redis::start();
-    polls_and_health_are_refused_promptly(&mut redis, Redis::kill).await;
+    let node = Node::start(&redis.url());
+    let http = http();
+    let user = logged_in(&http, &node, "ann").await;
+    redis.kill();
+    polls_and_health_are_refused_promptly(&http, &node, &user).await;
 }
 
 /// Logins and sends go through server functions: they too must answer
@@ -162,6 +189,7 @@ async fn a_paused_redis_gets_logins_and_sends_503_at_once_then_recovers() {
     let node = Node::start(&redis.url());
     let http = http();
     let user = logged_in(&http, &node, "ann").await;
+    drop_connections(&redis).await;
     redis.pause();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     unavailable_promptly("a login", login(&http, &node, "bob")).await;
@@ -241,13 +269,8 @@ async fn a_client_whose_data_redis_lost_gets_401_even_with_a_cursor_ahead() {
     let http = http();
     let user = logged_in(&http, &node, "ann").await;
     // The node now knows Ann (its client cache); Redis forgets everything.
-    let mut admin = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
     let () = redis::cmd("FLUSHALL")
-        .query_async(&mut admin)
+        .query_async(&mut admin(&redis).await)
         .await
         .unwrap();
     // A cursor past anything the (now empty) channel has.

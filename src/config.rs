@@ -74,6 +74,7 @@ struct CometFile {
     max_clients: Option<usize>,
     batch_limit: Option<usize>,
     max_body_bytes: Option<usize>,
+    provider_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +172,12 @@ impl Config {
                 "CHAT_MAX_NAME_CHARS",
                 file.chat.max_name_chars,
                 defaults.max_display_name_chars,
+            )?,
+            provider_timeout: duration(
+                &env,
+                "COMET_PROVIDER_TIMEOUT",
+                &f.provider_timeout,
+                defaults.provider_timeout,
             )?,
         };
         if comet.idle_timeout <= comet.connection_timeout {
@@ -363,6 +370,24 @@ mod tests {
         let err = Config::from_sources(Some("[comet]\nbogus = 1\n"), "Leptos.toml", env_of(&[]))
             .unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn provider_timeout_comes_from_env_or_file_and_is_validated() {
+        let config = Config::from_sources(None, "x", env_of(&[])).unwrap();
+        assert!(config.comet.provider_timeout <= Duration::from_secs(1));
+        let file = "[comet]\nprovider_timeout = \"300ms\"\n";
+        let config = Config::from_sources(Some(file), "x", env_of(&[])).unwrap();
+        assert_eq!(config.comet.provider_timeout, Duration::from_millis(300));
+        let env = env_of(&[("COMET_PROVIDER_TIMEOUT", "2s")]);
+        let config = Config::from_sources(Some(file), "x", env).unwrap();
+        assert_eq!(config.comet.provider_timeout, Duration::from_secs(2));
+        let err = Config::from_sources(None, "x", env_of(&[("COMET_PROVIDER_TIMEOUT", "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("COMET_PROVIDER_TIMEOUT"), "{err}");
+        let err = Config::from_sources(None, "x", env_of(&[("COMET_PROVIDER_TIMEOUT", "soon")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("COMET_PROVIDER_TIMEOUT"), "{err}");
     }
 
     #[test]

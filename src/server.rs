@@ -20,7 +20,14 @@ use std::sync::Arc;
 /// set (waiting for it if it is not up yet), else in-process.
 pub async fn provider(config: &Config) -> Result<Arc<dyn Provider>, CometError> {
     Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisProvider::connect_waiting(url, config.retention).await?),
+        Some(url) => Arc::new(
+            RedisProvider::connect_waiting_bounded(
+                url,
+                config.retention,
+                config.comet.provider_timeout,
+            )
+            .await?,
+        ),
         None => Arc::new(MemoryProvider::new(config.retention)),
     })
 }
@@ -180,6 +187,9 @@ async fn healthz(chat: Arc<crate::comet::Manager>) -> (axum::http::StatusCode, S
 /// ([`Comet::answer`]): same checks, same bytes, none of the router's
 /// per-request request and response building. Early-acknowledged polls
 /// (a streamed body) and anything unusual in the path go to the router.
+/// The polls it takes bypass the router's layers (see [`serve::Shortcut`]):
+/// today that is only `same_origin_only`, which concerns `/api/` alone. A
+/// layer added to the router for polls must be mirrored here.
 pub struct PollShortcut(pub Comet);
 
 impl serve::Shortcut for PollShortcut {

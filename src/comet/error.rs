@@ -32,6 +32,11 @@ pub enum CometError {
     InvalidMessage(String),
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
+    /// This node is shutting down: its polls are answered with this (a
+    /// `503` + `Retry-After`) so that clients move to another node instead
+    /// of polling a server that is about to go.
+    #[error("this node is stopping; poll again (another node will answer)")]
+    Stopping,
     /// A configured limit of this node or channel is reached (clients,
     /// concurrent polls): try again later.
     #[error("at capacity: {0}")]
@@ -42,8 +47,11 @@ pub enum CometError {
 
 impl CometError {
     /// How long a client should wait before retrying, where retrying helps.
+    /// A stopping node asks for the shortest wait: the retry goes to a
+    /// node that is not stopping.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
+            CometError::Stopping => Some(Duration::from_secs(1)),
             CometError::Unavailable(_) | CometError::AtCapacity(_) => Some(Duration::from_secs(2)),
             _ => None,
         }

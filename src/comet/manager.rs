@@ -7,6 +7,14 @@
 //! each read closes the race where a message lands between the read and the
 //! wait. Concurrent polls per client are counted on this node and capped, so
 //! several tabs work but a runaway client cannot hold unbounded polls.
+//!
+//! Every provider call the manager awaits is bounded by
+//! [`Settings::provider_timeout`]: a store that does not answer (Redis
+//! paused, a network partition, a connection manager retrying its
+//! reconnect with back-off) must turn into a prompt
+//! [`CometError::Unavailable`] (`503` + `Retry-After`) that a client or a
+//! load balancer can act on, never a request held for as long as the
+//! store's own retries last.
 
 use super::metrics::ChannelMetrics;
 use super::provider::{Audience, ClientRecord, Provider};
@@ -41,6 +49,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Longest display name, in characters.
     pub max_display_name_chars: usize,
+    /// Longest wait for one provider call; past it the call fails with
+    /// [`CometError::Unavailable`].
+    pub provider_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -55,6 +66,7 @@ impl Default for Settings {
             batch_limit: 500,
             max_body_bytes: 4096,
             max_display_name_chars: 32,
+            provider_timeout: Duration::from_millis(800),
         }
     }
 }
@@ -141,8 +153,11 @@ impl Comet {
         self.channels.get(name).cloned()
     }
 
-    /// Answers every waiting poll (as a timeout) and stops the reapers, so
-    /// clients move on at once instead of waiting out a dying server.
+    /// Answers every waiting poll with [`CometError::Stopping`] (`503` +
+    /// `Retry-After`; polls that arrive later get the same) and stops the
+    /// reapers, so clients move to another node at once instead of waiting
+    /// out a dying server, or re-polling it in a loop as an instant
+    /// `timeout` would have them do.
     pub fn shutdown(&self) {
         for manager in self.channels.values() {
             // Set before the wake-up: a poll that reads after the wake-up
@@ -172,7 +187,7 @@ pub struct Manager {
     /// Notified when the last woken poll of a wake-up stops waiting.
     answered: Arc<Notify>,
     node_polls: Arc<NodePolls>,
-    /// Set by [`Comet::shutdown`]: waiting polls answer `timeout`. (A flag
+    /// Set by [`Comet::shutdown`]: polls answer [`CometError::Stopping`]. (A flag
     /// and a wake-up rather than a cancellation future per poll, which
     /// would cost every poll locks shared by all of them.)
     stopping: std::sync::atomic::AtomicBool,
@@ -270,14 +285,23 @@ impl OpenPoll {
         let manager = &self.slot.manager;
         self.seen = *self.wake.borrow_and_update();
         let batch = manager
-            .provider
-            .read_after(
+            .bounded(manager.provider.read_after(
                 &manager.name,
                 &self.since,
                 &self.public,
                 manager.settings.batch_limit,
-            )
-            .await?;
+            ))
+            .await;
+        let batch = match batch {
+            Err(CometError::InvalidCursor(_) | CometError::CursorExpired) => {
+                // A store that lost its data (Redis restarted empty) refuses
+                // every cursor; the client it also lost must hear `401`
+                // (log in again), which no amount of resynchronising fixes.
+                manager.confirm_client(&self.public).await?;
+                batch?
+            }
+            batch => batch?,
+        };
         Ok((!batch.is_empty()).then_some(Poll::Messages(batch)))
     }
 
@@ -291,7 +315,9 @@ impl OpenPoll {
             Err(error) => self.slot.manager.count_error(error),
         }
         let manager = &self.slot.manager;
-        manager.provider.touch(&manager.name, &self.public).await?;
+        manager
+            .bounded(manager.provider.touch(&manager.name, &self.public))
+            .await?;
         result
     }
 
@@ -301,14 +327,16 @@ impl OpenPoll {
         }
         loop {
             let manager = &self.slot.manager;
-            if manager.stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                return Ok(Poll::Timeout);
+            if manager.is_stopping() {
+                return Err(CometError::Stopping);
             }
             let parked = manager.park(self.seen);
             tokio::select! {
                 changed = self.wake.changed() => {
                     if changed.is_err() {
-                        return Ok(Poll::Timeout);
+                        // The provider dropped the channel's sender: only
+                        // a provider going away does that.
+                        return Err(CometError::Stopping);
                     }
                 }
                 _ = tokio::time::sleep_until(self.deadline) => return Ok(Poll::Timeout),
@@ -328,6 +356,50 @@ impl Manager {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// One provider call, bounded by [`Settings::provider_timeout`].
+    ///
+    /// Not `tokio::time::timeout`: its timer lives inside the future, which
+    /// made every held poll's future 72 bytes larger, and it reads the
+    /// clock on every call. Most calls here (the in-process provider, the
+    /// Redis read cache) are ready on their first poll; the timer is only
+    /// started, boxed, for a call that has to wait.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, CometError>>,
+    ) -> Result<T, CometError> {
+        use std::future::Future;
+        use std::task::Poll as Ready;
+        let limit = self.settings.provider_timeout;
+        let mut call = std::pin::pin!(call);
+        let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        std::future::poll_fn(|cx| {
+            if let Ready::Ready(result) = call.as_mut().poll(cx) {
+                return Ready::Ready(result);
+            }
+            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            timer.as_mut().poll(cx).map(|()| {
+                Err(CometError::Unavailable(format!(
+                    "the provider did not answer within {limit:?}"
+                )))
+            })
+        })
+        .await
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Fails with [`CometError::UnknownClient`] unless the store (not a
+    /// node's cache of it: see [`Provider::client_by_public`]) still has
+    /// this client.
+    async fn confirm_client(&self, public: &PublicToken) -> Result<(), CometError> {
+        self.bounded(self.provider.client_by_public(&self.name, public))
+            .await?
+            .map(|_| ())
+            .ok_or(CometError::UnknownClient)
     }
 
     fn park(&self, seen: u64) -> Parked<'_> {
@@ -403,7 +475,8 @@ impl Manager {
                 "the idle timeout must be longer than the connection timeout".into(),
             ));
         }
-        if self.provider.client_count(&self.name).await? >= self.settings.max_clients {
+        if self.bounded(self.provider.client_count(&self.name)).await? >= self.settings.max_clients
+        {
             return Err(CometError::AtCapacity(format!(
                 "the channel has its limit of {} clients",
                 self.settings.max_clients
@@ -416,17 +489,18 @@ impl Manager {
             connection_timeout,
             idle_timeout,
         };
-        self.provider
-            .insert_client(&self.name, &record, &token.digest())
-            .await?;
+        self.bounded(
+            self.provider
+                .insert_client(&self.name, &record, &token.digest()),
+        )
+        .await?;
         self.announce(CLIENT_JOINED, &record).await?;
         Ok((token, record))
     }
 
     /// The client holding this private token, if any.
     pub async fn client(&self, token: &PrivateToken) -> Result<Option<ClientRecord>, CometError> {
-        self.provider
-            .client_by_digest(&self.name, &token.digest())
+        self.bounded(self.provider.client_by_digest(&self.name, &token.digest()))
             .await
     }
 
@@ -434,23 +508,27 @@ impl Manager {
         &self,
         public: &PublicToken,
     ) -> Result<Option<ClientRecord>, CometError> {
-        self.provider.client_by_public(&self.name, public).await
+        self.bounded(self.provider.client_by_public(&self.name, public))
+            .await
     }
 
     /// Whether the provider can be reached.
     pub async fn ping(&self) -> Result<(), CometError> {
-        self.provider.ping().await
+        self.bounded(self.provider.ping()).await
     }
 
     /// Every client of the channel, ordered by display name.
     pub async fn clients(&self) -> Result<Vec<ClientRecord>, CometError> {
-        self.provider.clients(&self.name).await
+        self.bounded(self.provider.clients(&self.name)).await
     }
 
     /// Removes a client and tells everyone it left. `false` if it was
     /// already gone (then nothing is sent).
     pub async fn remove_client(&self, public: &PublicToken) -> Result<bool, CometError> {
-        match self.provider.remove_client(&self.name, public).await? {
+        match self
+            .bounded(self.provider.remove_client(&self.name, public))
+            .await?
+        {
             Some(record) => {
                 self.announce(CLIENT_LEFT, &record).await?;
                 Ok(true)
@@ -489,8 +567,10 @@ impl Manager {
     ) -> Result<Cursor, CometError> {
         check_name(name)?;
         let sent = self
-            .provider
-            .append(&self.name, Audience::Everyone, name, contents, once)
+            .bounded(
+                self.provider
+                    .append(&self.name, Audience::Everyone, name, contents, once),
+            )
             .await;
         self.count_send(&sent);
         sent
@@ -536,14 +616,13 @@ impl Manager {
             }
         }
         let sent = self
-            .provider
-            .append(
+            .bounded(self.provider.append(
                 &self.name,
                 Audience::Clients(to.to_vec()),
                 name,
                 contents,
                 once,
-            )
+            ))
             .await;
         self.count_send(&sent);
         sent
@@ -558,8 +637,7 @@ impl Manager {
     ) -> Result<(Vec<Message>, Cursor), CometError> {
         let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
         let (stored, head) = self
-            .provider
-            .read_tail(&self.name, &client.public, limit)
+            .bounded(self.provider.read_tail(&self.name, &client.public, limit))
             .await?;
         let messages = stored
             .iter()
@@ -588,9 +666,11 @@ impl Manager {
         token: &PrivateToken,
         since: Option<Cursor>,
     ) -> Result<OpenPoll, CometError> {
+        if self.is_stopping() {
+            return Err(CometError::Stopping);
+        }
         let client = self
-            .provider
-            .client_seen(&self.name, &token.digest())
+            .bounded(self.provider.client_seen(&self.name, &token.digest()))
             .await?
             .ok_or(CometError::UnknownClient)?;
         let slot = self.take_poll_slot(&client.public)?;
@@ -600,7 +680,7 @@ impl Manager {
         let wake = self.provider.watch(&self.name);
         let since = match since {
             Some(cursor) => cursor,
-            None => self.provider.head(&self.name).await?,
+            None => self.bounded(self.provider.head(&self.name)).await?,
         };
         let mut open = OpenPoll {
             slot,
@@ -647,9 +727,10 @@ impl Manager {
     /// poll in progress here is not idle, however long ago it started.
     pub async fn reap_idle(&self) -> Result<usize, CometError> {
         let mut removed = 0;
-        for client in self.provider.idle_clients(&self.name).await? {
+        for client in self.bounded(self.provider.idle_clients(&self.name)).await? {
             if self.is_polling(&client.public) {
-                self.provider.touch(&self.name, &client.public).await?;
+                self.bounded(self.provider.touch(&self.name, &client.public))
+                    .await?;
                 continue;
             }
             if self.remove_client(&client.public).await? {
@@ -689,7 +770,10 @@ impl Manager {
                     .values()
                     .sum();
                 manager.metrics.polls_waiting.set(waiting as f64);
-                match manager.provider.client_count(&manager.name).await {
+                match manager
+                    .bounded(manager.provider.client_count(&manager.name))
+                    .await
+                {
                     Ok(n) => manager.metrics.clients.set(n as f64),
                     Err(error) => manager.count_error(&error),
                 }

@@ -78,6 +78,10 @@ pub trait Provider: Send + Sync + 'static {
         digest: &TokenDigest,
     ) -> Result<Option<ClientRecord>, CometError>;
 
+    /// The client with this public token, as the store has it now: never
+    /// from a node's cache. (The manager asks this when a poll's cursor is
+    /// refused: a store that lost its data refuses every cursor, and the
+    /// client lost with it must hear `401`, not `400`.)
     async fn client_by_public(
         &self,
         channel: &str,

@@ -66,7 +66,7 @@ impl From<CometError> for RouteError {
             | CometError::ClientExists(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
             CometError::CursorExpired => (StatusCode::GONE, codes::CURSOR_EXPIRED),
             CometError::TooManyPolls(_) => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_POLLS),
-            CometError::Unavailable(_) | CometError::AtCapacity(_) => {
+            CometError::Unavailable(_) | CometError::AtCapacity(_) | CometError::Stopping => {
                 (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE)
             }
             CometError::Encode(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),

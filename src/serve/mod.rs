@@ -57,6 +57,19 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// A route the connection loop answers itself, bypassing the router.
+///
+/// **A shortcut bypasses the router's layers for the requests it takes.**
+/// Whatever `tower` layers the router carries (middleware, security
+/// headers, logging, limits) never see those requests nor their replies:
+/// that is the point (no router request or response is built), and it is
+/// why a shortcut is installed explicitly, in [`App::shortcut`], never
+/// inferred from the router. An app that adds a layer which must apply to
+/// the shortcut's requests either does the same inside its shortcut, or
+/// leaves the shortcut out (`App::from(router)`) so that everything goes
+/// through the router. A shortcut must answer exactly as the router would
+/// for every request it takes (the poll shortcut is held to that by
+/// `tests/poll_paths.rs`), so that which of the two answered can only be
+/// seen in what it costs.
 pub trait Shortcut: Send + Sync + 'static {
     /// The answer to this request, or `None` to leave it to the router.
     fn take(

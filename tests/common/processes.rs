@@ -81,6 +81,32 @@ impl Redis {
         wait_for_port(self.port, "redis-server");
     }
 
+    /// Freezes it (SIGSTOP): its port still accepts connections, but
+    /// nothing is answered, as with a hung or partitioned Redis.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused Redis run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill only sends a signal to our own child.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+    }
+
+    /// Kills it (SIGKILL, as a crash would) and waits until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Stops it (SIGTERM: it flushes and exits) and waits until it is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -111,6 +137,13 @@ pub struct Node {
 impl Node {
     pub fn start(redis_url: &str) -> Self {
         let node = Self::spawn(redis_url);
+        node.wait_ready();
+        node
+    }
+
+    /// A node on Redis with these settings too.
+    pub fn start_with(redis_url: &str, env: &[(&str, &str)]) -> Self {
+        let node = Self::spawn_with(Some(redis_url), None, env);
         node.wait_ready();
         node
     }

@@ -609,7 +609,7 @@ pub async fn channels_of_one_provider_are_independent(factory: Factory) {
     ));
 }
 
-pub async fn shutdown_answers_waiting_polls(factory: Factory) {
+pub async fn shutdown_answers_every_poll_stopping(factory: Factory) {
     let provider = factory.default_provider().await;
     let slow = Settings {
         connection_timeout: Duration::from_secs(20),
@@ -626,8 +626,16 @@ pub async fn shutdown_answers_waiting_polls(factory: Factory) {
     comet.shutdown();
     let answered = tokio::time::timeout(Duration::from_secs(1), waiting).await;
     assert!(
-        matches!(answered, Ok(Ok(Ok(Poll::Timeout)))),
-        "{answered:?}"
+        matches!(answered, Ok(Ok(Err(CometError::Stopping)))),
+        "a held poll is told the node is stopping (503), not timeout: {answered:?}"
+    );
+    let (token, _, cursor) = join(&chat, "bob").await;
+    assert!(
+        matches!(
+            chat.poll(&token, Some(cursor)).await,
+            Err(CometError::Stopping)
+        ),
+        "a poll that arrives after the shutdown began is refused alike"
     );
 }
 
@@ -736,7 +744,7 @@ macro_rules! provider_suite {
             held_poll_keeps_a_client_alive,
             a_poll_start_counts_as_activity,
             channels_of_one_provider_are_independent,
-            shutdown_answers_waiting_polls,
+            shutdown_answers_every_poll_stopping,
             answering_a_wake_up_always_settles,
         );
     };

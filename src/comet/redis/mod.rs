@@ -31,12 +31,22 @@
 //! append with retention. Redis unreachable: every call fails with
 //! [`CometError::Unavailable`] (the route answers `503` + `Retry-After`);
 //! the connection manager and the subscriber reconnect by themselves.
+//!
+//! An outage must not hold requests: the manager bounds every call (see
+//! `manager.rs`), and the connection manager is configured
+//! ([`connection_config`]) so that its own waits are as short. Its defaults
+//! are a 1 s connect timeout and six reconnect retries with exponential
+//! back-off, during which every command awaits the reconnect: that is where
+//! requests were held ~9.4 s while Redis was down. Here each connect attempt
+//! and each response gets the provider timeout, and a reconnect gives up
+//! after two quick retries (the next command starts a new one), so a Redis
+//! that comes back is in use again within about a second.
 
 use super::provider::{Audience, ClientRecord, Provider, StoredMessage, ONCE_WINDOW};
 use super::{CometError, Cursor, PublicToken, Retention, Taken, TokenDigest};
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -60,6 +70,21 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(1);
 /// How often the idle deadlines of the clients polling on a node are
 /// pushed forward (far below any idle timeout).
 pub const TOUCH_FLUSH: Duration = Duration::from_millis(250);
+
+/// The connection timeout and response timeout when none is given: the
+/// default of [`Settings::provider_timeout`](super::Settings).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// The connection manager's settings for a provider timeout of `timeout`:
+/// no connect attempt, response or reconnect back-off longer than it.
+pub fn connection_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(timeout.min(Duration::from_millis(500)))
+}
 
 pub struct RedisProvider {
     redis: ConnectionManager,
@@ -177,7 +202,10 @@ impl RedisProvider {
     /// wake-up subscriber. Must be called inside a tokio runtime.
     pub async fn connect(url: &str, retention: Retention) -> Result<Self, CometError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let redis = client.get_connection_manager().await.map_err(unavailable)?;
+        let redis = client
+            .get_connection_manager_with_config(connection_config(DEFAULT_TIMEOUT))
+            .await
+            .map_err(unavailable)?;
         Ok(Self::start(client, redis, retention))
     }
 
@@ -186,10 +214,24 @@ impl RedisProvider {
     /// time), so nodes may start before Redis does. Only a URL that is not
     /// a Redis URL fails.
     pub async fn connect_waiting(url: &str, retention: Retention) -> Result<Self, CometError> {
+        Self::connect_waiting_bounded(url, retention, DEFAULT_TIMEOUT).await
+    }
+
+    /// As [`connect_waiting`](Self::connect_waiting), with no connect
+    /// attempt or response waited for longer than `timeout` (the
+    /// provider timeout: see [`connection_config`]).
+    pub async fn connect_waiting_bounded(
+        url: &str,
+        retention: Retention,
+        timeout: Duration,
+    ) -> Result<Self, CometError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let mut backoff = Duration::from_millis(200);
         loop {
-            match client.get_connection_manager().await {
+            match client
+                .get_connection_manager_with_config(connection_config(timeout))
+                .await
+            {
                 Ok(redis) => return Ok(Self::start(client, redis, retention)),
                 Err(error) => {
                     tracing::warn!(%error, retry_in = ?backoff, "cannot reach Redis; waiting for it");

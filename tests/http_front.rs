@@ -107,12 +107,19 @@ async fn expect_100_continue_is_answered_to_http_1_1_only() {
     let answer = conn.answer().await;
     assert_eq!((answer.status, answer.text().as_str()), (200, "3"));
 
+    // A 1.0 client that waits for a 100 Continue before its body gets
+    // none: the server waits for the body until its deadline, and its first
+    // (and only) answer is the 408.
+    let server = start(short_deadlines()).await.0;
     let mut old = server.connect().await;
     old.send("POST /body HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
         .await;
-    old.send("abc").await;
-    let (status, _) = old.head().await;
-    assert_eq!(status, 200, "1.0 gets no 100 Continue before its answer");
+    let all = old.rest().await;
+    assert!(
+        all.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&all)
+    );
 }
 
 #[tokio::test]
@@ -417,4 +424,58 @@ async fn a_graceful_stop_closes_idle_connections_and_answers_in_flight_with_clos
         .await
         .expect("serve returns with its last connection, not after the drain bound")
         .unwrap();
+}
+
+/// A held poll, as raw bytes (`since` is JSON: `null` or a cursor).
+fn poll_request(token: &str, since: &str) -> String {
+    let body = format!("{{\"since\":{since}}}");
+    format!(
+        "POST /comet/chat HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Polls from `cursor` (where a message waits, so an admitted poll answers
+/// at once) until it gets `want`, for at most [`PATIENCE`].
+async fn poll_until(app: &common::http::App, s: &common::http::Session, cursor: &str, want: u16) {
+    let result = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let (status, _) = app.poll(s, Some(cursor)).await;
+            if status.as_u16() == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "a poll never got {want}");
+}
+
+#[tokio::test]
+async fn a_poll_whose_client_closed_its_socket_frees_its_slot() {
+    let server = Server::chat(&[
+        ("COMET_POLL_TIMEOUT", "20s"),
+        ("COMET_IDLE_TIMEOUT", "30s"),
+        ("COMET_MAX_POLLS_PER_CLIENT", "2"),
+    ])
+    .await;
+    let app = common::http::App {
+        base: format!("http://{}", server.addr),
+        http: reqwest::Client::new(),
+    };
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    assert!(app.send(&s, "hi").await.status().is_success());
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut conn = server.connect().await;
+        conn.send(poll_request(&s.token, "null")).await;
+        held.push(conn);
+    }
+    // Both slots taken: a third poll is refused while they are held ...
+    poll_until(&app, &s, &cursor, 429).await;
+    // ... and admitted as soon as their clients close, long before the
+    // 20 s poll timeout would have freed them.
+    drop(held);
+    poll_until(&app, &s, &cursor, 200).await;
 }

@@ -73,9 +73,9 @@ fn raise_open_file_limit() -> Option<u64> {
                 to = limit.rlim_max,
                 "raised the open-file limit"
             );
-            Some(limit.rlim_max as u64)
+            Some(limit.rlim_max)
         } else {
-            Some(soft as u64)
+            Some(soft)
         }
     }
 }

@@ -452,7 +452,7 @@ async fn poll_until(app: &common::http::App, s: &common::http::Session, cursor: 
 }
 
 #[tokio::test]
-async fn a_poll_whose_client_closed_its_socket_frees_its_slot() {
+async fn a_poll_whose_client_closed_its_socket_frees_its_slot_on_either_path() {
     let server = Server::chat(&[
         ("COMET_POLL_TIMEOUT", "20s"),
         ("COMET_IDLE_TIMEOUT", "30s"),
@@ -466,16 +466,25 @@ async fn a_poll_whose_client_closed_its_socket_frees_its_slot() {
     let s = app.login("ann").await;
     let cursor = app.cursor(&s).await;
     assert!(app.send(&s, "hi").await.status().is_success());
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut conn = server.connect().await;
-        conn.send(poll_request(&s.token, "null")).await;
-        held.push(conn);
-    }
+    // One poll through the shortcut, one through the router (an
+    // early-acknowledged poll: its head is written, its body held).
+    let mut plain = server.connect().await;
+    plain.send(poll_request(&s.token, "null")).await;
+    let mut early = server.connect().await;
+    let request = poll_request(&s.token, "null").replacen("\r\n", "\r\nComet-Ack: early\r\n", 1);
+    early.send(request).await;
+    assert_eq!(early.head().await.0, 200, "the early acknowledgement");
     // Both slots taken: a third poll is refused while they are held ...
     poll_until(&app, &s, &cursor, 429).await;
-    // ... and admitted as soon as their clients close, long before the
-    // 20 s poll timeout would have freed them.
-    drop(held);
+    // ... and admitted as soon as one's client closes, long before the
+    // 20 s poll timeout would have freed it: on the router path ...
+    drop(early);
     poll_until(&app, &s, &cursor, 200).await;
+    // ... and on the shortcut path.
+    let mut again = server.connect().await;
+    again.send(poll_request(&s.token, "null")).await;
+    poll_until(&app, &s, &cursor, 429).await;
+    drop(plain);
+    poll_until(&app, &s, &cursor, 200).await;
+    drop(again);
 }

@@ -151,13 +151,26 @@ pub async fn write_response(
             Framing::Length(length),
             keep_alive,
         );
-        out.reserve(length as usize);
+        // One piece (nearly always): written from its own buffer next to
+        // the head, not copied after it. Several: joined.
+        let mut first: Option<bytes::Bytes> = None;
+        let head_len = out.len();
         while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame.map_err(body_error)?.into_data() {
-                out.extend_from_slice(&data);
+            let Ok(data) = frame.map_err(body_error)?.into_data() else {
+                continue;
+            };
+            if out.len() == head_len && first.is_none() {
+                first = Some(data);
+                continue;
             }
+            if let Some(first) = first.take() {
+                out.reserve(length as usize);
+                out.extend_from_slice(&first);
+            }
+            out.extend_from_slice(&data);
         }
-        write_bytes(stream, [&out, &[]], deadline).await?;
+        let first = first.unwrap_or_default();
+        write_bytes(stream, [&out, &first], deadline).await?;
         return Ok(keep_alive);
     }
     let chunked = version != Version::HTTP_10;

@@ -7,8 +7,9 @@
 //! HTTP/1-or-2 connection future; with 10 000 clients that was 17–30 KB of
 //! resident memory per held poll (BENCHMARKS.md). Here a connection waiting
 //! on a held poll keeps only its socket and the handler's future: the
-//! request buffer is released before the handler runs, and the response is
-//! assembled in one short-lived buffer and written with one `write`.
+//! request buffer is released before the handler runs, and the response's
+//! head is assembled in one short-lived buffer and written with its body in
+//! one vectored `write` (the body from its own buffer, never copied).
 //!
 //! What it supports is what browsers and HTTP clients send to this app:
 //! HTTP/1.0 and 1.1, keep-alive, pipelining, `Content-Length` request

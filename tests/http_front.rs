@@ -306,16 +306,15 @@ async fn a_trickled_body_meets_its_deadline() {
     assert!(answer.starts_with(b"HTTP/1.1 408"), "{answer:?}");
 }
 
-#[tokio::test]
-async fn a_client_that_never_reads_is_cut_off_at_the_write_deadline_and_its_reply_freed() {
-    let server = start(short_deadlines()).await.0;
+/// Sends `request` from a socket with a tiny receive window that never
+/// reads, and checks that the reply (at least `size` bytes) waits counted
+/// in [`serve::pending_write_bytes`], then is freed and the connection
+/// closed at the write deadline.
+async fn stall(addr: std::net::SocketAddr, request: &str, size: usize) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(server.addr).await.unwrap();
-    let mut conn = Conn::new(stream);
-    let size = 16 * 1024 * 1024;
-    conn.send(get_req(&format!("/big/{size}"))).await;
-    // The reply waits for the client, counted ...
+    let mut conn = Conn::new(socket.connect(addr).await.unwrap());
+    conn.send(request).await;
     let waited = tokio::time::timeout(PATIENCE, async {
         while serve::pending_write_bytes() < size {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -323,7 +322,6 @@ async fn a_client_that_never_reads_is_cut_off_at_the_write_deadline_and_its_repl
     })
     .await;
     assert!(waited.is_ok(), "the stalled reply is counted as pending");
-    // ... until the write deadline closes the connection and frees it.
     let freed = tokio::time::timeout(PATIENCE, async {
         while serve::pending_write_bytes() >= size {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -333,6 +331,39 @@ async fn a_client_that_never_reads_is_cut_off_at_the_write_deadline_and_its_repl
     assert!(freed.is_ok(), "the reply's bytes are freed");
     let got = conn.rest().await;
     assert!(got.len() < size, "the reply was cut, not delivered");
+}
+
+/// One test for both paths: the pending count is per process, and two
+/// stalled replies at once would blur which one was freed.
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_at_the_write_deadline_and_its_reply_freed() {
+    // A router reply.
+    let server = start(short_deadlines()).await.0;
+    let size = 16 * 1024 * 1024;
+    stall(server.addr, &get_req(&format!("/big/{size}")), size).await;
+
+    // A poll reply (the shortcut path): 60 messages of 100 000 characters
+    // from an old cursor, more than the kernel's socket buffers take.
+    let server = Server::chat(&[
+        ("HTTP_WRITE_TIMEOUT", "600ms"),
+        ("CHAT_MAX_MESSAGE_CHARS", "100000"),
+        ("COMET_RETENTION_MESSAGES", "100"),
+        ("CHAT_SEND_BURST", "100"),
+    ])
+    .await;
+    let app = common::http::App {
+        base: format!("http://{}", server.addr),
+        http: reqwest::Client::new(),
+    };
+    let s = app.login("ann").await;
+    let cursor = app.cursor(&s).await;
+    let long = "a".repeat(100_000);
+    for _ in 0..60 {
+        let sent = app.send(&s, &long).await;
+        assert!(sent.status().is_success(), "{}", sent.status());
+    }
+    let request = poll_request(&s.token, &format!("\"{cursor}\""));
+    stall(server.addr, &request, 5_000_000).await;
 }
 
 #[tokio::test]

@@ -94,6 +94,25 @@ async fn a_hundred_pipelined_requests_in_one_write_get_a_hundred_answers_in_orde
 }
 
 #[tokio::test]
+async fn requests_pipelined_behind_a_held_one_are_kept_not_taken_for_a_close() {
+    let (server, gates) = start(Limits::default()).await;
+    let mut conn = server.connect().await;
+    conn.send(get_req("/wait")).await;
+    gates.entered.notified().await;
+    // Arrives while the handler runs: the close watch reads it.
+    conn.send(format!("{}{}", get_req("/echo/b"), get_req("/echo/c")))
+        .await;
+    // Give the watch time to read them before the handler ends (correct
+    // code passes however long this is; it only lets a watch that took
+    // them for a close be caught).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gates.release.notify_one();
+    assert_eq!(conn.answer().await.text(), "released");
+    assert_eq!(conn.answer().await.text(), "b");
+    assert_eq!(conn.answer().await.text(), "c");
+}
+
+#[tokio::test]
 async fn expect_100_continue_is_answered_to_http_1_1_only() {
     let server = plain().await;
     let mut conn = server.connect().await;

@@ -538,3 +538,31 @@ async fn a_poll_whose_client_closed_its_socket_frees_its_slot_on_either_path() {
     poll_until(&app, &s, &cursor, 200).await;
     drop(again);
 }
+
+#[tokio::test]
+async fn refused_and_open_connections_are_counted_in_metrics() {
+    let server = Server::chat(&[("HTTP_MAX_CONNECTIONS", "1")]).await;
+    let mut admitted = server.connect().await;
+    admitted.send(get_req("/healthz")).await;
+    assert_eq!(admitted.answer().await.status, 200);
+    let mut refused = server.connect().await;
+    let answer = refused.rest().await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 503"),
+        "{answer:?}"
+    );
+    admitted.send(get_req("/metrics")).await;
+    let metrics = admitted.answer().await.text();
+    let refusals = metrics
+        .lines()
+        .find(|l| l.starts_with("http_connections_refused_total{reason=\"max_connections\"}"))
+        .unwrap_or_else(|| panic!("no refusal count in:\n{metrics}"));
+    let count: f64 = refusals.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0, "{refusals}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("http_connections_open")),
+        "no open-connection gauge in:\n{metrics}"
+    );
+}

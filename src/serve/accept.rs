@@ -51,6 +51,15 @@ impl Refused {
 
 impl Gate {
     pub fn new(limits: &Limits) -> Arc<Self> {
+        metrics::describe_counter!(
+            "http_connections_refused_total",
+            "Connections refused at accept, by the cap reached"
+        );
+        metrics::describe_gauge!("http_connections_open", "Open HTTP connections");
+        metrics::describe_gauge!(
+            "http_write_pending_bytes",
+            "Reply bytes waiting for clients that have not taken them"
+        );
         Arc::new(Self {
             max: limits.max_connections,
             max_per_addr: limits.max_connections_per_addr,

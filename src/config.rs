@@ -16,6 +16,8 @@ pub struct Config {
     /// Keep clients and messages in this Redis (several nodes, one chat);
     /// in-process when unset.
     pub redis_url: Option<String>,
+    /// The HTTP front's deadlines and caps (`HTTP_*`, `[http]`).
+    pub http: crate::serve::Limits,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +60,7 @@ pub enum ConfigError {
 struct File {
     comet: CometFile,
     chat: ChatFile,
+    http: HttpFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +89,19 @@ struct ChatFile {
     cookie_secure: Option<bool>,
     send_rate: Option<usize>,
     send_burst: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct HttpFile {
+    head_timeout: Option<String>,
+    min_body_rate: Option<usize>,
+    write_timeout: Option<String>,
+    keepalive_timeout: Option<String>,
+    tcp_keepalive: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_addr: Option<usize>,
+    drain_timeout: Option<String>,
 }
 
 impl Config {
@@ -227,13 +243,62 @@ impl Config {
                 ));
             }
         }
+        let http = http_limits(&env, &file.http)?;
         Ok(Config {
             comet,
             retention,
             chat,
             redis_url,
+            http,
         })
     }
+}
+
+/// The HTTP front's settings (`HTTP_*`), each defaulting to
+/// [`Limits::default`](crate::serve::Limits).
+fn http_limits(
+    env: &impl Fn(&str) -> Option<String>,
+    f: &HttpFile,
+) -> Result<crate::serve::Limits, ConfigError> {
+    let d = crate::serve::Limits::default();
+    let min_body_rate = count(
+        env,
+        "HTTP_MIN_BODY_RATE",
+        f.min_body_rate,
+        d.min_body_rate as usize,
+    )?;
+    let min_body_rate = u32::try_from(min_body_rate).map_err(|_| {
+        invalid(
+            "HTTP_MIN_BODY_RATE",
+            &min_body_rate.to_string(),
+            "expected bytes per second below 4294967296",
+        )
+    })?;
+    Ok(crate::serve::Limits {
+        head_timeout: duration(env, "HTTP_HEAD_TIMEOUT", &f.head_timeout, d.head_timeout)?,
+        min_body_rate,
+        write_timeout: duration(env, "HTTP_WRITE_TIMEOUT", &f.write_timeout, d.write_timeout)?,
+        keepalive_timeout: duration(
+            env,
+            "HTTP_KEEPALIVE_TIMEOUT",
+            &f.keepalive_timeout,
+            d.keepalive_timeout,
+        )?,
+        tcp_keepalive: duration(env, "HTTP_TCP_KEEPALIVE", &f.tcp_keepalive, d.tcp_keepalive)?,
+        max_connections: count(
+            env,
+            "HTTP_MAX_CONNECTIONS",
+            f.max_connections,
+            d.max_connections,
+        )?,
+        max_connections_per_addr: limit(
+            env,
+            "HTTP_MAX_CONNECTIONS_PER_ADDR",
+            f.max_connections_per_addr,
+            d.max_connections_per_addr.min(u32::MAX as usize) as u32,
+        )? as usize,
+        drain_timeout: duration(env, "HTTP_DRAIN_TIMEOUT", &f.drain_timeout, d.drain_timeout)?,
+    })
 }
 
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
@@ -394,6 +459,35 @@ mod tests {
     fn idle_timeout_must_exceed_poll_timeout() {
         let env = env_of(&[("COMET_POLL_TIMEOUT", "30s"), ("COMET_IDLE_TIMEOUT", "30s")]);
         assert!(Config::from_sources(None, "x", env).is_err());
+    }
+
+    #[test]
+    fn http_limits_come_from_env_or_file_and_bad_ones_are_named() {
+        let file = "[http]\nhead_timeout = \"3s\"\nmax_connections = 7\n";
+        let env = env_of(&[
+            ("HTTP_WRITE_TIMEOUT", "2s"),
+            ("HTTP_MAX_CONNECTIONS_PER_ADDR", "4"),
+        ]);
+        let http = Config::from_sources(Some(file), "x", env).unwrap().http;
+        assert_eq!(http.head_timeout, Duration::from_secs(3));
+        assert_eq!(http.write_timeout, Duration::from_secs(2));
+        assert_eq!(http.max_connections, 7);
+        assert_eq!(http.max_connections_per_addr, 4);
+        assert_eq!(
+            http.keepalive_timeout,
+            crate::serve::Limits::default().keepalive_timeout
+        );
+        for key in [
+            "HTTP_HEAD_TIMEOUT",
+            "HTTP_MIN_BODY_RATE",
+            "HTTP_MAX_CONNECTIONS",
+            "HTTP_MAX_CONNECTIONS_PER_ADDR",
+            "HTTP_DRAIN_TIMEOUT",
+        ] {
+            let env = move |k: &str| (k == key).then(|| "-3".to_owned());
+            let err = Config::from_sources(None, "x", env).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -14,8 +14,19 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
-    raise_open_file_limit();
-    let config = Config::load().context("invalid configuration")?;
+    let open_files = raise_open_file_limit();
+    let mut config = Config::load().context("invalid configuration")?;
+    if let Some(open_files) = open_files {
+        let asked = config.http.max_connections;
+        if config.http.fit_open_files(open_files) {
+            tracing::warn!(
+                asked,
+                open_files,
+                max_connections = config.http.max_connections,
+                "HTTP_MAX_CONNECTIONS lowered to fit the open-file limit"
+            );
+        }
+    }
     let leptos = get_configuration(None).context("invalid Leptos configuration")?;
     let addr = leptos.leptos_options.site_addr;
     let provider = server::provider(&config)
@@ -31,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         provider = if config.redis_url.is_some() { "redis" } else { "in-process" },
         "serving Comet Chat on http://{addr}"
     );
-    serve::serve(listener, app, async move {
+    serve::serve(listener, app, config.http.clone(), async move {
         shutdown_signal().await;
         tracing::info!("shutting down: answering waiting polls");
         comet.shutdown();
@@ -41,9 +52,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Every held poll is an open socket: lift the soft limit on open files to
-/// the hard limit, or the server would refuse connections at 1 024.
+/// the hard limit, or the server would refuse connections at 1 024. The
+/// limit in force after, which the connection cap must sit below.
 #[cfg(all(feature = "ssr", unix))]
-fn raise_open_file_limit() {
+fn raise_open_file_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -51,7 +63,7 @@ fn raise_open_file_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
+            return None;
         }
         let soft = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max;
@@ -61,12 +73,17 @@ fn raise_open_file_limit() {
                 to = limit.rlim_max,
                 "raised the open-file limit"
             );
+            Some(limit.rlim_max)
+        } else {
+            Some(soft)
         }
     }
 }
 
 #[cfg(all(feature = "ssr", not(unix)))]
-fn raise_open_file_limit() {}
+fn raise_open_file_limit() -> Option<u64> {
+    None
+}
 
 #[cfg(feature = "ssr")]
 async fn shutdown_signal() {

@@ -4,59 +4,74 @@
 //! Memory is the point (see `mod.rs`): an idle connection waits for
 //! readability with no buffer at all, and the request buffer is released
 //! before the handler runs, so a held poll costs its socket and the
-//! handler's future. The response is assembled into one buffer and written
-//! with one `write` when its length is known, which is one TCP segment per
-//! poll reply.
+//! handler's future.
+//!
+//! Deadlines ([`Limits`]) are one timer per phase, never one per read: the
+//! keep-alive wait, the whole head (from its first byte), the whole body
+//! (from the end of the head), each write (`write.rs`). A `tokio` timeout
+//! whose work is already done on its first poll never touches the timer
+//! wheel, so a poll whose head and body arrive in one segment pays for no
+//! timer but the keep-alive wait.
+//!
+//! While a handler runs the socket is watched ([`unless_closed`]): a client
+//! that closes (or resets) its socket has its handler dropped at once,
+//! which for a held poll frees its poll slot.
 
-use super::wire::{self, Framing, Refusal};
-use super::{App, Reply};
-use axum::body::{Body, HttpBody};
+use super::wire::{self, HeadScan, Refusal};
+use super::write::{write_bytes, write_reply, write_response};
+use super::{Limits, Shared};
+use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Method, Request, Response, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use bytes::Bytes;
-use http_body_util::BodyExt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::Poll;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::Instrument;
 
-/// An idle keep-alive connection (no request started) is closed after this.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
-/// A started request head or body must arrive within this.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes read at a time.
 const READ_CHUNK: usize = 4096;
+/// Pipelined bytes read (and kept) while a handler runs; past this the
+/// socket is no longer watched for a close until the handler is done.
+const PIPELINE_CAP: usize = 64 * 1024;
 
 pub async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    app: App,
-    stop: CancellationToken,
+    shared: Arc<Shared>,
+    ticket: super::accept::Ticket,
 ) {
     // Bytes received and not yet used: the next head, a body, or pipelined
     // requests. Empty (and unallocated) between requests.
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        match serve_one(&mut stream, peer, &app, &stop, &mut buf).await {
+        match serve_one(&mut stream, peer, &shared, &mut buf).await {
             Ok(true) => continue,
-            Ok(false) => return,
+            Ok(false) => break,
             Err(Failure::Refused(refusal)) => {
-                let _ = stream.write_all(&wire::refusal_response(&refusal)).await;
-                return;
+                let answer = wire::refusal_response(&refusal);
+                let _ = write_bytes(&stream, [&answer, &[]], shared.limits.write_timeout).await;
+                break;
             }
             Err(Failure::Io(error)) => {
                 tracing::debug!(%error, "connection closed");
-                return;
+                break;
             }
         }
     }
+    // The connection's place under the caps is given back only once its
+    // socket is closed.
+    drop(stream);
+    drop(ticket);
 }
 
-enum Failure {
+pub enum Failure {
     Refused(Refusal),
     Io(io::Error),
 }
@@ -73,25 +88,48 @@ impl From<Refusal> for Failure {
     }
 }
 
+fn too_slow(reason: &'static str) -> Failure {
+    Failure::Refused(Refusal {
+        status: StatusCode::REQUEST_TIMEOUT,
+        reason,
+    })
+}
+
 /// Serves one request; `Ok(false)` when the connection should close.
 async fn serve_one(
     stream: &mut TcpStream,
     peer: SocketAddr,
-    app: &App,
-    stop: &CancellationToken,
+    shared: &Shared,
     buf: &mut Vec<u8>,
 ) -> Result<bool, Failure> {
-    let Some(head) = read_head(stream, stop, buf).await? else {
+    let limits = &shared.limits;
+    let Some(head) = read_head(stream, shared, buf).await? else {
         return Ok(false);
     };
     buf.drain(..head.len);
     let length = wire::body_length(&head.headers)?;
-    if buf.len() < length && wire::expects_continue(&head.headers) {
-        stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
-    }
-    while buf.len() < length {
-        if read_more(stream, buf, READ_TIMEOUT).await? == 0 {
-            return Ok(false);
+    if buf.len() < length {
+        if wire::expects_continue(head.version, &head.headers) {
+            write_bytes(
+                stream,
+                [b"HTTP/1.1 100 Continue\r\n\r\n", &[]],
+                limits.write_timeout,
+            )
+            .await?;
+        }
+        let body = async {
+            while buf.len() < length {
+                if read_more(stream, buf).await? == 0 {
+                    return Ok(false);
+                }
+            }
+            Ok::<_, Failure>(true)
+        };
+        match tokio::time::timeout(limits.body_timeout(length), body).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Ok(false),
+            Ok(Err(failure)) => return Err(failure),
+            Err(_) => return Err(too_slow("request body not received in time")),
         }
     }
     let body = Bytes::copy_from_slice(&buf[..length]);
@@ -103,6 +141,7 @@ async fn serve_one(
     }
     let keep_alive = wire::client_keeps_alive(head.version, &head.headers);
     let is_head = head.method == Method::HEAD;
+    let version = head.version;
     // Every log line of this request carries its id. Only the handler's
     // future is instrumented (not this whole function), so a held poll's
     // state grows by the span alone.
@@ -112,12 +151,16 @@ async fn serve_one(
         method = %head.method,
         path = %head.uri.path()
     );
-    if let Some(shortcut) = &app.shortcut {
+    if let Some(shortcut) = &shared.app.shortcut {
         if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone()) {
             drop(head);
             drop(body);
-            let reply = reply.instrument(span).await;
-            let keep_alive = write_reply(stream, reply, is_head, keep_alive).await?;
+            let Some(reply) = unless_closed(stream, buf, reply.instrument(span)).await else {
+                return Ok(false);
+            };
+            // A stopping server answers what is in flight, then closes.
+            let keep_alive = keep_alive && !shared.stop.is_cancelled();
+            write_reply(stream, reply, is_head, keep_alive, limits).await?;
             if keep_alive {
                 if let Some(wait) = shortcut.before_next_request() {
                     wait.await;
@@ -134,11 +177,14 @@ async fn serve_one(
     // The socket's address, for handlers that limit per address (axum's
     // `ConnectInfo` extractor reads it).
     request.extensions_mut().insert(ConnectInfo(peer));
-    let response = match app.router.clone().oneshot(request).instrument(span).await {
-        Ok(response) => response,
-        Err(never) => match never {},
+    let handler = shared.app.router.clone().oneshot(request).instrument(span);
+    let response = match unless_closed(stream, buf, handler).await {
+        Some(Ok(response)) => response,
+        Some(Err(never)) => match never {},
+        None => return Ok(false),
     };
-    write_response(stream, response, is_head, keep_alive).await
+    let keep_alive = keep_alive && !shared.stop.is_cancelled();
+    write_response(stream, buf, response, is_head, version, keep_alive, limits).await
 }
 
 /// A number per request, unique in this process, for the logs. Each
@@ -167,32 +213,46 @@ fn next_request_id() -> u64 {
 /// idle too long, or the server is stopping between requests.
 async fn read_head(
     stream: &mut TcpStream,
-    stop: &CancellationToken,
+    shared: &Shared,
     buf: &mut Vec<u8>,
 ) -> Result<Option<wire::RequestHead>, Failure> {
-    loop {
-        if !buf.is_empty() {
-            if let Some(head) = wire::parse_head(buf)? {
-                return Ok(Some(head));
-            }
-        } else {
-            // Idle: wait for bytes without holding a buffer, and give way to
-            // a shutdown. Readability first: a request that is already
-            // there never registers on the stop token (shared by every
-            // connection).
-            tokio::select! {
-                biased;
-                ready = tokio::time::timeout(IDLE_TIMEOUT, readable(stream)) => match ready {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => return Err(error.into()),
-                    Err(_) => return Ok(None),
-                },
-                _ = stop.cancelled() => return Ok(None),
-            }
-        }
-        if read_more(stream, buf, READ_TIMEOUT).await? == 0 {
+    let limits: &Limits = &shared.limits;
+    let mut scan = HeadScan::default();
+    if buf.is_empty() {
+        if shared.stop.is_cancelled() {
             return Ok(None);
         }
+        // Idle: wait for bytes without holding a buffer, and give way to
+        // a shutdown. Readability first: a request that is already there
+        // never registers on the stop token (shared by every connection).
+        tokio::select! {
+            biased;
+            ready = tokio::time::timeout(limits.keepalive_timeout, readable(stream)) => match ready {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error.into()),
+                Err(_) => return Ok(None),
+            },
+            _ = shared.stop.cancelled() => return Ok(None),
+        }
+    } else if let Some(head) = wire::parse_head(buf, &mut scan)? {
+        // Pipelined: already here.
+        return Ok(Some(head));
+    }
+    // One deadline for the whole head, from its first byte: a head
+    // trickled a byte at a time cannot outlast it.
+    let head = async {
+        loop {
+            if read_more(stream, buf).await? == 0 {
+                return Ok(None);
+            }
+            if let Some(head) = wire::parse_head(buf, &mut scan)? {
+                return Ok(Some(head));
+            }
+        }
+    };
+    match tokio::time::timeout(limits.head_timeout, head).await {
+        Ok(result) => result,
+        Err(_) => Err(too_slow("request head not received in time")),
     }
 }
 
@@ -204,133 +264,75 @@ async fn readable(stream: &TcpStream) -> io::Result<()> {
     std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await
 }
 
-/// Reads what is available into `buf`; 0 at end of stream. The bytes land
-/// in a per-thread scratch buffer first and `buf` grows by exactly what
-/// arrived: a request costs one small allocation (not a spare 4 KB one),
-/// and still one `recv`.
-async fn read_more(
+thread_local! {
+    static SCRATCH: std::cell::RefCell<[u8; READ_CHUNK]> =
+        const { std::cell::RefCell::new([0; READ_CHUNK]) };
+}
+
+/// One `recv` into `buf` if bytes (or the end) are there; `Pending` if not.
+/// The bytes land in a per-thread scratch buffer first and `buf` grows by
+/// exactly what arrived: a request costs one small allocation, not a spare
+/// 4 KB one. Through `poll_read` rather than `try_read`: a short read
+/// clears the socket's readiness (the kernel's queue is empty), so the
+/// close watch that follows a request registers its interest without a
+/// second, empty `recv`.
+fn poll_read_into(
+    stream: &mut TcpStream,
+    cx: &mut std::task::Context<'_>,
+    buf: &mut Vec<u8>,
+) -> Poll<io::Result<usize>> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut read = ReadBuf::new(scratch);
+        match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => {
+                buf.extend_from_slice(read.filled());
+                Poll::Ready(Ok(read.filled().len()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+}
+
+/// Reads what is available into `buf`; 0 at end of stream.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, Failure> {
+    Ok(std::future::poll_fn(|cx| poll_read_into(stream, cx, buf)).await?)
+}
+
+/// Runs `work` while watching `stream`: `None`, with `work` dropped, as
+/// soon as the client closes or resets the connection.
+///
+/// Bytes that arrive meanwhile are pipelined requests, not a close: they
+/// are kept in `buf` (up to [`PIPELINE_CAP`]; past it the socket is left
+/// unread, and unwatched, until `work` is done). A client that half-closes
+/// its side after a request counts as gone, as for nginx.
+///
+/// Cost per request: registering read interest on the socket's reader slot
+/// (a waker stored, no system call). The request was read by a short
+/// `poll_read`, which left the socket not-ready, so the first poll here
+/// finds nothing to do.
+pub async fn unless_closed<T>(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
-    timeout: Duration,
-) -> Result<usize, Failure> {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<[u8; READ_CHUNK]> =
-            const { std::cell::RefCell::new([0; READ_CHUNK]) };
-    }
-    let read = async {
-        loop {
-            readable(stream).await?;
-            let read = SCRATCH.with_borrow_mut(|scratch| {
-                let n = stream.try_read(scratch)?;
-                buf.extend_from_slice(&scratch[..n]);
-                Ok::<_, io::Error>(n)
-            });
-            match read {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return result,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let mut work = pin!(work);
+    let mut watching = true;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        while watching {
+            match poll_read_into(stream, cx, buf) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(0) | Err(_)) => {
+                    tracing::debug!("client closed the connection; request cancelled");
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Ok(_)) => watching = buf.len() < PIPELINE_CAP,
             }
         }
-    };
-    match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(n)) => Ok(n),
-        Ok(Err(error)) => Err(error.into()),
-        Err(_) => Err(Refusal {
-            status: StatusCode::REQUEST_TIMEOUT,
-            reason: "request not received in time",
-        }
-        .into()),
-    }
-}
-
-/// A shortcut's reply: head and body in one write.
-async fn write_reply(
-    stream: &mut TcpStream,
-    reply: Reply,
-    is_head: bool,
-    keep_alive: bool,
-) -> Result<bool, Failure> {
-    let mut out = Vec::with_capacity(256 + reply.body.len());
-    let length = reply.body.len() as u64;
-    wire::write_head(
-        &mut out,
-        reply.status,
-        reply.headers.iter().map(|(name, value)| (name, value)),
-        Framing::Length(length),
-        keep_alive,
-    );
-    if !is_head {
-        out.extend_from_slice(&reply.body);
-    }
-    stream.write_all(&out).await?;
-    Ok(keep_alive)
-}
-
-async fn write_response(
-    stream: &mut TcpStream,
-    response: Response<Body>,
-    is_head: bool,
-    keep_alive: bool,
-) -> Result<bool, Failure> {
-    let (parts, mut body) = response.into_parts();
-    let status = parts.status;
-    let no_body = is_head
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let mut out = Vec::with_capacity(512);
-    if no_body {
-        wire::write_head(&mut out, status, &parts.headers, Framing::None, keep_alive);
-        stream.write_all(&out).await?;
-        return Ok(keep_alive);
-    }
-    let body_error = |e: axum::Error| Failure::Io(io::Error::other(e));
-    if let Some(length) = body.size_hint().exact() {
-        // Known length (every poll reply, server functions, files): head and
-        // body in one write.
-        wire::write_head(
-            &mut out,
-            status,
-            &parts.headers,
-            Framing::Length(length),
-            keep_alive,
-        );
-        out.reserve(length as usize);
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame.map_err(body_error)?.into_data() {
-                out.extend_from_slice(&data);
-            }
-        }
-        stream.write_all(&out).await?;
-        return Ok(keep_alive);
-    }
-    // Streamed (server-rendered pages, early-ack polls): the head now, then
-    // each piece as a chunk as it comes.
-    wire::write_head(
-        &mut out,
-        status,
-        &parts.headers,
-        Framing::Chunked,
-        keep_alive,
-    );
-    stream.write_all(&out).await?;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(body_error)?.into_data() else {
-            continue;
-        };
-        if data.is_empty() {
-            continue;
-        }
-        out.clear();
-        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-        out.extend_from_slice(&data);
-        out.extend_from_slice(b"\r\n");
-        if body.is_end_stream() {
-            out.extend_from_slice(b"0\r\n\r\n");
-            stream.write_all(&out).await?;
-            return Ok(keep_alive);
-        }
-        stream.write_all(&out).await?;
-    }
-    stream.write_all(b"0\r\n\r\n").await?;
-    Ok(keep_alive)
+        Poll::Pending
+    })
+    .await
 }

@@ -7,25 +7,46 @@
 //! HTTP/1-or-2 connection future; with 10 000 clients that was 17–30 KB of
 //! resident memory per held poll (BENCHMARKS.md). Here a connection waiting
 //! on a held poll keeps only its socket and the handler's future: the
-//! request buffer is released before the handler runs, and the response is
-//! assembled in one short-lived buffer and written with one `write`.
+//! request buffer is released before the handler runs, and the response's
+//! head is assembled in one short-lived buffer and written with its body in
+//! one vectored `write` (the body from its own buffer, never copied).
 //!
 //! What it supports is what browsers and HTTP clients send to this app:
-//! HTTP/1.0 and 1.1, keep-alive, `Content-Length` request bodies (chunked
-//! request bodies get `411`), `Expect: 100-continue`, `HEAD`, and streamed
-//! responses (chunked) for server-rendered pages and early-ack polls. Every
-//! request goes through the axum router, except those a [`Shortcut`] takes:
-//! the one request a long-polling server sees thousands of times a second
-//! can be answered without building a router request and response (the
-//! server itself knows nothing about comet or chat). No TLS: put a
-//! TLS-terminating proxy in front.
+//! HTTP/1.0 and 1.1, keep-alive, pipelining, `Content-Length` request
+//! bodies (chunked request bodies get `411`), `Expect: 100-continue` (to
+//! HTTP/1.1 only), `HEAD`, and streamed responses for server-rendered pages
+//! and early-ack polls (chunked to HTTP/1.1; to HTTP/1.0, which has no
+//! chunked, the bare body and then close). Every request goes through the
+//! axum router, except those a [`Shortcut`] takes: the one request a
+//! long-polling server sees thousands of times a second can be answered
+//! without building a router request and response (the server itself knows
+//! nothing about comet or chat). No TLS: put a TLS-terminating proxy in
+//! front.
 //!
+//! It carries every byte of every user, so it defends itself the way
+//! hyper and nginx do by default ([`Limits`]): a total deadline per request
+//! head and body, a write deadline, a keep-alive timeout, TCP keepalive,
+//! caps on open connections per node and per address, strict framing (a
+//! proxy in front must not read our bytes differently), and a held request
+//! is cancelled as soon as its client closes the socket.
+//!
+//! - `accept.rs`: connection caps and socket options, at accept.
 //! - `conn.rs`: one connection: read a request, run the router, write the
-//!   response, repeat.
+//!   response, repeat; the close watch while a handler runs.
+//! - `write.rs`: writing responses under the write deadline.
 //! - `wire.rs`: parsing request heads and writing response heads.
+//! - `limits.rs`: the deadlines and caps, and their defaults.
 
+mod accept;
 mod conn;
+mod limits;
 mod wire;
+#[cfg(test)]
+mod wire_props;
+mod write;
+
+pub use limits::Limits;
+pub use write::pending_write_bytes;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::Router;
@@ -38,9 +59,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// How long a graceful shutdown waits for requests in flight.
-const DRAIN: Duration = Duration::from_secs(10);
 
 /// A listener with a deep accept queue: thousands of clients reconnecting
 /// at once (after a restart) must queue, not be dropped and retry a second
@@ -115,11 +133,32 @@ impl From<Router> for App {
     }
 }
 
+/// What every connection of one server shares.
+struct Shared {
+    app: App,
+    limits: Limits,
+    /// Cancelled when the server stops: idle connections close, in-flight
+    /// answers say `Connection: close`.
+    stop: CancellationToken,
+}
+
 /// Serves `app` until `shutdown` resolves; then stops accepting, closes
-/// idle connections, and waits (at most [`DRAIN`]) for requests in flight.
-pub async fn serve(listener: TcpListener, app: impl Into<App>, shutdown: impl Future<Output = ()>) {
-    let app = app.into();
-    let stop = CancellationToken::new();
+/// idle connections at once, answers requests in flight with
+/// `Connection: close`, and returns when the last connection is done (or
+/// after [`Limits::drain_timeout`] at worst).
+pub async fn serve(
+    listener: TcpListener,
+    app: impl Into<App>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let gate = accept::Gate::new(&limits);
+    let drain = limits.drain_timeout;
+    let shared = Arc::new(Shared {
+        app: app.into(),
+        limits,
+        stop: CancellationToken::new(),
+    });
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -136,23 +175,20 @@ pub async fn serve(listener: TcpListener, app: impl Into<App>, shutdown: impl Fu
             },
             _ = &mut shutdown => break,
         };
-        // No Nagle: a streamed response writes its head first and its body
-        // later, and Nagle would hold the second write until the client's
-        // delayed ACK (up to 40 ms).
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-        connections.spawn(conn::serve_connection(
-            stream,
-            peer,
-            app.clone(),
-            stop.clone(),
-        ));
+        let ticket = match gate.admit(peer) {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                accept::refuse(stream, peer, why);
+                continue;
+            }
+        };
+        accept::tune(&stream, &shared.limits);
+        connections.spawn(conn::serve_connection(stream, peer, shared.clone(), ticket));
     }
     drop(listener);
-    stop.cancel();
+    shared.stop.cancel();
     connections.close();
-    if tokio::time::timeout(DRAIN, connections.wait())
+    if tokio::time::timeout(drain, connections.wait())
         .await
         .is_err()
     {

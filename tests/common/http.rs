@@ -46,7 +46,12 @@ pub async fn start_with(overrides: &[(&str, &str)]) -> App {
     // The server main.rs runs: our HTTP/1.1 loop in front of the router.
     let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(listener, app, std::future::pending()));
+    tokio::spawn(serve::serve(
+        listener,
+        app,
+        config.http.clone(),
+        std::future::pending(),
+    ));
     App {
         base: format!("http://{addr}"),
         http: Client::new(),

@@ -1,0 +1,221 @@
+//! Writing responses, each write under the write deadline.
+//!
+//! A client that stops reading must not pin a reply's bytes: a write not
+//! done within [`Limits::write_timeout`] fails, the connection closes, and
+//! the buffers go with it. A reply's bytes exist once while they wait: a
+//! shortcut's body is written from its own buffer next to the head (one
+//! vectored `write`, still one segment), not copied after it.
+//!
+//! The first attempt is a plain non-blocking write: a reply the socket
+//! takes whole (nearly every poll reply) costs that one system call, no
+//! timer and no counting. Only what is left over is counted in
+//! [`pending_write_bytes`] (and the gauge `http_write_pending_bytes`) while
+//! it waits for the client.
+
+use super::conn::{unless_closed, Failure};
+use super::wire::{self, Framing};
+use super::{Limits, Reply};
+use axum::body::{Body, HttpBody};
+use axum::http::{Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::TcpStream;
+
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of replies this process holds for clients that have not taken
+/// them yet (all servers in the process together).
+pub fn pending_write_bytes() -> usize {
+    PENDING.load(Ordering::Relaxed)
+}
+
+/// Counts a waiting reply's bytes for as long as it waits.
+struct Pending(usize);
+
+impl Pending {
+    fn new(bytes: usize) -> Self {
+        let now = PENDING.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        metrics::gauge!("http_write_pending_bytes").set(now as f64);
+        Self(bytes)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let now = PENDING.fetch_sub(self.0, Ordering::Relaxed) - self.0;
+        metrics::gauge!("http_write_pending_bytes").set(now as f64);
+    }
+}
+
+/// Writes `parts` one after the other, all within `timeout` (else
+/// `TimedOut`).
+pub async fn write_bytes(
+    stream: &TcpStream,
+    parts: [&[u8]; 2],
+    timeout: std::time::Duration,
+) -> io::Result<()> {
+    let total = parts[0].len() + parts[1].len();
+    let slices = |written: usize| {
+        let (a, b) = if written < parts[0].len() {
+            (&parts[0][written..], parts[1])
+        } else {
+            (&[][..], &parts[1][written - parts[0].len()..])
+        };
+        [IoSlice::new(a), IoSlice::new(b)]
+    };
+    let mut written = match stream.try_write_vectored(&slices(0)) {
+        Ok(n) => n,
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(error) => return Err(error),
+    };
+    if written == total {
+        return Ok(());
+    }
+    let _pending = Pending::new(total);
+    let rest = async {
+        while written < total {
+            std::future::poll_fn(|cx| stream.poll_write_ready(cx)).await?;
+            match stream.try_write_vectored(&slices(written)) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, rest).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client did not take the reply in time",
+        )),
+    }
+}
+
+/// A shortcut's reply: head and body in one vectored write.
+pub async fn write_reply(
+    stream: &TcpStream,
+    reply: Reply,
+    is_head: bool,
+    keep_alive: bool,
+    limits: &Limits,
+) -> io::Result<()> {
+    let mut head = Vec::with_capacity(256);
+    wire::write_head(
+        &mut head,
+        reply.status,
+        reply.headers.iter().map(|(name, value)| (name, value)),
+        Framing::Length(reply.body.len() as u64),
+        keep_alive,
+    );
+    let body: &[u8] = if is_head { &[] } else { &reply.body };
+    write_bytes(stream, [&head, body], limits.write_timeout).await
+}
+
+/// A router response. Known length: head and body in one write. Unknown
+/// (server-rendered pages, early-acknowledged polls): chunked to HTTP/1.1,
+/// and to HTTP/1.0 (which has no chunked) the bare body, then close.
+/// `Ok(false)` when the connection must close after it.
+pub async fn write_response(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    response: Response<Body>,
+    is_head: bool,
+    version: Version,
+    keep_alive: bool,
+    limits: &Limits,
+) -> Result<bool, Failure> {
+    let deadline = limits.write_timeout;
+    let (parts, mut body) = response.into_parts();
+    let status = parts.status;
+    let no_body = is_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut out = Vec::with_capacity(512);
+    if no_body {
+        wire::write_head(&mut out, status, &parts.headers, Framing::None, keep_alive);
+        write_bytes(stream, [&out, &[]], deadline).await?;
+        return Ok(keep_alive);
+    }
+    let body_error = |e: axum::Error| Failure::Io(io::Error::other(e));
+    if let Some(length) = body.size_hint().exact() {
+        // Known length (every poll reply, server functions, files): head and
+        // body in one write.
+        wire::write_head(
+            &mut out,
+            status,
+            &parts.headers,
+            Framing::Length(length),
+            keep_alive,
+        );
+        // One piece (nearly always): written from its own buffer next to
+        // the head, not copied after it. Several: joined.
+        let mut first: Option<bytes::Bytes> = None;
+        let head_len = out.len();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(body_error)?.into_data() else {
+                continue;
+            };
+            if out.len() == head_len && first.is_none() {
+                first = Some(data);
+                continue;
+            }
+            if let Some(first) = first.take() {
+                out.reserve(length as usize);
+                out.extend_from_slice(&first);
+            }
+            out.extend_from_slice(&data);
+        }
+        let first = first.unwrap_or_default();
+        write_bytes(stream, [&out, &first], deadline).await?;
+        return Ok(keep_alive);
+    }
+    let chunked = version != Version::HTTP_10;
+    let keep_alive = keep_alive && chunked;
+    let framing = if chunked {
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    wire::write_head(&mut out, status, &parts.headers, framing, keep_alive);
+    write_bytes(stream, [&out, &[]], deadline).await?;
+    // Each piece as it comes; a client that leaves meanwhile (an
+    // early-acknowledged poll is held here) ends it.
+    loop {
+        let Some(frame) = unless_closed(stream, buf, body.frame()).await else {
+            return Ok(false);
+        };
+        let Some(frame) = frame else { break };
+        let Ok(data) = frame.map_err(body_error)?.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        out.clear();
+        if chunked {
+            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        }
+        let end = if !chunked {
+            &b""[..]
+        } else if body.is_end_stream() {
+            &b"\r\n0\r\n\r\n"[..]
+        } else {
+            &b"\r\n"[..]
+        };
+        out.extend_from_slice(&data);
+        out.extend_from_slice(end);
+        drop(data);
+        write_bytes(stream, [&out, &[]], deadline).await?;
+        if chunked && body.is_end_stream() {
+            return Ok(keep_alive);
+        }
+    }
+    if chunked {
+        write_bytes(stream, [b"0\r\n\r\n", &[]], deadline).await?;
+    }
+    Ok(keep_alive)
+}

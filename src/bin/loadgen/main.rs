@@ -14,7 +14,8 @@
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
 //! processes), `driver` (the chat scenarios), `hello` (baseline server and
-//! scenario), `stall` and `slowloris` (attacks on the HTTP front),
+//! scenario), `stall` and `slowloris` (attacks on the HTTP front; the
+//! latter's two sides in `trickle` and `users`),
 //! `report` (output and medians).
 
 mod cli;
@@ -30,6 +31,8 @@ mod slowloris;
 mod stall;
 mod stats;
 mod sys;
+mod trickle;
+mod users;
 mod worker;
 
 use anyhow::Context;

@@ -330,8 +330,11 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         }
     }
 
-    // Leave the server as found. A session may have been removed as idle
-    // by now (it never polled again): that is not an error of the run.
+    // Leave the server as found, on a fresh connection (the first one has
+    // idled through the attack: the server may have timed it out). A
+    // session may have been removed as idle by now (it never polled
+    // again): that is not an error of the run.
+    conn.closed = true;
     for token in sessions.iter().map(|s| &s.token).chain([&filler]) {
         let r = timed(limit, async {
             if conn.closed {

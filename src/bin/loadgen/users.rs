@@ -63,6 +63,9 @@ impl User {
         let mut login_no = 0;
         let mut buf = Vec::new();
         while self.slot(seq) < self.end {
+            // Log in when the next send is due, not before: a connection
+            // left idle until then could meet the server's idle timeout.
+            tokio::time::sleep_until(self.slot(seq)).await;
             let name = format!("lg{}-u{}-{}", self.run, self.index, login_no);
             login_no += 1;
             let t = Instant::now();

@@ -304,22 +304,9 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     // Read every stalled connection now: a reply cut short means the
     // server gave up on it.
     say(format_args!("draining the stalled connections"));
-    let drains = stalled.into_iter().map(|mut c| async move {
-        let mut body = Vec::new();
-        let r = tokio::time::timeout(Duration::from_secs(20), async {
-            let head = c.read_head().await?;
-            c.read_body(&head, &mut body).await?;
-            Ok::<u16, HttpError>(head.status)
-        })
-        .await;
-        match r {
-            Ok(Ok(200)) => Outcome::Completed,
-            Ok(Ok(status)) => Outcome::Answered(status),
-            Ok(Err(HttpError::Eof | HttpError::Io(_))) => Outcome::Closed,
-            Ok(Err(e)) => Outcome::Broken(e.kind()),
-            Err(_) => Outcome::Open,
-        }
-    });
+    let drains = stalled
+        .into_iter()
+        .map(|c| drain(c, Duration::from_secs(20)));
     for outcome in futures::future::join_all(drains).await {
         match outcome {
             Outcome::Completed => fig.completed += 1,
@@ -368,7 +355,28 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     })
 }
 
+/// Reads what a stalled connection holds, within `limit`, to see how it
+/// ended: a reply cut short by EOF or a reset means the server gave up on
+/// it (a server that gives up on a write cannot send anything more).
+async fn drain(mut c: Conn, limit: Duration) -> Outcome {
+    let mut body = Vec::new();
+    let r = tokio::time::timeout(limit, async {
+        let head = c.read_head().await?;
+        c.read_body(&head, &mut body).await?;
+        Ok::<u16, HttpError>(head.status)
+    })
+    .await;
+    match r {
+        Ok(Ok(200)) => Outcome::Completed,
+        Ok(Ok(status)) => Outcome::Answered(status),
+        Ok(Err(HttpError::Eof | HttpError::Io(_))) => Outcome::Closed,
+        Ok(Err(e)) => Outcome::Broken(e.kind()),
+        Err(_) => Outcome::Open,
+    }
+}
+
 /// How one stalled connection ended when it was finally read.
+#[derive(Debug, PartialEq)]
 enum Outcome {
     Completed,
     Answered(u16),
@@ -387,4 +395,59 @@ pub fn check(opts: &Opts) -> anyhow::Result<()> {
         sys::rss_kb(*pid).with_context(|| format!("--server-pid {pid}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A connection to a server that writes `reply`, then closes the
+    /// socket if `close`, else keeps it open until the test ends.
+    async fn served(reply: &'static [u8], close: bool) -> Conn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            socket.write_all(reply).await.unwrap();
+            if !close {
+                std::future::pending::<()>().await;
+            }
+        });
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        Conn::from_stream(stream, addr)
+    }
+
+    #[tokio::test]
+    async fn a_reply_cut_short_means_the_server_closed_it() {
+        let c = served(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", true).await;
+        assert_eq!(drain(c, Duration::from_secs(10)).await, Outcome::Closed);
+        let c = served(b"", true).await;
+        assert_eq!(drain(c, Duration::from_secs(10)).await, Outcome::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_whole_reply_means_the_server_kept_writing() {
+        let c = served(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+            false,
+        )
+        .await;
+        assert_eq!(drain(c, Duration::from_secs(10)).await, Outcome::Completed);
+    }
+
+    #[tokio::test]
+    async fn another_status_is_told_apart() {
+        let c = served(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", true).await;
+        assert_eq!(
+            drain(c, Duration::from_secs(10)).await,
+            Outcome::Answered(503)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_still_coming_is_still_open() {
+        let c = served(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", false).await;
+        assert_eq!(drain(c, Duration::from_millis(50)).await, Outcome::Open);
+    }
 }

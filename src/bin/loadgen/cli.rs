@@ -52,6 +52,8 @@ OPTIONS
   --rcvbuf BYTES           stall: SO_RCVBUF of the stalled connections [4096]
   --trickle-interval SECS  slowloris: seconds between two bytes of one connection [5]
   --sends-per-login K      slowloris: a user sends K messages, then logs out and in [5]
+  --reconnect              slowloris: a trickling connection the server ends or refuses
+                           connects again at its next slot (keeps the pressure on caps)
   --path PATH              hello: request path [/]
   --ramp phased|live       phased: all log in, then all poll (no join storm) [phased];
                            live: each polls right after its login, like arriving browsers
@@ -130,6 +132,7 @@ pub struct Opts {
     pub rcvbuf: u32,
     pub trickle_interval: f64,
     pub sends_per_login: usize,
+    pub reconnect: bool,
     pub path: String,
     pub ramp: Ramp,
     pub setup_concurrency: usize,
@@ -229,6 +232,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     let mut rcvbuf = 4096;
     let mut trickle_interval = 5.0;
     let mut sends_per_login = 5;
+    let mut reconnect = false;
     let mut path = "/".to_owned();
     let mut ramp = Ramp::Phased;
     let mut setup_concurrency = 96;
@@ -279,6 +283,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
             "--run" => run = Some(value::<String>(f, it.next())?),
             "--max-secs" => max_secs = Some(positive(f, value(f, it.next())?)?),
             "--quickack" => quickack = true,
+            "--reconnect" => reconnect = true,
             "--json" => json = true,
             "--quiet" => quiet = true,
             "-h" | "--help" => return Ok(Command::Help),
@@ -384,6 +389,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         rcvbuf,
         trickle_interval,
         sends_per_login,
+        reconnect,
         path,
         ramp,
         setup_concurrency,

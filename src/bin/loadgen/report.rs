@@ -291,6 +291,7 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "slowloris" => &[
             ("slowloris.opened", "trickling connections opened"),
+            ("slowloris.reconnects", "  reconnects"),
             ("slowloris.connect_failed", "  refused at connect"),
             ("slowloris.closed_by_server", "  closed by the server"),
             ("slowloris.still_open", "  still open at the end"),

@@ -38,6 +38,8 @@ pub struct SlowlorisFigures {
     pub connections: usize,
     pub trickle_interval_secs: f64,
     pub opened: u64,
+    /// Connects after a close or refusal (`--reconnect`).
+    pub reconnects: u64,
     pub connect_failed: u64,
     /// Ended by the server: EOF, reset, or a write refused.
     pub closed_by_server: u64,
@@ -68,10 +70,11 @@ impl SlowlorisFigures {
     pub fn human(&self, s: &mut String) {
         let _ = writeln!(
             s,
-            "trickling     {} asked, {} opened, {} refused at connect, {} closed by the server, \
-             {} still open; {} bytes in all, one per {:.1}s",
+            "trickling     {} asked, {} opened ({} reconnects), {} refused at connect, \
+             {} closed by the server, {} still open; {} bytes in all, one per {:.1}s",
             self.connections,
             self.opened,
+            self.reconnects,
             self.connect_failed,
             self.closed_by_server,
             self.still_open,
@@ -175,6 +178,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         .into(),
         tally: tally.clone(),
         cancel: cancel.clone(),
+        reconnect: opts.reconnect,
     });
     let tasks: Vec<_> = (0..opts.connections)
         .map(|i| tokio::spawn(trickle.clone().run(i)))
@@ -235,6 +239,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
 
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     fig.opened = load(&tally.opened);
+    fig.reconnects = load(&tally.reconnects);
     fig.connect_failed = load(&tally.connect_failed);
     fig.closed_by_server = load(&tally.closed);
     fig.still_open = load(&tally.still_open);

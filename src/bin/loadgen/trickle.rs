@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,8 @@ pub struct Tally {
     pub closed: AtomicU64,
     pub still_open: AtomicU64,
     pub bytes: AtomicU64,
+    /// Connects after the first, with `reconnect`.
+    pub reconnects: AtomicU64,
     pub closed_after: AtomicHistogram,
     pub answered: Mutex<BTreeMap<u16, u64>>,
 }
@@ -64,52 +67,86 @@ pub struct Trickle {
     pub prefix: Arc<[u8]>,
     pub tally: Arc<Tally>,
     pub cancel: CancellationToken,
+    /// Connect again after the server ends a connection.
+    pub reconnect: bool,
 }
 
 impl Trickle {
+    /// Connection `i`: connects, trickles until the server ends it or the
+    /// run is cancelled; with `reconnect`, connects again at its next
+    /// slot after every close or refusal (as a real attacker would, to keep
+    /// the server's slots full), so the schedule's pace is kept.
     pub async fn run(self: Arc<Self>, i: usize) {
         let t = &*self;
-        tokio::select! {
-            _ = t.cancel.cancelled() => return,
-            _ = tokio::time::sleep_until(t.start + trickle_at(i, t.n, 0, t.interval)) => {}
-        }
-        let connected = Instant::now();
-        let stream = tokio::select! {
-            _ = t.cancel.cancelled() => return,
-            r = tokio::time::timeout(Duration::from_secs(10), sys::connect(t.server, t.source)) => r,
-        };
-        let stream = match stream {
-            Ok(Ok(s)) => s,
-            _ => {
-                t.tally.connect_failed.fetch_add(1, Ordering::Relaxed);
+        // The slot of the next byte (or connect) on the schedule.
+        let mut slot = 0u64;
+        loop {
+            tokio::select! {
+                _ = t.cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(t.start + trickle_at(i, t.n, slot, t.interval)) => {}
+            }
+            if slot > 0 {
+                t.tally.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            let connect_slot = slot;
+            let connected = Instant::now();
+            let stream = tokio::select! {
+                _ = t.cancel.cancelled() => return,
+                r = tokio::time::timeout(Duration::from_secs(10), sys::connect(t.server, t.source)) => r,
+            };
+            match stream {
+                Ok(Ok(stream)) => {
+                    t.tally.opened.fetch_add(1, Ordering::Relaxed);
+                    if !self.trickle_on(&stream, i, &mut slot).await {
+                        t.tally.still_open.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    t.tally.closed.fetch_add(1, Ordering::Relaxed);
+                    let ns = connected.elapsed().as_nanos() as u64;
+                    t.tally.closed_after.record(ns);
+                }
+                _ => {
+                    t.tally.connect_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if !t.reconnect {
                 return;
             }
-        };
-        t.tally.opened.fetch_add(1, Ordering::Relaxed);
+            // The next free slot, and never the same one again.
+            slot = slot.max(connect_slot + 1);
+        }
+    }
+
+    /// Trickles the head on `stream` from byte 0, one byte per slot from
+    /// `slot` on; true when the server ended the connection, false when the
+    /// run was cancelled first.
+    async fn trickle_on(&self, stream: &TcpStream, i: usize, slot: &mut u64) -> bool {
+        let t = self;
         let mut k = 0u64;
         let mut answered = false;
         let mut buf = [0u8; 256];
-        let closed = loop {
-            let at = t.start + trickle_at(i, t.n, k, t.interval);
+        loop {
+            let at = t.start + trickle_at(i, t.n, *slot, t.interval);
             tokio::select! {
-                _ = t.cancel.cancelled() => break false,
+                _ = t.cancel.cancelled() => return false,
                 _ = tokio::time::sleep_until(at) => {
                     match stream.try_write(&[trickle_byte(&t.prefix, k)]) {
                         Ok(_) => {
                             k += 1;
+                            *slot += 1;
                             t.tally.bytes.fetch_add(1, Ordering::Relaxed);
                         }
                         // A full send buffer: the server is not reading.
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => k += 1,
-                        Err(_) => break true,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => *slot += 1,
+                        Err(_) => return true,
                     }
                 }
                 r = stream.readable() => {
                     if r.is_err() {
-                        break true;
+                        return true;
                     }
                     match stream.try_read(&mut buf) {
-                        Ok(0) => break true,
+                        Ok(0) => return true,
                         Ok(n) => {
                             if !answered {
                                 answered = true;
@@ -119,17 +156,10 @@ impl Trickle {
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => break true,
+                        Err(_) => return true,
                     }
                 }
             }
-        };
-        if closed {
-            t.tally.closed.fetch_add(1, Ordering::Relaxed);
-            let ns = connected.elapsed().as_nanos() as u64;
-            t.tally.closed_after.record(ns);
-        } else {
-            t.tally.still_open.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -189,6 +219,7 @@ mod tests {
             prefix: b"GET / HTTP/1.1\r\n".to_vec().into(),
             tally: Arc::new(Tally::default()),
             cancel: cancel.clone(),
+            reconnect: false,
         }
     }
 
@@ -264,5 +295,40 @@ mod tests {
         t.clone().run(0).await;
         assert_eq!(t.tally.connect_failed.load(Ordering::Relaxed), 1);
         assert_eq!(t.tally.opened.load(Ordering::Relaxed), 0);
+    }
+
+    /// With `reconnect`, a connection the server ends is opened again at
+    /// its next slot, and the new one trickles the head from its start.
+    #[tokio::test]
+    async fn a_reconnecting_trickle_comes_back_after_each_close() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cancel = CancellationToken::new();
+        let mut t = trickle(
+            listener.local_addr().unwrap(),
+            Duration::from_millis(2),
+            &cancel,
+        );
+        t.reconnect = true;
+        let t = Arc::new(t);
+        let stop = cancel.clone();
+        let server = tokio::spawn(async move {
+            // Hang up on the first two at once; read the third's head.
+            for _ in 0..2 {
+                drop(listener.accept().await.unwrap());
+            }
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut got = [0u8; 5];
+            socket.read_exact(&mut got).await.unwrap();
+            stop.cancel();
+            (got, socket)
+        });
+        t.clone().run(0).await;
+        assert_eq!(t.tally.opened.load(Ordering::Relaxed), 3);
+        assert_eq!(t.tally.reconnects.load(Ordering::Relaxed), 2);
+        assert_eq!(t.tally.closed.load(Ordering::Relaxed), 2);
+        assert_eq!(t.tally.still_open.load(Ordering::Relaxed), 1);
+        let (got, _socket) = server.await.unwrap();
+        assert_eq!(&got, b"GET /");
     }
 }

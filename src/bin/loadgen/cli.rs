@@ -24,6 +24,18 @@ SCENARIOS (defaults in brackets)
   hello      C connections doing back-to-back keep-alive requests for T seconds
              (against `loadgen hello-server`: the machine's request ceiling)
                                                           [--connections 50 --duration 10 --path /]
+  stall      attack: fill the history with M long messages, then C connections with a
+             tiny receive buffer poll from before them and never read; server RSS and
+             open fds at baseline, peak and after --duration; how many the server closed
+             (server needs CHAT_MAX_MESSAGE_CHARS > pad, COMET_MAX_POLLS_PER_CLIENT >= C/N)
+                                        [--connections 100 --clients 1 --messages 500
+                                         --pad 8000 --rcvbuf 4096 --duration 45]
+  slowloris  attack: C connections from 127.0.0.1 trickle a request head one byte every
+             --trickle-interval s and never finish it, while N normal users (127.0.0.2…)
+             log in, send and poll for --duration s at --rate sends/s in all; their
+             latency, and how many trickling connections the server refused or closed
+                                        [--connections 5000 --clients 4 --rate 10
+                                         --duration 30 --trickle-interval 5]
 
 OPTIONS
   --server ADDR            server to use; repeat to spread clients round-robin [127.0.0.1:3000]
@@ -35,7 +47,13 @@ OPTIONS
   --duration SECS          idle: hold time after all polls are held; chat: send time; hello: run time
   --publishers P           chat: publishing clients, each at R/P per second [1]
   --pad BYTES              extra bytes in every message text [0]
-  --connections C          hello: connections [50]
+  --connections C          hello: connections [50]; stall: stalled readers [100];
+                           slowloris: trickling connections [5000]
+  --rcvbuf BYTES           stall: SO_RCVBUF of the stalled connections [4096]
+  --trickle-interval SECS  slowloris: seconds between two bytes of one connection [5]
+  --sends-per-login K      slowloris: a user sends K messages, then logs out and in [5]
+  --reconnect              slowloris: a trickling connection the server ends or refuses
+                           connects again at its next slot (keeps the pressure on caps)
   --path PATH              hello: request path [/]
   --ramp phased|live       phased: all log in, then all poll (no join storm) [phased];
                            live: each polls right after its login, like arriving browsers
@@ -65,6 +83,8 @@ pub enum Scenario {
     Chat,
     Hold,
     Hello,
+    Stall,
+    Slowloris,
 }
 
 impl Scenario {
@@ -75,6 +95,8 @@ impl Scenario {
             Scenario::Chat => "chat",
             Scenario::Hold => "hold",
             Scenario::Hello => "hello",
+            Scenario::Stall => "stall",
+            Scenario::Slowloris => "slowloris",
         }
     }
 }
@@ -107,6 +129,10 @@ pub struct Opts {
     pub publishers: usize,
     pub pad: usize,
     pub connections: usize,
+    pub rcvbuf: u32,
+    pub trickle_interval: f64,
+    pub sends_per_login: usize,
+    pub reconnect: bool,
     pub path: String,
     pub ramp: Ramp,
     pub setup_concurrency: usize,
@@ -152,6 +178,8 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         "chat" => Scenario::Chat,
         "hold" => Scenario::Hold,
         "hello" => Scenario::Hello,
+        "stall" => Scenario::Stall,
+        "slowloris" => Scenario::Slowloris,
         "-h" | "--help" | "help" => return Ok(Command::Help),
         "summarize" => return Ok(Command::Summarize(it.collect())),
         "free-port" => return Ok(Command::FreePort),
@@ -195,12 +223,16 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     let mut server_pids = Vec::new();
     let mut clients = None;
     let mut procs = None;
-    let mut messages = 200;
-    let mut rate = 20.0;
+    let mut messages = None;
+    let mut rate = None;
     let mut duration = None;
     let mut publishers = 1;
-    let mut pad = 0;
-    let mut connections = 50;
+    let mut pad = None;
+    let mut connections = None;
+    let mut rcvbuf = 4096;
+    let mut trickle_interval = 5.0;
+    let mut sends_per_login = 5;
+    let mut reconnect = false;
     let mut path = "/".to_owned();
     let mut ramp = Ramp::Phased;
     let mut setup_concurrency = 96;
@@ -223,12 +255,15 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
             "--server-pid" => server_pids.push(value(f, it.next())?),
             "--clients" => clients = Some(value(f, it.next())?),
             "--procs" => procs = Some(value(f, it.next())?),
-            "--messages" => messages = value(f, it.next())?,
-            "--rate" => rate = positive(f, value(f, it.next())?)?,
+            "--messages" => messages = Some(value(f, it.next())?),
+            "--rate" => rate = Some(positive(f, value(f, it.next())?)?),
             "--duration" => duration = Some(positive(f, value(f, it.next())?)?),
             "--publishers" => publishers = value(f, it.next())?,
-            "--pad" => pad = value(f, it.next())?,
-            "--connections" => connections = value(f, it.next())?,
+            "--pad" => pad = Some(value(f, it.next())?),
+            "--connections" => connections = Some(value(f, it.next())?),
+            "--rcvbuf" => rcvbuf = value(f, it.next())?,
+            "--trickle-interval" => trickle_interval = positive(f, value(f, it.next())?)?,
+            "--sends-per-login" => sends_per_login = value(f, it.next())?,
             "--path" => path = value(f, it.next())?,
             "--ramp" => {
                 ramp = match value::<String>(f, it.next())?.as_str() {
@@ -248,6 +283,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
             "--run" => run = Some(value::<String>(f, it.next())?),
             "--max-secs" => max_secs = Some(positive(f, value(f, it.next())?)?),
             "--quickack" => quickack = true,
+            "--reconnect" => reconnect = true,
             "--json" => json = true,
             "--quiet" => quiet = true,
             "-h" | "--help" => return Ok(Command::Help),
@@ -263,7 +299,25 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     let clients: usize = clients.unwrap_or(match scenario {
         Scenario::Idle => 10_000,
         Scenario::Hold => 19_000,
+        Scenario::Stall => 1,
+        Scenario::Slowloris => 4,
         _ => 1_000,
+    });
+    let messages: u64 = messages.unwrap_or(if scenario == Scenario::Stall {
+        500
+    } else {
+        200
+    });
+    let rate = rate.unwrap_or(if scenario == Scenario::Slowloris {
+        10.0
+    } else {
+        20.0
+    });
+    let pad: usize = pad.unwrap_or(if scenario == Scenario::Stall { 8000 } else { 0 });
+    let connections: usize = connections.unwrap_or(match scenario {
+        Scenario::Stall => 100,
+        Scenario::Slowloris => 5_000,
+        _ => 50,
     });
     if clients == 0 && scenario != Scenario::Hello {
         bail!("--clients must be at least 1");
@@ -271,17 +325,26 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     if !(1..=1000).contains(&publishers) {
         bail!("--publishers must be 1..=1000");
     }
-    if scenario == Scenario::Broadcast && messages == 0 {
+    if matches!(scenario, Scenario::Broadcast | Scenario::Stall) && messages == 0 {
         bail!("--messages must be at least 1");
     }
-    if scenario == Scenario::Hello && connections == 0 {
+    if connections == 0
+        && matches!(
+            scenario,
+            Scenario::Hello | Scenario::Stall | Scenario::Slowloris
+        )
+    {
         bail!("--connections must be at least 1");
+    }
+    if sends_per_login == 0 {
+        bail!("--sends-per-login must be at least 1");
     }
     if !path.starts_with('/') || path.contains(char::is_whitespace) {
         bail!("--path must start with / and have no spaces");
     }
     let duration = duration.unwrap_or(match scenario {
-        Scenario::Idle | Scenario::Chat => 30.0,
+        Scenario::Idle | Scenario::Chat | Scenario::Slowloris => 30.0,
+        Scenario::Stall => 45.0,
         Scenario::Hello => 10.0,
         _ => 0.0,
     });
@@ -305,6 +368,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     let sending = match scenario {
         Scenario::Broadcast => messages as f64 * request_timeout.min(1.0),
         Scenario::Chat => duration,
+        Scenario::Slowloris => trickle_interval,
         _ => 0.0,
     };
     let max_secs = max_secs.unwrap_or(
@@ -322,6 +386,10 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         publishers,
         pad,
         connections,
+        rcvbuf,
+        trickle_interval,
+        sends_per_login,
+        reconnect,
         path,
         ramp,
         setup_concurrency,

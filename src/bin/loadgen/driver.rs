@@ -348,7 +348,9 @@ async fn drive(
             s
         }
         Scenario::Chat => chat_sends(opts, &mut publishers, &errors).await,
-        Scenario::Hello => return Err(anyhow!("hello is not a chat scenario")),
+        Scenario::Hello | Scenario::Stall | Scenario::Slowloris => {
+            return Err(anyhow!("{} is not a chat scenario", opts.scenario.name()))
+        }
     };
     if opts.scenario != Scenario::Idle {
         progress(
@@ -468,6 +470,8 @@ async fn drive(
         logged_out,
         errors: all_errors,
         elapsed_secs: started.elapsed().as_secs_f64(),
+        stall: None,
+        slowloris: None,
     })
 }
 

@@ -128,7 +128,13 @@ impl Conn {
         let stream = crate::sys::connect(server, source)
             .await
             .map_err(HttpError::Connect)?;
-        Ok(Conn {
+        Ok(Conn::from_stream(stream, server))
+    }
+
+    /// A connection over a stream the caller opened (e.g. with a small
+    /// receive buffer, see `sys::connect_with`).
+    pub fn from_stream(stream: TcpStream, server: SocketAddr) -> Conn {
+        Conn {
             stream,
             host: server.to_string(),
             buf: vec![0; 2048],
@@ -137,7 +143,7 @@ impl Conn {
             req: Vec::with_capacity(512),
             closed: false,
             arrived: 0,
-        })
+        }
     }
 
     /// Writes one request. `auth` is a bearer token; `content_type` goes

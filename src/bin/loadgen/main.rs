@@ -14,7 +14,9 @@
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
 //! processes), `driver` (the chat scenarios), `hello` (baseline server and
-//! scenario), `report` (output and medians).
+//! scenario), `stall` and `slowloris` (attacks on the HTTP front; the
+//! latter's two sides in `trickle` and `users`),
+//! `report` (output and medians).
 
 mod cli;
 mod driver;
@@ -25,8 +27,12 @@ mod logout;
 mod procs;
 mod proto;
 mod report;
+mod slowloris;
+mod stall;
 mod stats;
 mod sys;
+mod trickle;
+mod users;
 mod worker;
 
 use anyhow::Context;
@@ -96,7 +102,16 @@ fn real_main() -> anyhow::Result<()> {
         Command::Run(opts) => {
             let limit = sys::raise_fd_limit().context("cannot raise the fd limit")?;
             let per_proc = opts.clients.div_ceil(opts.procs);
-            if opts.scenario != Scenario::Hello && per_proc as u64 + 64 > limit {
+            match opts.scenario {
+                Scenario::Stall => stall::check(&opts)?,
+                Scenario::Slowloris => slowloris::check(&opts, limit)?,
+                _ => {}
+            }
+            if !matches!(
+                opts.scenario,
+                Scenario::Hello | Scenario::Stall | Scenario::Slowloris
+            ) && per_proc as u64 + 64 > limit
+            {
                 eprintln!(
                     "warning: {per_proc} clients per process but the fd limit is {limit}; \
                      use more --procs"
@@ -108,6 +123,8 @@ fn real_main() -> anyhow::Result<()> {
             let report = rt.block_on(async {
                 match opts.scenario {
                     Scenario::Hello => hello::run(&opts).await,
+                    Scenario::Stall => stall::run(&opts).await,
+                    Scenario::Slowloris => slowloris::run(&opts).await,
                     _ => driver::run(&opts).await,
                 }
             })?;

@@ -100,6 +100,11 @@ pub struct Report {
     pub logged_out: usize,
     pub errors: BTreeMap<String, u64>,
     pub elapsed_secs: f64,
+    /// The attack scenarios' own figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<crate::stall::StallFigures>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowloris: Option<crate::slowloris::SlowlorisFigures>,
 }
 
 fn ms(v: f64) -> String {
@@ -125,7 +130,11 @@ impl Report {
             self.procs,
             self.elapsed_secs
         );
-        if self.scenario == "hello" {
+        if let Some(f) = &self.stall {
+            f.human(&mut s);
+        } else if let Some(f) = &self.slowloris {
+            f.human(&mut s);
+        } else if self.scenario == "hello" {
             let _ = writeln!(
                 s,
                 "requests      {} over {} connections: {:.0} req/s",
@@ -267,6 +276,33 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
             ("held_polls_end", "polls held at end"),
             ("rss_held_kb", "server RSS kB, polls held"),
             ("rss_per_held_poll_bytes", "RSS bytes / held poll"),
+        ],
+        "stall" => &[
+            ("stall.reply_bytes", "reply bytes"),
+            ("stall.stalled", "stalled readers"),
+            ("stall.rss_baseline_kb", "server RSS kB, baseline"),
+            ("stall.rss_peak_kb", "server RSS kB, peak"),
+            ("stall.rss_after_kb", "server RSS kB, after"),
+            ("stall.rss_excess_after_kb", "  after − baseline, kB"),
+            ("stall.fds_peak", "server fds, peak"),
+            ("stall.fds_after", "server fds, after"),
+            ("stall.closed_by_server", "closed by the server"),
+            ("stall.completed", "kept and completed"),
+        ],
+        "slowloris" => &[
+            ("slowloris.opened", "trickling connections opened"),
+            ("slowloris.reconnects", "  reconnects"),
+            ("slowloris.connect_failed", "  refused at connect"),
+            ("slowloris.closed_by_server", "  closed by the server"),
+            ("slowloris.still_open", "  still open at the end"),
+            ("slowloris.fds_peak", "server fds, peak"),
+            ("slowloris.login.p50_ms", "user login p50 ms"),
+            ("slowloris.login.p99_ms", "user login p99 ms"),
+            ("slowloris.send.p50_ms", "user send p50 ms"),
+            ("slowloris.send.p99_ms", "user send p99 ms"),
+            ("slowloris.poll.p50_ms", "user poll answer p50 ms"),
+            ("slowloris.poll.p99_ms", "user poll answer p99 ms"),
+            ("slowloris.user_errors", "user errors"),
         ],
         "hold" => &[
             ("ready", "clients polling"),

@@ -51,11 +51,25 @@ pub fn source_for(server: SocketAddr, index: usize, spread: usize) -> Option<IpA
 
 /// Connects to `server`, from `source` if given (bound before connecting).
 pub async fn connect(server: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    connect_with(server, source, None).await
+}
+
+/// As [`connect`], with `SO_RCVBUF` set to `rcvbuf` bytes before the
+/// handshake (so the window the peer sees is small from the start: a
+/// reader that never reads then stalls the peer's writes after a few kB).
+pub async fn connect_with(
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    rcvbuf: Option<u32>,
+) -> io::Result<TcpStream> {
     let socket = if server.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
+    if let Some(bytes) = rcvbuf {
+        socket.set_recv_buffer_size(bytes)?;
+    }
     if let Some(source) = source {
         // Failure is harmless (older kernels): bind then reserves a port.
         let _ = set_int_option(&socket, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
@@ -175,6 +189,42 @@ pub fn rss_kb(pid: u32) -> anyhow::Result<u64> {
     bail!("no VmRSS in {path}")
 }
 
+/// Open file descriptors of a process (its sockets, mostly): how many
+/// connections a server still holds, seen from outside.
+pub fn open_fds(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&path).with_context(|| format!("cannot read {path}"))?;
+    Ok(entries.count() as u64)
+}
+
+/// The kernel's memory in TCP socket buffers, machine-wide, in kB (the
+/// `mem` pages of `/proc/net/sockstat`): bytes a server has handed to the
+/// kernel leave its RSS but stay pinned here while a peer does not read.
+pub fn tcp_mem_kb() -> anyhow::Result<u64> {
+    let text =
+        std::fs::read_to_string("/proc/net/sockstat").context("cannot read /proc/net/sockstat")?;
+    parse_tcp_mem_pages(&text)
+        .map(|pages| pages * page_size() / 1024)
+        .context("no TCP mem in /proc/net/sockstat")
+}
+
+fn parse_tcp_mem_pages(sockstat: &str) -> Option<u64> {
+    let line = sockstat.lines().find(|l| l.starts_with("TCP:"))?;
+    let mut words = line.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "mem" {
+            return words.next()?.parse().ok();
+        }
+    }
+    None
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a system constant.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
 /// Summed `VmRSS` of several processes (one per server node), in kB.
 pub fn total_rss_kb(pids: &[u32]) -> anyhow::Result<Option<u64>> {
     if pids.is_empty() {
@@ -236,6 +286,14 @@ mod tests {
             arrived + 20_000_000 <= after_read,
             "stamp {arrived} is not ~30 ms before the read {after_read}"
         );
+    }
+
+    #[test]
+    fn tcp_memory_is_the_mem_pages_of_the_tcp_line() {
+        let sockstat = "sockets: used 34\nTCP: inuse 6 orphan 0 tw 199 alloc 6 mem 132\n\
+                        UDP: inuse 0 mem 7\n";
+        assert_eq!(parse_tcp_mem_pages(sockstat), Some(132));
+        assert_eq!(parse_tcp_mem_pages("UDP: inuse 0 mem 7\n"), None);
     }
 
     /// Nothing to read is `WouldBlock` (the caller waits for readiness),

@@ -129,7 +129,12 @@ impl Paths {
 fn serve_on_loopback(app: serve::App) -> String {
     let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(listener, app, std::future::pending()));
+    tokio::spawn(serve::serve(
+        listener,
+        app,
+        serve::Limits::default(),
+        std::future::pending(),
+    ));
     format!("http://{addr}")
 }
 

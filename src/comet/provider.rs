@@ -29,6 +29,8 @@ pub const ONCE_WINDOW: Duration = Duration::from_secs(600);
 pub struct ClientRecord {
     pub public: PublicToken,
     pub display_name: String,
+    /// What display names are unique by (the provider's name index).
+    pub name_key: String,
     /// How long a poll is held with nothing to say.
     pub connection_timeout: Duration,
     /// How long the client may go without polling before it is removed.

@@ -148,11 +148,13 @@ impl App {
     }
 }
 
-/// The private token a login's `Set-Cookie` carries.
+/// The private token a login's `Set-Cookie` carries (`comet_token`, or
+/// `__Host-comet_token` when the cookie is secure).
 pub fn cookie_token(set_cookie: &str) -> String {
     set_cookie
         .split(';')
         .next()
+        .map(|pair| pair.strip_prefix("__Host-").unwrap_or(pair))
         .and_then(|pair| pair.strip_prefix("comet_token="))
         .expect("comet_token cookie")
         .to_owned()

@@ -65,8 +65,8 @@ pub struct StoredMessage {
 
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// Adds a client; fails with [`CometError::ClientExists`] if its display
-    /// name (case-insensitively) or token is taken.
+    /// Adds a client; fails with [`CometError::ClientExists`] if its name
+    /// key ([`ClientRecord::name_key`]) or token is taken.
     async fn insert_client(
         &self,
         channel: &str,

@@ -386,6 +386,9 @@ async fn a_new_login_does_not_escape_the_send_limit() {
     );
 }
 
+/// Request headers as raw bytes (some are not valid text on purpose).
+type RawHeaders<'a> = Vec<(&'a str, &'a [u8])>;
+
 async fn login_with_headers(app: &App, headers: &[(&str, &[u8])]) -> StatusCode {
     let mut request = app
         .http
@@ -407,7 +410,7 @@ async fn origin_must_be_this_servers_scheme_host_and_port() {
     let (ip, port) = host.rsplit_once(':').unwrap();
     let other_port = format!("http://{ip}:{}", port.parse::<u16>().unwrap() + 1);
     let https = format!("https://{host}");
-    let forbidden: Vec<(&str, Vec<(&str, &[u8])>)> = vec![
+    let forbidden: Vec<(&str, RawHeaders)> = vec![
         ("https scheme", vec![("origin", https.as_bytes())]),
         ("other port", vec![("origin", other_port.as_bytes())]),
         ("non-ASCII", vec![("origin", b"http://127.0.0.1\xe9")]),

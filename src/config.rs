@@ -216,6 +216,10 @@ impl Config {
             send_rate: limit(&env, "CHAT_SEND_RATE", c.send_rate, 10)?,
             send_burst: count(&env, "CHAT_SEND_BURST", c.send_burst, 50)?.min(u32::MAX as usize)
                 as u32,
+            // 10 a minute after a burst of 20: a household or office behind
+            // one NAT logging in together, and each retyping a taken name
+            // once or twice, stays under it; a script filling the chat from
+            // one address gets 20 names, then one every 6 seconds.
             login_rate: limit(&env, "CHAT_LOGIN_RATE", c.login_rate, 10)?,
             login_burst: count(&env, "CHAT_LOGIN_BURST", c.login_burst, 20)?.min(u32::MAX as usize)
                 as u32,
@@ -407,6 +411,17 @@ mod tests {
         let err = Config::from_sources(Some("[comet]\nbogus = 1\n"), "Leptos.toml", env_of(&[]))
             .unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_file_sets_the_address_limits_and_may_list_proxies() {
+        let shipped = include_str!("../Leptos.toml");
+        let config = Config::from_sources(Some(shipped), "Leptos.toml", env_of(&[])).unwrap();
+        assert_eq!((config.chat.login_rate, config.chat.login_burst), (10, 20));
+        assert!(config.chat.trusted_proxies.is_empty());
+        let uncommented = shipped.replace("# trusted_proxies", "trusted_proxies");
+        let config = Config::from_sources(Some(&uncommented), "Leptos.toml", env_of(&[])).unwrap();
+        assert_eq!(config.chat.trusted_proxies.len(), 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The channel route, `POST /comet/{channel}`: one poll per request.
 //!
-//! Who is polling comes from the `comet_token` cookie (browsers) or an
+//! Who is polling comes from the session cookie (browsers: `comet_token`,
+//! or `__Host-comet_token` over HTTPS; two of them count as none) or an
 //! `Authorization: Bearer` header (anything else). The body is read with a
 //! hard size cap before it is parsed, and every failure is one of the JSON
 //! errors of the wire protocol, so a client can always tell what to do next:

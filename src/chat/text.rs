@@ -72,9 +72,15 @@ pub fn renders_as_nothing(text: &str) -> bool {
     text.chars().all(is_invisible)
 }
 
-/// A display name, trimmed, or a sentence saying what is wrong with it.
+/// A display name, trimmed, its runs of spaces made one (so "Ada  L" is
+/// not a second "Ada L"), or a sentence saying what is wrong with it.
 pub fn valid_name(raw: &str, max_chars: usize) -> Result<String, ServerFnError> {
-    let name = raw.trim();
+    let name = raw
+        .split(' ')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = name.trim();
     if renders_as_nothing(name) {
         return Err(refuse(StatusCode::BAD_REQUEST, "Please enter a name."));
     }
@@ -90,7 +96,10 @@ pub fn valid_name(raw: &str, max_chars: usize) -> Result<String, ServerFnError> 
             "Names may not contain text-direction controls.",
         ));
     }
-    let allowed = |c: char| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.');
+    // Letters that draw nothing (a Hangul filler is a letter) would make
+    // "Ada" and "Ada" + filler two names that look the same.
+    let allowed =
+        |c: char| (c.is_alphanumeric() && !is_invisible(c)) || matches!(c, ' ' | '-' | '_' | '.');
     if !name.chars().all(allowed) {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -190,6 +199,17 @@ mod tests {
         }
         assert!(!is_bidi_control('a'));
         assert!(!is_bidi_control('\u{05D0}'));
+    }
+
+    #[test]
+    fn names_lose_extra_spaces_and_may_not_hide_invisible_letters() {
+        assert_eq!(
+            valid_name("  Ada   Lovelace ", 32).ok().as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert!(valid_name("Ada\u{3164}", 32).is_err());
+        assert!(valid_name("Ada\u{200B}", 32).is_err());
+        assert!(valid_name("Zoë 2", 32).is_ok());
     }
 
     #[test]

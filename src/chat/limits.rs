@@ -9,10 +9,11 @@
 //! burst. The address is the one [`crate::peer::Peer`] trusts; a request
 //! without one (an in-process caller) is charged to a shared bucket.
 //!
-//! Memory is bounded: a bucket that has refilled is forgotten (it would
-//! start full anyway), and at [`MAX_BUCKETS`] the fullest bucket makes
-//! room, so a flood of addresses cannot grow the map, and what it costs a
-//! forgotten address is at most a burst it had mostly saved up already.
+//! Memory is bounded: at [`MAX_BUCKETS`] the buckets that have refilled
+//! are forgotten (they would start full anyway), then the fullest until an
+//! eighth of the map is free, so a flood of addresses cannot grow the map,
+//! and what it costs a forgotten address is at most a burst it had mostly
+//! saved up already. Drained buckets (the ones that matter) go last.
 
 use crate::config::ChatSettings;
 use std::collections::HashMap;
@@ -73,14 +74,19 @@ impl Buckets {
         };
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if !buckets.contains_key(&key) && buckets.len() >= self.cap {
+            // One pass makes room for an eighth of the cap, so a flood of
+            // new addresses pays this scan once per cap/8 of them, not each.
             buckets.retain(|_, (tokens, at)| level(*tokens, *at) < burst);
-            if buckets.len() >= self.cap {
-                let fullest = buckets
+            let keep = self.cap - self.cap.div_ceil(8);
+            if buckets.len() > keep {
+                let mut fullest: Vec<(f64, AddrKey)> = buckets
                     .iter()
-                    .max_by(|a, b| level(a.1 .0, a.1 .1).total_cmp(&level(b.1 .0, b.1 .1)))
-                    .map(|(k, _)| *k);
-                if let Some(fullest) = fullest {
-                    buckets.remove(&fullest);
+                    .map(|(k, (tokens, at))| (level(*tokens, *at), *k))
+                    .collect();
+                let excess = fullest.len() - keep;
+                fullest.select_nth_unstable_by(excess - 1, |a, b| b.0.total_cmp(&a.0));
+                for (_, k) in &fullest[..excess] {
+                    buckets.remove(k);
                 }
             }
         }
@@ -193,6 +199,24 @@ mod tests {
             buckets.take_at(v4(0), t).is_err(),
             "a drained bucket is never the one forgotten"
         );
+    }
+
+    #[test]
+    fn a_full_map_makes_room_for_an_eighth_of_its_cap_at_once() {
+        let buckets = Buckets::new(1.0, 2, 16);
+        let t = Instant::now();
+        for n in 0..16 {
+            assert!(buckets.take_at(v4(n), t).is_ok());
+        }
+        assert_eq!(buckets.len(), 16);
+        assert!(buckets.take_at(v4(100), t).is_ok());
+        assert_eq!(
+            buckets.len(),
+            15,
+            "14 kept, 2 forgotten, the newcomer added"
+        );
+        assert!(buckets.take_at(v4(101), t).is_ok());
+        assert_eq!(buckets.len(), 16, "no scan until the cap again");
     }
 
     #[test]

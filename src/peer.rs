@@ -132,10 +132,7 @@ impl Peer {
         headers: &'a HeaderMap,
         extensions: &Extensions,
     ) -> Option<&'a str> {
-        if !self.from_trusted_proxy(extensions) {
-            return None;
-        }
-        single(headers, "x-forwarded-proto")
+        self.trusted_header(headers, extensions, "x-forwarded-proto")
     }
 
     /// The host the client asked a trusted proxy for.
@@ -144,10 +141,20 @@ impl Peer {
         headers: &'a HeaderMap,
         extensions: &Extensions,
     ) -> Option<&'a str> {
+        self.trusted_header(headers, extensions, "x-forwarded-host")
+    }
+
+    /// A header only a trusted proxy may set, once.
+    fn trusted_header<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        extensions: &Extensions,
+        name: &str,
+    ) -> Option<&'a str> {
         if !self.from_trusted_proxy(extensions) {
             return None;
         }
-        single(headers, "x-forwarded-host")
+        single(headers, name)
     }
 }
 

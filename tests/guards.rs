@@ -14,7 +14,6 @@ use comet_chat::comet::{
     StoredMessage, TokenDigest,
 };
 use comet_chat::config::Config;
-use comet_chat::{serve, server};
 use common::http::{start, start_with, App, Session};
 use reqwest::{header, StatusCode};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -205,7 +204,7 @@ impl Provider for Flaky {
     }
 }
 
-/// The app on `provider`, as `common::http::start` builds it otherwise.
+/// The app on `provider`, with the tests' short timeouts.
 async fn start_on(provider: Arc<dyn Provider>) -> App {
     let env = |key: &str| match key {
         "COMET_POLL_TIMEOUT" => Some("500ms".to_owned()),
@@ -213,17 +212,7 @@ async fn start_on(provider: Arc<dyn Provider>) -> App {
         _ => None,
     };
     let config = Config::from_sources(None, "test", env).expect("valid test config");
-    let options = leptos::config::LeptosOptions::builder()
-        .output_name("comet-chat")
-        .build();
-    let (app, _comet) = server::build(&config, provider, options);
-    let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(listener, app, std::future::pending()));
-    App {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-    }
+    common::http::start_on(&config, provider).await
 }
 
 #[tokio::test]

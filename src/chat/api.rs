@@ -47,7 +47,7 @@ pub async fn login(username: String) -> Result<(), ServerFnError> {
         Err(CometError::ClientExists(Taken::DisplayName)) => {
             // The exact name taken keeps the article's sentence; a
             // look-alike of it gets its own.
-            let online = state.chat.clients().await.map_err(session::comet)?;
+            let online = state.chat.clients().await.map_err(session::comet_error)?;
             let same = online
                 .iter()
                 .any(|c| c.display_name.to_lowercase() == name.to_lowercase());
@@ -65,7 +65,7 @@ pub async fn login(username: String) -> Result<(), ServerFnError> {
                 "The chat is full right now. Please try again in a little while.",
             ));
         }
-        Err(e) => return Err(session::comet(e)),
+        Err(e) => return Err(session::comet_error(e)),
     };
     tracing::info!(client = %client.public, "logged in");
     session::set_token_cookie(Some(token.expose()), state.cookie_secure);
@@ -82,7 +82,7 @@ pub async fn logout() -> Result<(), ServerFnError> {
             .chat
             .remove_client(&client.public)
             .await
-            .map_err(session::comet)?;
+            .map_err(session::comet_error)?;
         tracing::info!(client = %client.public, "logged out");
     }
     session::set_token_cookie(None, state.cookie_secure);
@@ -105,7 +105,7 @@ pub async fn send_message(text: String, id: Option<String>) -> Result<(), Server
         .chat
         .send_to_all_once(once.as_deref(), super::CHAT_MESSAGE, &contents)
         .await
-        .map_err(session::comet)?;
+        .map_err(session::comet_error)?;
     Ok(())
 }
 
@@ -130,7 +130,7 @@ pub async fn send_private_message(
         .chat
         .client_by_public(&target)
         .await
-        .map_err(session::comet)?
+        .map_err(session::comet_error)?
         .ok_or_else(not_online)?;
     let contents = check::chat_text(
         state.max_message_chars,
@@ -155,7 +155,7 @@ pub async fn send_private_message(
             StatusCode::NOT_FOUND,
             "That user is not online.",
         )),
-        Err(e) => Err(session::comet(e)),
+        Err(e) => Err(session::comet_error(e)),
     }
 }
 
@@ -164,7 +164,7 @@ pub async fn online_users() -> Result<Vec<OnlineUser>, ServerFnError> {
     use super::session;
     let state = session::state()?;
     session::current_client(&state).await?;
-    let clients = state.chat.clients().await.map_err(session::comet)?;
+    let clients = state.chat.clients().await.map_err(session::comet_error)?;
     Ok(clients
         .into_iter()
         .map(|c| OnlineUser {
@@ -184,7 +184,7 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
         .chat
         .recent(&token, state.history)
         .await
-        .map_err(session::comet)?;
+        .map_err(session::comet_error)?;
     Ok(History {
         me: super::Me {
             name: client.display_name,

@@ -83,7 +83,7 @@ pub const UNAVAILABLE: &str =
 
 /// A comet error the server function has no better answer for: a provider
 /// outage is `503` + `Retry-After`, anything else [`internal`].
-pub fn comet(error: CometError) -> ServerFnError {
+pub fn comet_error(error: CometError) -> ServerFnError {
     match error {
         CometError::Unavailable(_) => {
             tracing::warn!(%error, "provider unavailable");
@@ -136,7 +136,7 @@ pub async fn current_client(state: &ChatState) -> Result<ClientRecord, ServerFnE
         .chat
         .client(&token)
         .await
-        .map_err(comet)?
+        .map_err(comet_error)?
         .ok_or_else(session_ended)
 }
 

@@ -28,10 +28,17 @@ pub struct ChatSettings {
     pub history: usize,
     /// Add `Secure` to the token cookie (serve over HTTPS).
     pub cookie_secure: bool,
-    /// Sends per second one client may keep up (per node); 0: no limit.
+    /// Sends per second one client address may keep up (per node); 0: no limit.
     pub send_rate: u32,
-    /// Sends one client may make in a burst before the rate applies.
+    /// Sends one client address may make in a burst before the rate applies.
     pub send_burst: u32,
+    /// Logins per minute one client address may keep up (per node); 0: no limit.
+    pub login_rate: u32,
+    /// Logins one client address may make in a burst before the rate applies.
+    pub login_burst: u32,
+    /// Proxies whose forwarding headers (`X-Forwarded-For`, `Forwarded`,
+    /// `X-Forwarded-Proto`, `X-Forwarded-Host`) are believed.
+    pub trusted_proxies: Vec<crate::peer::Cidr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +96,9 @@ struct ChatFile {
     cookie_secure: Option<bool>,
     send_rate: Option<usize>,
     send_burst: Option<usize>,
+    login_rate: Option<usize>,
+    login_burst: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +239,14 @@ impl Config {
             send_rate: limit(&env, "CHAT_SEND_RATE", c.send_rate, 10)?,
             send_burst: count(&env, "CHAT_SEND_BURST", c.send_burst, 50)?.min(u32::MAX as usize)
                 as u32,
+            // 10 a minute after a burst of 20: a household or office behind
+            // one NAT logging in together, and each retyping a taken name
+            // once or twice, stays under it; a script filling the chat from
+            // one address gets 20 names, then one every 6 seconds.
+            login_rate: limit(&env, "CHAT_LOGIN_RATE", c.login_rate, 10)?,
+            login_burst: count(&env, "CHAT_LOGIN_BURST", c.login_burst, 20)?.min(u32::MAX as usize)
+                as u32,
+            trusted_proxies: networks(&env, "CHAT_TRUSTED_PROXIES", &c.trusted_proxies)?,
         };
         let redis_url = env("COMET_REDIS_URL")
             .or_else(|| f.redis_url.clone())
@@ -380,6 +398,36 @@ fn limit(
     }
 }
 
+/// A list of addresses or networks (`10.0.0.0/8, ::1`): comma-separated
+/// in the environment, an array in the file.
+fn networks(
+    env: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    file: &Option<Vec<String>>,
+) -> Result<Vec<crate::peer::Cidr>, ConfigError> {
+    let items: Vec<String> = match env(key) {
+        Some(value) => value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => file.clone().unwrap_or_default(),
+    };
+    items
+        .iter()
+        .map(|item| {
+            crate::peer::Cidr::parse(item).ok_or_else(|| {
+                invalid(
+                    key,
+                    item,
+                    "expected IP addresses or networks such as 10.0.0.0/8, separated by commas",
+                )
+            })
+        })
+        .collect()
+}
+
 fn flag(
     env: &impl Fn(&str) -> Option<String>,
     key: &str,
@@ -453,6 +501,34 @@ mod tests {
         let err = Config::from_sources(None, "x", env_of(&[("COMET_PROVIDER_TIMEOUT", "soon")]))
             .unwrap_err();
         assert!(err.to_string().contains("COMET_PROVIDER_TIMEOUT"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_file_sets_the_address_limits_and_may_list_proxies() {
+        let shipped = include_str!("../Leptos.toml");
+        let config = Config::from_sources(Some(shipped), "Leptos.toml", env_of(&[])).unwrap();
+        assert_eq!((config.chat.login_rate, config.chat.login_burst), (10, 20));
+        assert!(config.chat.trusted_proxies.is_empty());
+        let uncommented = shipped.replace("# trusted_proxies", "trusted_proxies");
+        let config = Config::from_sources(Some(&uncommented), "Leptos.toml", env_of(&[])).unwrap();
+        assert_eq!(config.chat.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn trusted_proxies_parse_and_a_bad_one_is_named() {
+        let env = env_of(&[("CHAT_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]);
+        let config = Config::from_sources(None, "x", env).unwrap();
+        assert_eq!(config.chat.trusted_proxies.len(), 2);
+        let file = "[chat]\ntrusted_proxies = [\"192.168.0.0/16\"]\n";
+        let config = Config::from_sources(Some(file), "x", env_of(&[])).unwrap();
+        assert_eq!(config.chat.trusted_proxies.len(), 1);
+        let env = env_of(&[("CHAT_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")]);
+        let err = Config::from_sources(None, "x", env).unwrap_err();
+        assert!(err.to_string().contains("CHAT_TRUSTED_PROXIES"), "{err}");
+        assert!(err.to_string().contains("proxy.local"), "{err}");
+        let err =
+            Config::from_sources(None, "x", env_of(&[("CHAT_LOGIN_BURST", "0")])).unwrap_err();
+        assert!(err.to_string().contains("CHAT_LOGIN_BURST"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,10 @@ pub mod comet;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
+pub mod origin;
+#[cfg(feature = "ssr")]
+pub mod peer;
+#[cfg(feature = "ssr")]
 pub mod serve;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -2,7 +2,7 @@
 //! `main.rs` serves what this builds; the HTTP tests drive the same router.
 
 use crate::app::{shell, App};
-use crate::chat::{self, api::ssr::ChatState};
+use crate::chat::{self, session::ChatState};
 use crate::comet::{wants_early_ack, Comet, CometError, MemoryProvider, Provider, RedisProvider};
 use crate::config::Config;
 use crate::serve;
@@ -41,19 +41,16 @@ pub fn build(
 ) -> (serve::App, Comet) {
     let metrics = metrics_handle();
     let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
-    let state = ChatState {
-        chat: comet
+    let state = ChatState::new(
+        config,
+        comet
             .channel(chat::CHANNEL)
             .expect("the chat channel was just created"),
-        cookie_secure: config.chat.cookie_secure,
-        max_name_chars: config.chat.max_name_chars,
-        max_message_chars: config.chat.max_message_chars,
-        history: config.chat.history,
-        limiter: Arc::new(chat::api::ssr::SendLimiter::new(
-            config.chat.send_rate,
-            config.chat.send_burst,
-        )),
-    };
+    );
+    let origin_rule = Arc::new(crate::origin::OriginRule {
+        secure: config.chat.cookie_secure,
+        peer: (*state.peer).clone(),
+    });
     let health = state.chat.clone();
     let routes = generate_route_list(App);
     let router = Router::new()
@@ -85,53 +82,16 @@ pub fn build(
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options)
-        .layer(axum::middleware::from_fn(same_origin_only));
+        .layer(axum::middleware::from_fn(chat::args::well_formed))
+        .layer(axum::middleware::from_fn_with_state(
+            origin_rule,
+            crate::origin::same_origin_only,
+        ));
     let app = serve::App {
         router,
         shortcut: Some(Arc::new(PollShortcut(comet.clone()))),
     };
     (app, comet)
-}
-
-/// Server functions act for whoever holds the cookie, so a page on another
-/// site must not be able to call them: a `POST /api/…` whose `Origin` is
-/// not this host (or that a browser marks `Sec-Fetch-Site: cross-site`)
-/// gets `403`. Requests without either header (curl, other servers) pass:
-/// they carry no one else's cookie. Behind a proxy that rewrites `Host`,
-/// `X-Forwarded-Host` is taken as this host too.
-async fn same_origin_only(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::http::{header, Method, StatusCode};
-    use axum::response::IntoResponse;
-    if request.method() == Method::POST && request.uri().path().starts_with("/api/") {
-        let headers = request.headers();
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        let forwarded = headers
-            .get("x-forwarded-host")
-            .and_then(|v| v.to_str().ok());
-        let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-            None => true,
-            Some(origin) => {
-                let origin_host = origin
-                    .split_once("://")
-                    .map(|(_, rest)| rest.trim_end_matches('/'));
-                origin_host.is_some() && (origin_host == host || origin_host == forwarded)
-            }
-        };
-        let cross_site = headers
-            .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes() == b"cross-site");
-        if !origin_ok || cross_site {
-            return (
-                StatusCode::FORBIDDEN,
-                "Cross-origin requests to this server's functions are refused.",
-            )
-                .into_response();
-        }
-    }
-    next.run(request).await
 }
 
 /// The process's Prometheus recorder, installed on first use (the tests

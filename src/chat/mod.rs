@@ -2,14 +2,24 @@
 //! functions for everything the browser sends (`api`), and a hydrated
 //! component that long-polls `/comet/chat` for everything it receives.
 //!
-//! - `api`: the server functions under `/api/` and the session helpers.
+//! - `api`: the server functions under `/api/`.
+//! - `session`, `text`, `limits`, `args` (server only): who is calling,
+//!   what they may type, how fast, and how malformed calls are answered.
 //! - `login`: the login page at `/`.
 //! - `room`: the chat page at `/chat`.
 //! - this file: what a chat message looks like inside a comet message.
 
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod args;
+#[cfg(feature = "ssr")]
+pub mod limits;
 pub mod login;
 pub mod room;
+#[cfg(feature = "ssr")]
+pub mod session;
+#[cfg(feature = "ssr")]
+pub mod text;
 
 use crate::comet::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
 use crate::comet::Message;

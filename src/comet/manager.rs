@@ -453,6 +453,37 @@ impl Manager {
         connection_timeout: Duration,
         idle_timeout: Duration,
     ) -> Result<(PrivateToken, ClientRecord), CometError> {
+        let name_key = display_name.to_lowercase();
+        self.create_client(display_name, name_key, connection_timeout, idle_timeout)
+            .await
+    }
+
+    /// As [`initialize_client`](Self::initialize_client), with the key the
+    /// name must be unique by (default: the name lower-cased). An app that
+    /// wants look-alike names to count as one passes a normalised key (the
+    /// chat passes a confusables skeleton); the provider's name index holds
+    /// it, so the rule holds across nodes.
+    pub async fn initialize_client_keyed(
+        &self,
+        display_name: &str,
+        name_key: String,
+    ) -> Result<(PrivateToken, ClientRecord), CometError> {
+        self.create_client(
+            display_name,
+            name_key,
+            self.settings.connection_timeout,
+            self.settings.idle_timeout,
+        )
+        .await
+    }
+
+    async fn create_client(
+        &self,
+        display_name: &str,
+        name_key: String,
+        connection_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<(PrivateToken, ClientRecord), CometError> {
         let chars = display_name.chars().count();
         if chars == 0 || display_name.trim() != display_name {
             return Err(CometError::InvalidClient(
@@ -486,6 +517,7 @@ impl Manager {
         let record = ClientRecord {
             public: PublicToken::generate(),
             display_name: display_name.to_owned(),
+            name_key,
             connection_timeout,
             idle_timeout,
         };

@@ -190,7 +190,7 @@ impl Provider for MemoryProvider {
     ) -> Result<(), CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
-        let name_key = client.display_name.to_lowercase();
+        let name_key = client.name_key.clone();
         if clients.by_name.contains_key(&name_key) {
             return Err(CometError::ClientExists(Taken::DisplayName));
         }
@@ -313,9 +313,7 @@ impl Provider for MemoryProvider {
             return Ok(None);
         };
         clients.by_digest.remove(&entry.digest);
-        clients
-            .by_name
-            .remove(&entry.record.display_name.to_lowercase());
+        clients.by_name.remove(&entry.record.name_key);
         Ok(Some(entry.record))
     }
 

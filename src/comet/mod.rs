@@ -56,6 +56,9 @@ pub use {
     memory::{MemoryProvider, Retention},
     provider::{Audience, ClientRecord, Provider, StoredMessage},
     redis::RedisProvider,
-    route::{cookie_token, request_token, wants_early_ack, Answer, TOKEN_COOKIE},
+    route::{
+        cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,
+        SECURE_TOKEN_COOKIE, TOKEN_COOKIE,
+    },
     token::{PrivateToken, PublicToken, TokenDigest},
 };

@@ -29,6 +29,8 @@ pub const ONCE_WINDOW: Duration = Duration::from_secs(600);
 pub struct ClientRecord {
     pub public: PublicToken,
     pub display_name: String,
+    /// What display names are unique by (the provider's name index).
+    pub name_key: String,
     /// How long a poll is held with nothing to say.
     pub connection_timeout: Duration,
     /// How long the client may go without polling before it is removed.
@@ -63,8 +65,8 @@ pub struct StoredMessage {
 
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// Adds a client; fails with [`CometError::ClientExists`] if its display
-    /// name (case-insensitively) or token is taken.
+    /// Adds a client; fails with [`CometError::ClientExists`] if its name
+    /// key ([`ClientRecord::name_key`]) or token is taken.
     async fn insert_client(
         &self,
         channel: &str,

@@ -1,6 +1,7 @@
 //! The channel route, `POST /comet/{channel}`: one poll per request.
 //!
-//! Who is polling comes from the `comet_token` cookie (browsers) or an
+//! Who is polling comes from the session cookie (browsers: `comet_token`,
+//! or `__Host-comet_token` over HTTPS; two of them count as none) or an
 //! `Authorization: Bearer` header (anything else). The body is read with a
 //! hard size cap before it is parsed, and every failure is one of the JSON
 //! errors of the wire protocol, so a client can always tell what to do next:
@@ -17,8 +18,22 @@ use axum::routing::post;
 use axum::Router;
 use std::sync::Arc;
 
-/// The cookie that carries the private token in browsers.
+/// The cookie that carries the private token in browsers served over
+/// plain HTTP.
 pub const TOKEN_COOKIE: &str = "comet_token";
+/// The same cookie over HTTPS. Browsers accept a `__Host-` cookie only
+/// with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot
+/// plant one for this host.
+pub const SECURE_TOKEN_COOKIE: &str = "__Host-comet_token";
+
+/// The session cookie's name: [`SECURE_TOKEN_COOKIE`] when it is `Secure`.
+pub fn token_cookie(secure: bool) -> &'static str {
+    if secure {
+        SECURE_TOKEN_COOKIE
+    } else {
+        TOKEN_COOKIE
+    }
+}
 
 const REPLY_HEAD: &[u8] = br#"{"status":"messages","messages":["#;
 const REPLY_TAIL: &[u8] = b"]}";
@@ -313,14 +328,31 @@ pub fn request_token(headers: &HeaderMap) -> Option<PrivateToken> {
     cookie_token(headers)
 }
 
-/// The private token from the `comet_token` cookie, if well formed.
+/// The private token from the session cookie (either name), if well
+/// formed. A request carrying more than one session cookie (one planted by
+/// a sibling subdomain, say) gets none: guessing which is the user's would
+/// let the planter choose. See [`cookie_clash`].
 pub fn cookie_token(headers: &HeaderMap) -> Option<PrivateToken> {
+    let mut found = session_cookies(headers);
+    let (_, value) = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    PrivateToken::parse(value)
+}
+
+/// Whether the request carries more than one session cookie (two
+/// `comet_token`, or both names), so a caller can say so.
+pub fn cookie_clash(headers: &HeaderMap) -> bool {
+    session_cookies(headers).nth(1).is_some()
+}
+
+fn session_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == TOKEN_COOKIE)
-        .and_then(|(_, value)| PrivateToken::parse(value))
+        .filter(|(name, _)| *name == TOKEN_COOKIE || *name == SECURE_TOKEN_COOKIE)
 }

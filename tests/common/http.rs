@@ -1,11 +1,13 @@
 //! The app on a loopback port, driven by a plain HTTP client the way
 //! `curl` users would: shared by the protocol and hold-up tests.
 
+use comet_chat::comet::Provider;
 use comet_chat::config::Config;
 use comet_chat::{serve, server};
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub struct App {
     pub base: String,
@@ -38,11 +40,16 @@ pub async fn start_with(overrides: &[(&str, &str)]) -> App {
         .map(str::to_owned)
     };
     let config = Config::from_sources(None, "test", env).expect("valid test config");
-    let options = LeptosOptions::builder().output_name("comet-chat").build();
     let provider = server::provider(&config)
         .await
         .expect("in-process provider");
-    let (app, _comet) = server::build(&config, provider, options);
+    start_on(&config, provider).await
+}
+
+/// The app with `config` on `provider`, on a free loopback port.
+pub async fn start_on(config: &Config, provider: Arc<dyn Provider>) -> App {
+    let options = LeptosOptions::builder().output_name("comet-chat").build();
+    let (app, _comet) = server::build(config, provider, options);
     // The server main.rs runs: our HTTP/1.1 loop in front of the router.
     let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -153,11 +160,13 @@ impl App {
     }
 }
 
-/// The private token a login's `Set-Cookie` carries.
+/// The private token a login's `Set-Cookie` carries (`comet_token`, or
+/// `__Host-comet_token` when the cookie is secure).
 pub fn cookie_token(set_cookie: &str) -> String {
     set_cookie
         .split(';')
         .next()
+        .map(|pair| pair.strip_prefix("__Host-").unwrap_or(pair))
         .and_then(|pair| pair.strip_prefix("comet_token="))
         .expect("comet_token cookie")
         .to_owned()

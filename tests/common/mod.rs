@@ -2,6 +2,7 @@
 //! redis-server for the tests that need one.
 #![allow(dead_code)]
 
+pub mod flaky;
 pub mod http;
 pub mod processes;
 pub mod provider_suite;

@@ -321,6 +321,35 @@ pub async fn duplicate_display_name_is_refused(factory: Factory) {
     assert_eq!(chat.clients().await.unwrap().len(), 1);
 }
 
+/// An app's name key (here: the chat's look-alike skeleton) is what the
+/// provider keeps names unique by, so the rule holds on every node, and a
+/// removed client frees its key.
+pub async fn names_are_unique_by_the_key_the_app_gives(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let key = |name: &str| name.to_lowercase().replace('\u{430}', "a");
+    let (_, ada) = chat
+        .initialize_client_keyed("ada", key("ada"))
+        .await
+        .unwrap();
+    // Cyrillic "а": a different name, the same key.
+    let err = chat
+        .initialize_client_keyed("\u{430}da", key("\u{430}da"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CometError::ClientExists(comet_chat::comet::Taken::DisplayName)
+        ),
+        "{err:?}"
+    );
+    chat.remove_client(&ada.public).await.unwrap();
+    chat.initialize_client_keyed("\u{430}da", key("\u{430}da"))
+        .await
+        .unwrap();
+    assert_eq!(chat.clients().await.unwrap().len(), 1);
+}
+
 pub async fn invalid_display_names_are_refused(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
     for bad in ["", " ann", "x".repeat(33).as_str(), "a\u{7}b"] {
@@ -730,6 +759,7 @@ macro_rules! provider_suite {
             private_message_reaches_only_its_target,
             private_message_to_unknown_client_fails,
             duplicate_display_name_is_refused,
+            names_are_unique_by_the_key_the_app_gives,
             invalid_display_names_are_refused,
             unknown_token_is_unknown_client,
             join_and_leave_are_ordinary_messages,

@@ -1,5 +1,5 @@
 -- KEYS: clients, digests, names, deadlines
--- ARGV: public, digest, lower-cased name, record JSON, idle ms
+-- ARGV: public, digest, name key (what names are unique by), record JSON, idle ms
 if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 1 then return 'name' end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   return 'token'

@@ -163,6 +163,7 @@ impl StoredClient {
             public: PublicToken::parse(&self.public)
                 .ok_or_else(|| CometError::Unavailable("corrupt client record in Redis".into()))?,
             display_name: self.name.clone(),
+            name_key: self.lname.clone(),
             connection_timeout: Duration::from_millis(self.conn_ms),
             idle_timeout: Duration::from_millis(self.idle_ms),
         })
@@ -403,7 +404,7 @@ impl Provider for RedisProvider {
         client: &ClientRecord,
         digest: &TokenDigest,
     ) -> Result<(), CometError> {
-        let lname = client.display_name.to_lowercase();
+        let lname = client.name_key.clone();
         let stored = StoredClient {
             public: client.public.to_string(),
             name: client.display_name.clone(),

@@ -4,8 +4,15 @@
 //! server that silently ignores `COMET_POLL_TIMEOUT=abc` is worse than one
 //! that does not start.
 
+mod read;
+mod redis_url;
+
+pub use read::parse_duration;
+pub use redis_url::{redact, RedisUrl};
+
 use crate::comet::{Retention, Settings};
-use serde::Deserialize;
+use read::Reader;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -14,8 +21,10 @@ pub struct Config {
     pub retention: Retention,
     pub chat: ChatSettings,
     /// Keep clients and messages in this Redis (several nodes, one chat);
-    /// in-process when unset.
-    pub redis_url: Option<String>,
+    /// in-process when unset. Its password never shows in `Debug`.
+    pub redis_url: Option<RedisUrl>,
+    /// Where `/metrics` is served (`COMET_METRICS`).
+    pub metrics: MetricsAt,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +41,18 @@ pub struct ChatSettings {
     pub send_burst: u32,
 }
 
+/// Where `/metrics` is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetricsAt {
+    /// On the public port with the app: fine for a dev run, but anyone who
+    /// can reach the site can read it.
+    Same,
+    /// Nowhere.
+    Off,
+    /// On its own listener (say `127.0.0.1:9100`), and not on the public port.
+    Separate(SocketAddr),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -44,48 +65,21 @@ pub enum ConfigError {
         path: String,
         source: Box<toml::de::Error>,
     },
-    #[error("{key}={value:?}: {reason}")]
+    /// `key` names where the value came from: `COMET_MAX_POLLS`, or
+    /// `comet.max_polls in Leptos.toml`.
+    #[error("{key} = {value}: {reason}")]
     Invalid {
         key: String,
         value: String,
         reason: String,
     },
+    #[error("unknown setting {key} in {path}")]
+    Unknown { key: String, path: String },
 }
 
-/// The file's shape; every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct File {
-    comet: CometFile,
-    chat: ChatFile,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct CometFile {
-    redis_url: Option<String>,
-    poll_timeout: Option<String>,
-    idle_timeout: Option<String>,
-    reap_interval: Option<String>,
-    retention_messages: Option<usize>,
-    retention_age: Option<String>,
-    max_polls_per_client: Option<usize>,
-    max_polls: Option<usize>,
-    max_clients: Option<usize>,
-    batch_limit: Option<usize>,
-    max_body_bytes: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct ChatFile {
-    max_name_chars: Option<usize>,
-    max_message_chars: Option<usize>,
-    history: Option<usize>,
-    cookie_secure: Option<bool>,
-    send_rate: Option<usize>,
-    send_burst: Option<usize>,
-}
+/// Upper bounds (see `read.rs` for why every setting has one).
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Config {
     /// From `COMET_CONFIG` (default `Leptos.toml`, if present) and the process environment.
@@ -106,71 +100,71 @@ impl Config {
         Self::from_sources(text.as_deref(), &path, |key| std::env::var(key).ok())
     }
 
-    /// From a settings file's text and an environment lookup.
+    /// From a settings file's text and an environment lookup. Each setting:
+    /// its environment variable, else its file key, else the default; both
+    /// sources pass the same validation ([`Reader`]).
     pub fn from_sources(
         file: Option<&str>,
         path: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let file: File = match file {
-            Some(text) => toml::from_str(text).map_err(|source| ConfigError::Parse {
-                path: path.into(),
-                source: Box::new(source),
-            })?,
-            None => File::default(),
-        };
+        let mut r = Reader::new(&env, file, path)?;
         let defaults = Settings::default();
         let retention = Retention::default();
-        let f = &file.comet;
         let comet = Settings {
-            connection_timeout: duration(
-                &env,
+            connection_timeout: r.duration(
                 "COMET_POLL_TIMEOUT",
-                &f.poll_timeout,
+                "comet.poll_timeout",
                 defaults.connection_timeout,
+                HOUR,
             )?,
-            idle_timeout: duration(
-                &env,
+            idle_timeout: r.duration(
                 "COMET_IDLE_TIMEOUT",
-                &f.idle_timeout,
+                "comet.idle_timeout",
                 defaults.idle_timeout,
+                DAY,
             )?,
-            reap_interval: duration(
-                &env,
+            reap_interval: r.duration(
                 "COMET_REAP_INTERVAL",
-                &f.reap_interval,
+                "comet.reap_interval",
                 defaults.reap_interval,
+                HOUR,
             )?,
-            max_polls_per_client: count(
-                &env,
+            max_polls_per_client: r.count(
                 "COMET_MAX_POLLS_PER_CLIENT",
-                f.max_polls_per_client,
+                "comet.max_polls_per_client",
                 defaults.max_polls_per_client,
+                1..=1_000,
             )?,
-            max_polls: count(&env, "COMET_MAX_POLLS", f.max_polls, defaults.max_polls)?,
-            max_clients: count(
-                &env,
+            max_polls: r.count(
+                "COMET_MAX_POLLS",
+                "comet.max_polls",
+                defaults.max_polls,
+                1..=10_000_000,
+            )?,
+            max_clients: r.count(
                 "COMET_MAX_CLIENTS",
-                f.max_clients,
+                "comet.max_clients",
                 defaults.max_clients,
+                1..=100_000_000,
             )?,
-            batch_limit: count(
-                &env,
+            batch_limit: r.count(
                 "COMET_BATCH_LIMIT",
-                f.batch_limit,
+                "comet.batch_limit",
                 defaults.batch_limit,
+                1..=100_000,
             )?,
-            max_body_bytes: count(
-                &env,
+            max_body_bytes: r.count(
                 "COMET_MAX_BODY_BYTES",
-                f.max_body_bytes,
+                "comet.max_body_bytes",
                 defaults.max_body_bytes,
+                1..=1 << 20,
             )?,
-            max_display_name_chars: count(
-                &env,
+            max_display_name_chars: r.count(
                 "CHAT_MAX_NAME_CHARS",
-                file.chat.max_name_chars,
+                "chat.max_name_chars",
                 defaults.max_display_name_chars,
+                1..=1_000,
             )?,
         };
         if comet.idle_timeout <= comet.connection_timeout {
@@ -184,141 +178,65 @@ impl Config {
             });
         }
         let retention = Retention {
-            max_messages: count(
-                &env,
+            max_messages: r.count(
                 "COMET_RETENTION_MESSAGES",
-                f.retention_messages,
+                "comet.retention_messages",
                 retention.max_messages,
+                1..=10_000_000,
             )?,
-            max_age: duration(
-                &env,
+            max_age: r.duration(
                 "COMET_RETENTION_AGE",
-                &f.retention_age,
+                "comet.retention_age",
                 retention.max_age,
+                365 * DAY,
             )?,
         };
-        let c = &file.chat;
         let chat = ChatSettings {
             max_name_chars: comet.max_display_name_chars,
-            max_message_chars: count(&env, "CHAT_MAX_MESSAGE_CHARS", c.max_message_chars, 2000)?,
-            history: count(&env, "CHAT_HISTORY", c.history, 50)?,
-            cookie_secure: flag(&env, "CHAT_COOKIE_SECURE", c.cookie_secure, false)?,
-            send_rate: limit(&env, "CHAT_SEND_RATE", c.send_rate, 10)?,
-            send_burst: count(&env, "CHAT_SEND_BURST", c.send_burst, 50)?.min(u32::MAX as usize)
-                as u32,
+            max_message_chars: r.count(
+                "CHAT_MAX_MESSAGE_CHARS",
+                "chat.max_message_chars",
+                2000,
+                1..=100_000,
+            )?,
+            history: r.count("CHAT_HISTORY", "chat.history", 50, 1..=10_000)?,
+            cookie_secure: r.flag("CHAT_COOKIE_SECURE", "chat.cookie_secure", false)?,
+            send_rate: r.count("CHAT_SEND_RATE", "chat.send_rate", 10, 0..=1_000_000)?,
+            send_burst: r.count("CHAT_SEND_BURST", "chat.send_burst", 50, 1..=1_000_000)?,
         };
-        let redis_url = env("COMET_REDIS_URL")
-            .or_else(|| f.redis_url.clone())
-            .filter(|url| !url.trim().is_empty());
-        if let Some(url) = &redis_url {
-            let known = ["redis://", "rediss://", "unix://"];
-            if !known.iter().any(|scheme| url.starts_with(scheme)) {
-                return Err(invalid(
-                    "COMET_REDIS_URL",
-                    url,
-                    "expected redis://host:port[/db]",
-                ));
-            }
-        }
+        let redis_url = match r.find("COMET_REDIS_URL", "comet.redis_url") {
+            None => None,
+            Some(found) => match found.value.as_str().map(str::trim) {
+                Some("") => None,
+                Some(url) => Some(RedisUrl::new(url.to_owned()).map_err(|reason| {
+                    found.invalid_showing(format!("{:?}", redact(url)), reason)
+                })?),
+                None => return Err(found.invalid("expected a redis:// URL")),
+            },
+        };
+        let metrics = match r.find("COMET_METRICS", "comet.metrics") {
+            None => MetricsAt::Same,
+            Some(found) => match found.value.as_str().map(str::trim) {
+                Some("same") => MetricsAt::Same,
+                Some("off") => MetricsAt::Off,
+                Some(addr) => MetricsAt::Separate(addr.parse().map_err(|_| {
+                    found.invalid("expected same, off, or an address such as 127.0.0.1:9100")
+                })?),
+                None => {
+                    return Err(
+                        found.invalid("expected same, off, or an address such as 127.0.0.1:9100")
+                    )
+                }
+            },
+        };
+        r.finish()?;
         Ok(Config {
             comet,
             retention,
             chat,
             redis_url,
+            metrics,
         })
-    }
-}
-
-fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        value: value.into(),
-        reason: reason.into(),
-    }
-}
-
-fn duration(
-    env: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    file: &Option<String>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match env(key).or_else(|| file.clone()) {
-        None => Ok(default),
-        Some(value) => parse_duration(&value)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                invalid(
-                    key,
-                    &value,
-                    "expected a positive duration such as 25s, 500ms, 2m or 1h",
-                )
-            }),
-    }
-}
-
-/// `25s`, `500ms`, `2m`, `1h`, or a plain number of seconds (`1.5`).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let number: f64 = number.trim().parse().ok()?;
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return None,
-    };
-    (number.is_finite() && number >= 0.0).then(|| Duration::from_secs_f64(number * scale))
-}
-
-fn count(
-    env: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    file: Option<usize>,
-    default: usize,
-) -> Result<usize, ConfigError> {
-    match env(key) {
-        Some(value) => value
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| invalid(key, &value, "expected a positive whole number")),
-        None => Ok(file.unwrap_or(default)),
-    }
-}
-
-/// Like [`count`], but 0 is allowed (it means "no limit").
-fn limit(
-    env: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    file: Option<usize>,
-    default: u32,
-) -> Result<u32, ConfigError> {
-    match env(key) {
-        Some(value) => value
-            .trim()
-            .parse::<u32>()
-            .map_err(|_| invalid(key, &value, "expected a whole number (0: no limit)")),
-        None => Ok(file.map_or(default, |n| n.min(u32::MAX as usize) as u32)),
-    }
-}
-
-fn flag(
-    env: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    file: Option<bool>,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match env(key).as_deref().map(str::trim) {
-        Some("1" | "true" | "yes") => Ok(true),
-        Some("0" | "false" | "no") => Ok(false),
-        Some(other) => Err(invalid(key, other, "expected true or false")),
-        None => Ok(file.unwrap_or(default)),
     }
 }
 
@@ -372,10 +290,122 @@ mod tests {
     }
 
     #[test]
+    fn huge_durations_name_their_variable_instead_of_panicking() {
+        for huge in ["1e300", "99999999999999999999h", "inf", "NaN"] {
+            let env = move |key: &str| (key == "COMET_POLL_TIMEOUT").then(|| huge.to_owned());
+            let err = Config::from_sources(None, "x", env).unwrap_err();
+            assert!(
+                err.to_string().contains("COMET_POLL_TIMEOUT"),
+                "{huge}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_beyond_their_bound_are_refused() {
+        let err =
+            Config::from_sources(None, "x", env_of(&[("COMET_POLL_TIMEOUT", "2h")])).unwrap_err();
+        assert!(err.to_string().contains("1h"), "{err}");
+        let err = Config::from_sources(None, "x", env_of(&[("COMET_REAP_INTERVAL", "0.1ms")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("COMET_REAP_INTERVAL"), "{err}");
+    }
+
+    #[test]
+    fn file_values_pass_the_same_validation_and_name_their_key() {
+        for (file, key) in [
+            ("[comet]\nmax_polls = 0\n", "comet.max_polls in Leptos.toml"),
+            (
+                "[comet]\npoll_timeout = \"1e300\"\n",
+                "comet.poll_timeout in Leptos.toml",
+            ),
+            (
+                "[comet]\nretention_age = 0\n",
+                "comet.retention_age in Leptos.toml",
+            ),
+            ("[chat]\nhistory = -1\n", "chat.history in Leptos.toml"),
+            ("[chat]\nsend_burst = 0\n", "chat.send_burst in Leptos.toml"),
+            (
+                "[chat]\nsend_rate = 99999999999\n",
+                "chat.send_rate in Leptos.toml",
+            ),
+            (
+                "[chat]\ncookie_secure = \"maybe\"\n",
+                "chat.cookie_secure in Leptos.toml",
+            ),
+        ] {
+            let err = Config::from_sources(Some(file), "Leptos.toml", env_of(&[])).unwrap_err();
+            assert!(err.to_string().contains(key), "{file}: {err}");
+        }
+    }
+
+    #[test]
+    fn file_values_in_range_are_read_as_numbers_or_strings() {
+        let file = "[comet]\npoll_timeout = 3\nidle_timeout = \"9s\"\nmax_polls = \"7\"\n";
+        let config = Config::from_sources(Some(file), "x", env_of(&[])).unwrap();
+        assert_eq!(config.comet.connection_timeout, Duration::from_secs(3));
+        assert_eq!(config.comet.idle_timeout, Duration::from_secs(9));
+        assert_eq!(config.comet.max_polls, 7);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named() {
+        let err = Config::from_sources(Some("[chat]\nhistroy = 5\n"), "Leptos.toml", env_of(&[]))
+            .unwrap_err();
+        assert!(err.to_string().contains("chat.histroy"), "{err}");
+        let err =
+            Config::from_sources(Some("[extra]\nx = 1\n"), "Leptos.toml", env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("extra"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_refused_without_its_password() {
+        let err = Config::from_sources(
+            None,
+            "x",
+            env_of(&[("COMET_REDIS_URL", "http://:secret@host:6379")]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("COMET_REDIS_URL"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains(":***@host"), "{text}");
+    }
+
+    #[test]
+    fn the_configuration_never_prints_the_redis_password() {
+        let env = env_of(&[("COMET_REDIS_URL", "redis://:secret@127.0.0.1:6379")]);
+        let config = Config::from_sources(None, "x", env).unwrap();
+        assert!(!format!("{config:?}").contains("secret"));
+        let url = config.redis_url.unwrap();
+        assert_eq!(url.expose(), "redis://:secret@127.0.0.1:6379");
+    }
+
+    #[test]
+    fn metrics_are_served_with_the_app_unless_told_otherwise() {
+        let metrics = |value: &'static str| {
+            let env = move |key: &str| (key == "COMET_METRICS").then(|| value.to_owned());
+            Config::from_sources(None, "x", env).map(|c| c.metrics)
+        };
+        let default = Config::from_sources(None, "x", env_of(&[])).unwrap();
+        assert_eq!(default.metrics, MetricsAt::Same);
+        assert_eq!(metrics("same").unwrap(), MetricsAt::Same);
+        assert_eq!(metrics("off").unwrap(), MetricsAt::Off);
+        assert_eq!(
+            metrics("127.0.0.1:9100").unwrap(),
+            MetricsAt::Separate("127.0.0.1:9100".parse().unwrap())
+        );
+        let err = metrics("elsewhere").unwrap_err();
+        assert!(err.to_string().contains("COMET_METRICS"), "{err}");
+    }
+
+    #[test]
     fn durations_parse_in_several_units() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration("1e300"), None);
+        assert_eq!(parse_duration("-1s"), None);
     }
 }

@@ -8,6 +8,8 @@ pub mod comet;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
+pub mod headers;
+#[cfg(feature = "ssr")]
 pub mod serve;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -290,6 +290,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_leptos_toml_is_valid() {
+        let file = include_str!("../Leptos.toml");
+        Config::from_sources(Some(file), "Leptos.toml", env_of(&[])).unwrap();
+    }
+
+    #[test]
     fn huge_durations_name_their_variable_instead_of_panicking() {
         for huge in ["1e300", "99999999999999999999h", "inf", "NaN"] {
             let env = move |key: &str| (key == "COMET_POLL_TIMEOUT").then(|| huge.to_owned());

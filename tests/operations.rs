@@ -19,6 +19,7 @@ use leptos::config::LeptosOptions;
 use reqwest::{header, StatusCode};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// What a provider's error might carry that the public must not see.
@@ -295,8 +296,9 @@ async fn responses_that_are_not_pages_carry_the_headers_without_a_nonce() {
     assert!(!policy.contains("nonce-"), "{policy}");
 }
 
-/// Runs the server binary with `env` and returns its exit status and
-/// stderr (it is expected to refuse to start).
+/// Runs the server binary with `env`, expecting it to refuse to start:
+/// its exit status and output. A server that starts anyway is killed
+/// after a bound and fails the test (it would otherwise run forever).
 fn refused_start(env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_comet-chat"));
     command
@@ -310,7 +312,21 @@ fn refused_start(env: &[(&str, &str)]) -> (Option<i32>, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     die_with_parent(&mut command);
-    let output = command.output().expect("the comet-chat binary runs");
+    let mut child = command.spawn().expect("the comet-chat binary runs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child
+        .try_wait()
+        .expect("the child can be waited for")
+        .is_none()
+    {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started with {env:?} instead of refusing it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("the child's output");
     let text = String::from_utf8_lossy(&output.stderr).into_owned()
         + &String::from_utf8_lossy(&output.stdout);
     (output.status.code(), text)

@@ -32,6 +32,11 @@ pub fn build(
     provider: Arc<dyn Provider>,
     leptos_options: LeptosOptions,
 ) -> (serve::App, Comet) {
+    // The recorder must exist before the channels: they take their metric
+    // handles once, at creation (a handle taken earlier records nothing).
+    if config.metrics != MetricsAt::Off {
+        metrics_handle();
+    }
     let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
     let state = ChatState {
         chat: comet

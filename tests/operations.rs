@@ -180,6 +180,12 @@ fn metrics_on_their_own_address_are_served_there_and_not_on_the_public_port() {
         assert_eq!(private.status(), StatusCode::OK);
         let kind = private.headers()[header::CONTENT_TYPE].to_str().unwrap();
         assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+        // The channel's own metrics, not an empty recorder's.
+        let text = private.text().await.unwrap();
+        assert!(
+            text.contains("comet_polls_waiting{channel=\"chat\"}"),
+            "{text}"
+        );
     });
 }
 

@@ -9,6 +9,10 @@ use leptos_router::{
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // This page's Content-Security-Policy names the nonce Leptos gives its
+    // inline hydration script (see headers.rs).
+    #[cfg(feature = "ssr")]
+    crate::headers::provide_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -5,7 +5,8 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use anyhow::Context;
-    use comet_chat::{config::Config, serve, server};
+    use comet_chat::config::{Config, MetricsAt};
+    use comet_chat::{serve, server};
     use leptos::prelude::get_configuration;
 
     tracing_subscriber::fmt()
@@ -35,11 +36,27 @@ async fn main() -> anyhow::Result<()> {
     let (app, comet) = server::build(&config, provider, leptos.leptos_options);
 
     let listener = serve::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    if let MetricsAt::Separate(metrics) = config.metrics {
+        let listener = serve::listen(metrics)
+            .with_context(|| format!("cannot listen on {metrics} (COMET_METRICS)"))?;
+        tracing::info!(%metrics, "serving /metrics on http://{metrics}/metrics");
+        // A scrape endpoint has nothing to drain: it lives as long as the
+        // process, and stops with it.
+        tokio::spawn(serve::serve(
+            listener,
+            server::metrics_router::<()>(),
+            serve::Limits::default(),
+            std::future::pending(),
+        ));
+    }
     tracing::info!(
         %addr,
         poll_timeout = ?config.comet.connection_timeout,
         idle_timeout = ?config.comet.idle_timeout,
         provider = if config.redis_url.is_some() { "redis" } else { "in-process" },
+        // Displayed with its password hidden (RedisUrl).
+        redis = config.redis_url.as_ref().map(ToString::to_string),
+        metrics = ?config.metrics,
         "serving Comet Chat on http://{addr}"
     );
     serve::serve(listener, app, config.http.clone(), async move {

@@ -4,7 +4,7 @@
 use crate::app::{shell, App};
 use crate::chat::{self, session::ChatState};
 use crate::comet::{wants_early_ack, Comet, CometError, MemoryProvider, Provider, RedisProvider};
-use crate::config::Config;
+use crate::config::{Config, MetricsAt};
 use crate::serve;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::get;
@@ -39,7 +39,11 @@ pub fn build(
     provider: Arc<dyn Provider>,
     leptos_options: LeptosOptions,
 ) -> (serve::App, Comet) {
-    let metrics = metrics_handle();
+    // The recorder must exist before the channels: they take their metric
+    // handles once, at creation (a handle taken earlier records nothing).
+    if config.metrics != MetricsAt::Off {
+        metrics_handle();
+    }
     let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
     let state = ChatState::new(
         config,
@@ -53,23 +57,12 @@ pub fn build(
     });
     let health = state.chat.clone();
     let routes = generate_route_list(App);
-    let router = Router::new()
-        .route("/healthz", get(move || healthz(health.clone())))
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        metrics.render(),
-                    )
-                }
-            }),
-        )
+    let mut router: Router<LeptosOptions> =
+        Router::new().route("/healthz", get(move || healthz(health.clone())));
+    if config.metrics == MetricsAt::Same {
+        router = router.merge(metrics_router());
+    }
+    let router = router
         .merge(comet.router())
         .leptos_routes_with_context(
             &leptos_options,
@@ -86,12 +79,35 @@ pub fn build(
         .layer(axum::middleware::from_fn_with_state(
             origin_rule,
             crate::origin::same_origin_only,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(crate::headers::security_headers));
     let app = serve::App {
         router,
         shortcut: Some(Arc::new(PollShortcut(comet.clone()))),
     };
     (app, comet)
+}
+
+/// `GET /metrics` alone: merged into the app's router (`COMET_METRICS=same`)
+/// or served on a listener of its own (an address), so the public port
+/// need not show the node's internals.
+pub fn metrics_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let metrics = metrics_handle();
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    )
 }
 
 /// The process's Prometheus recorder, installed on first use (the tests
@@ -130,16 +146,18 @@ pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
-/// `200 ok` when this node and its provider answer; `503` naming the
-/// provider's error when the provider does not (a load balancer should
-/// then send clients elsewhere).
-async fn healthz(chat: Arc<crate::comet::Manager>) -> (axum::http::StatusCode, String) {
+/// `200 ok` when this node and its provider answer; `503 unavailable`
+/// when the provider does not (a load balancer should then send clients
+/// elsewhere). The body says no more than that: the provider's error (a
+/// host name, a Redis message) is for the operator's log, not for whoever
+/// can reach the port.
+async fn healthz(chat: Arc<crate::comet::Manager>) -> (axum::http::StatusCode, &'static str) {
     match chat.ping().await {
-        Ok(()) => (axum::http::StatusCode::OK, "ok".into()),
-        Err(error) => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("provider unreachable: {error}"),
-        ),
+        Ok(()) => (axum::http::StatusCode::OK, "ok"),
+        Err(error) => {
+            tracing::warn!(%error, "health check: the provider does not answer");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
     }
 }
 

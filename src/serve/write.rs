@@ -87,10 +87,20 @@ pub async fn write_bytes(
     };
     match tokio::time::timeout(timeout, rest).await {
         Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "client did not take the reply in time",
-        )),
+        Err(_) => {
+            // The connection is closed next. A plain close would leave the
+            // unsent part of the reply in the kernel's send buffer for as
+            // long as the stalled client keeps its end open (up to the
+            // socket buffer's size, megabytes, per connection); a reset
+            // (zero linger, which never blocks) discards it at once.
+            if let Err(error) = stream.set_zero_linger() {
+                tracing::debug!(%error, "cannot set SO_LINGER");
+            }
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client did not take the reply in time",
+            ))
+        }
     }
 }
 

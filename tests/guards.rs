@@ -7,12 +7,11 @@
 
 mod common;
 
-use comet_chat::comet::{MemoryProvider, Provider, Retention};
+use comet_chat::comet::Provider;
 use comet_chat::config::Config;
 use common::flaky::Flaky;
 use common::http::{start, start_with, App, Session};
 use reqwest::{header, StatusCode};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 async fn text_of(response: reqwest::Response) -> (StatusCode, String) {
@@ -106,10 +105,7 @@ async fn start_on(provider: Arc<dyn Provider>) -> App {
 
 #[tokio::test]
 async fn a_provider_outage_is_503_with_retry_after_in_every_server_function() {
-    let provider = Arc::new(Flaky {
-        inner: MemoryProvider::new(Retention::default()),
-        down: AtomicBool::new(false),
-    });
+    let provider = Flaky::new();
     let app = start_on(provider.clone()).await;
     let ann = app.login("ann").await;
     let bob = app.login("bob").await;
@@ -123,7 +119,7 @@ async fn a_provider_outage_is_503_with_retry_after_in_every_server_function() {
         online[1]["public"].as_str().unwrap().to_owned()
     };
     drop(bob);
-    provider.down.store(true, Ordering::SeqCst);
+    provider.refuse();
     let calls = [
         ("login", vec![("username", "cy")]),
         ("send_message", vec![("text", "hi")]),

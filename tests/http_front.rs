@@ -6,15 +6,13 @@
 //! chat app.
 
 mod common;
-#[path = "common/raw.rs"]
-mod raw;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::Router;
 use comet_chat::serve::{self, Limits};
-use raw::{get as get_req, Conn, Server, PATIENCE};
+use common::raw::{get as get_req, Conn, Server, PATIENCE};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -64,7 +62,7 @@ fn router(gates: Gates) -> Router {
 
 async fn start(limits: Limits) -> (Server, Gates) {
     let gates = Gates::default();
-    (Server::start(router(gates.clone()), limits).await, gates)
+    (Server::start(router(gates.clone()), limits), gates)
 }
 
 async fn plain() -> Server {

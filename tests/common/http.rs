@@ -34,10 +34,7 @@ pub async fn start_with(overrides: &[(&str, &str)]) -> App {
 
 /// The app with `config` on `provider`, on a free loopback port.
 pub async fn start_on(config: &Config, provider: Arc<dyn Provider>) -> App {
-    App {
-        base: format!("http://{}", serve_app(config, provider)),
-        http: Client::new(),
-    }
+    App::at(serve_app(config, provider))
 }
 
 /// The tests' settings: short timeouts, a small retention, few polls per
@@ -104,6 +101,14 @@ pub struct Session {
 }
 
 impl App {
+    /// A client of the app served at `addr`.
+    pub fn at(addr: SocketAddr) -> App {
+        App {
+            base: format!("http://{addr}"),
+            http: Client::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -180,6 +180,11 @@ async fn send_from(app: &App, s: &Session, text: &str, from: &str) -> StatusCode
         .status()
 }
 
+/// Whether `name` may log in from `from`.
+async fn admitted(app: &App, name: &str, from: &str) -> bool {
+    login_from(app, name, from).await.status().is_success()
+}
+
 fn session(response: &reqwest::Response) -> Session {
     let cookie = response.headers()[header::SET_COOKIE]
         .to_str()
@@ -206,18 +211,9 @@ async fn logins_are_limited_per_client_address() {
     let secs: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&secs), "{secs}");
     // Another address has its own bucket; the same /64 does not.
-    assert!(login_from(&app, "b1", "198.51.100.2")
-        .await
-        .status()
-        .is_success());
-    assert!(login_from(&app, "c1", "2001:db8:0:1::1")
-        .await
-        .status()
-        .is_success());
-    assert!(login_from(&app, "c2", "2001:db8:0:1::2")
-        .await
-        .status()
-        .is_success());
+    assert!(admitted(&app, "b1", "198.51.100.2").await);
+    assert!(admitted(&app, "c1", "2001:db8:0:1::1").await);
+    assert!(admitted(&app, "c2", "2001:db8:0:1::2").await);
     let same_64 = login_from(&app, "c3", "2001:db8:0:1::3").await.status();
     assert_eq!(same_64, StatusCode::TOO_MANY_REQUESTS);
 }
@@ -226,10 +222,7 @@ async fn logins_are_limited_per_client_address() {
 async fn forwarded_addresses_are_ignored_unless_the_proxy_is_trusted() {
     let app = start_with(&[("CHAT_LOGIN_RATE", "1"), ("CHAT_LOGIN_BURST", "2")]).await;
     for (i, from) in ["198.51.100.1", "198.51.100.2"].iter().enumerate() {
-        assert!(login_from(&app, &format!("u{i}"), from)
-            .await
-            .status()
-            .is_success());
+        assert!(admitted(&app, &format!("u{i}"), from).await);
     }
     // A third "address" is only a header: the socket's bucket is empty.
     let status = login_from(&app, "u3", "198.51.100.3").await.status();

@@ -83,13 +83,17 @@ async fn malformed_arguments_get_400_saying_what_is_wrong() {
         assert!(text.contains(says), "{endpoint} {body:?}: {text}");
     }
     // Nothing was sent, nobody logged in.
-    let online: serde_json::Value = app
-        .server_fn(&ann, "online_users", &[])
+    let online = online(&app, &ann).await;
+    assert_eq!(online.as_array().map(Vec::len), Some(1), "{online}");
+}
+
+/// Who is online, as `s` is shown it.
+async fn online(app: &App, s: &Session) -> serde_json::Value {
+    app.server_fn(s, "online_users", &[])
         .await
         .json()
         .await
-        .unwrap();
-    assert_eq!(online.as_array().map(Vec::len), Some(1), "{online}");
+        .unwrap()
 }
 
 /// The app on `provider`, with the tests' short timeouts.
@@ -109,15 +113,10 @@ async fn a_provider_outage_is_503_with_retry_after_in_every_server_function() {
     let app = start_on(provider.clone()).await;
     let ann = app.login("ann").await;
     let bob = app.login("bob").await;
-    let bob_public = {
-        let online: serde_json::Value = app
-            .server_fn(&ann, "online_users", &[])
-            .await
-            .json()
-            .await
-            .unwrap();
-        online[1]["public"].as_str().unwrap().to_owned()
-    };
+    let bob_public = online(&app, &ann).await[1]["public"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     drop(bob);
     provider.refuse();
     let calls = [

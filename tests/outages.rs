@@ -188,7 +188,10 @@ async fn a_stopping_node_answers_its_held_polls_503_at_once_and_exits() {
     let user = logged_in(&http, &node, "ann").await;
     let held = {
         let poll = nodes::poll(&http, &node.base, &user.token, &user.cursor);
-        tokio::spawn(async move { (Instant::now(), poll.send().await.unwrap()) })
+        tokio::spawn(async move {
+            let response = poll.send().await.unwrap();
+            (Instant::now(), response)
+        })
     };
     // Let the poll reach the node and be held (it would be for 20 s).
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -25,6 +25,8 @@ pub struct Gates {
     pub release: Arc<Notify>,
 }
 
+/// `/echo/{n}` answers `n`, `POST /body` the body's length, `/big/{n}`
+/// `n` bytes, `/stream` a chunked reply, and `/wait` waits on `gates`.
 pub fn router(gates: Gates) -> Router {
     Router::new()
         .route("/echo/{n}", get(|Path(n): Path<String>| async move { n }))

@@ -7,12 +7,11 @@
 
 mod common;
 
-use comet_chat::comet::{MemoryProvider, Provider, Retention};
+use comet_chat::comet::Provider;
 use comet_chat::config::Config;
 use common::flaky::Flaky;
 use common::http::{start, start_with, App, Session};
 use reqwest::{header, StatusCode};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 async fn text_of(response: reqwest::Response) -> (StatusCode, String) {
@@ -84,13 +83,17 @@ async fn malformed_arguments_get_400_saying_what_is_wrong() {
         assert!(text.contains(says), "{endpoint} {body:?}: {text}");
     }
     // Nothing was sent, nobody logged in.
-    let online: serde_json::Value = app
-        .server_fn(&ann, "online_users", &[])
+    let online = online(&app, &ann).await;
+    assert_eq!(online.as_array().map(Vec::len), Some(1), "{online}");
+}
+
+/// Who is online, as `s` is shown it.
+async fn online(app: &App, s: &Session) -> serde_json::Value {
+    app.server_fn(s, "online_users", &[])
         .await
         .json()
         .await
-        .unwrap();
-    assert_eq!(online.as_array().map(Vec::len), Some(1), "{online}");
+        .unwrap()
 }
 
 /// The app on `provider`, with the tests' short timeouts.
@@ -106,24 +109,16 @@ async fn start_on(provider: Arc<dyn Provider>) -> App {
 
 #[tokio::test]
 async fn a_provider_outage_is_503_with_retry_after_in_every_server_function() {
-    let provider = Arc::new(Flaky {
-        inner: MemoryProvider::new(Retention::default()),
-        down: AtomicBool::new(false),
-    });
+    let provider = Flaky::new();
     let app = start_on(provider.clone()).await;
     let ann = app.login("ann").await;
     let bob = app.login("bob").await;
-    let bob_public = {
-        let online: serde_json::Value = app
-            .server_fn(&ann, "online_users", &[])
-            .await
-            .json()
-            .await
-            .unwrap();
-        online[1]["public"].as_str().unwrap().to_owned()
-    };
+    let bob_public = online(&app, &ann).await[1]["public"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     drop(bob);
-    provider.down.store(true, Ordering::SeqCst);
+    provider.refuse();
     let calls = [
         ("login", vec![("username", "cy")]),
         ("send_message", vec![("text", "hi")]),
@@ -184,6 +179,11 @@ async fn send_from(app: &App, s: &Session, text: &str, from: &str) -> StatusCode
         .status()
 }
 
+/// Whether `name` may log in from `from`.
+async fn admitted(app: &App, name: &str, from: &str) -> bool {
+    login_from(app, name, from).await.status().is_success()
+}
+
 fn session(response: &reqwest::Response) -> Session {
     let cookie = response.headers()[header::SET_COOKIE]
         .to_str()
@@ -210,18 +210,9 @@ async fn logins_are_limited_per_client_address() {
     let secs: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&secs), "{secs}");
     // Another address has its own bucket; the same /64 does not.
-    assert!(login_from(&app, "b1", "198.51.100.2")
-        .await
-        .status()
-        .is_success());
-    assert!(login_from(&app, "c1", "2001:db8:0:1::1")
-        .await
-        .status()
-        .is_success());
-    assert!(login_from(&app, "c2", "2001:db8:0:1::2")
-        .await
-        .status()
-        .is_success());
+    assert!(admitted(&app, "b1", "198.51.100.2").await);
+    assert!(admitted(&app, "c1", "2001:db8:0:1::1").await);
+    assert!(admitted(&app, "c2", "2001:db8:0:1::2").await);
     let same_64 = login_from(&app, "c3", "2001:db8:0:1::3").await.status();
     assert_eq!(same_64, StatusCode::TOO_MANY_REQUESTS);
 }
@@ -230,10 +221,7 @@ async fn logins_are_limited_per_client_address() {
 async fn forwarded_addresses_are_ignored_unless_the_proxy_is_trusted() {
     let app = start_with(&[("CHAT_LOGIN_RATE", "1"), ("CHAT_LOGIN_BURST", "2")]).await;
     for (i, from) in ["198.51.100.1", "198.51.100.2"].iter().enumerate() {
-        assert!(login_from(&app, &format!("u{i}"), from)
-            .await
-            .status()
-            .is_success());
+        assert!(admitted(&app, &format!("u{i}"), from).await);
     }
     // A third "address" is only a header: the socket's bucket is empty.
     let status = login_from(&app, "u3", "198.51.100.3").await.status();

@@ -4,17 +4,11 @@
 
 mod common;
 
-use common::http::cookie_token;
+use common::nodes::{self, logged_in, User};
 use common::processes::{Node, Redis};
 use reqwest::{header, Client, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
-
-#[derive(Clone)]
-struct User {
-    token: String,
-    cursor: String,
-}
 
 fn http() -> Client {
     Client::builder()
@@ -23,43 +17,9 @@ fn http() -> Client {
         .unwrap()
 }
 
-async fn login(http: &Client, node: &Node, name: &str) -> User {
-    let response = http
-        .post(format!("{}/api/login", node.base))
-        .form(&[("username", name)])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "login {name}: {}",
-        response.status()
-    );
-    let token = cookie_token(response.headers()[header::SET_COOKIE].to_str().unwrap());
-    let history: Value = http
-        .post(format!("{}/api/recent_messages", node.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    User {
-        token,
-        cursor: history["cursor"].as_str().unwrap().to_owned(),
-    }
-}
-
 /// Sends through the node at `base`; the status, or 502 with no answer.
 async fn send(http: &Client, base: &str, user: &User, text: &str) -> StatusCode {
-    match http
-        .post(format!("{base}/api/send_message"))
-        .bearer_auth(&user.token)
-        .form(&[("text", text)])
-        .send()
-        .await
-    {
+    match nodes::send(http, base, user, text).send().await {
         Ok(response) => response.status(),
         Err(_) => StatusCode::BAD_GATEWAY,
     }
@@ -68,10 +28,7 @@ async fn send(http: &Client, base: &str, user: &User, text: &str) -> StatusCode 
 /// One poll on `node` from the user's cursor; the chat texts it brought
 /// (advancing the cursor), or the error status.
 async fn poll(http: &Client, node: &Node, user: &mut User) -> Result<Vec<String>, StatusCode> {
-    let response = http
-        .post(format!("{}/comet/chat", node.base))
-        .bearer_auth(&user.token)
-        .body(json!({ "since": user.cursor }).to_string())
+    let response = nodes::poll(http, &node.base, &user.token, &user.cursor)
         .send()
         .await
         .map_err(|_| StatusCode::BAD_GATEWAY)?;
@@ -113,8 +70,8 @@ async fn clients_on_different_nodes_chat_and_switch_nodes_between_polls() {
     let redis = Redis::start();
     let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
     let http = http();
-    let mut ann = login(&http, &a, "ann").await;
-    let mut bob = login(&http, &b, "bob").await;
+    let mut ann = logged_in(&http, &a, "ann").await;
+    let mut bob = logged_in(&http, &b, "bob").await;
     // Display names are unique across the cluster.
     let taken = http
         .post(format!("{}/api/login", b.base))
@@ -148,8 +105,8 @@ async fn a_killed_node_loses_nothing_its_clients_resume_on_another() {
     let redis = Redis::start();
     let (mut a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
     let http = http();
-    let mut reader = login(&http, &a, "reader").await;
-    let writer = login(&http, &b, "writer").await;
+    let mut reader = logged_in(&http, &a, "reader").await;
+    let writer = logged_in(&http, &b, "writer").await;
     reader.cursor = writer.cursor.clone();
 
     let sender = {
@@ -180,7 +137,7 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
     let mut redis = Redis::start();
     let node = Node::start(&redis.url());
     let http = http();
-    let mut user = login(&http, &node, "ann").await;
+    let mut user = logged_in(&http, &node, "ann").await;
     for text in numbered("before", 0..3) {
         assert!(send(&http, &node.base, &user, &text).await.is_success());
     }
@@ -197,10 +154,7 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
     // Says so without the provider's error text (that goes to the log).
     assert_eq!(health.text().await.unwrap(), "unavailable");
-    let response = http
-        .post(format!("{}/comet/chat", node.base))
-        .bearer_auth(&user.token)
-        .body(json!({ "since": user.cursor }).to_string())
+    let response = nodes::poll(&http, &node.base, &user.token, &user.cursor)
         .send()
         .await
         .unwrap();
@@ -251,7 +205,7 @@ async fn a_node_started_before_redis_waits_for_it_then_serves() {
     redis.restart();
     node.wait_ready();
     let http = http();
-    let mut ann = login(&http, &node, "Ann").await;
+    let mut ann = logged_in(&http, &node, "Ann").await;
     assert_eq!(send(&http, &node.base, &ann, "hello").await, StatusCode::OK);
     assert_eq!(collect(&http, &[&node], &mut ann, 1).await, ["hello"]);
 }
@@ -261,7 +215,7 @@ async fn a_logout_on_one_node_is_refused_on_every_node_at_once() {
     let redis = Redis::start();
     let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
     let http = http();
-    let mut ann = login(&http, &a, "Ann").await;
+    let mut ann = logged_in(&http, &a, "Ann").await;
     // Node b has looked Ann up (and keeps her in its cache).
     assert!(poll(&http, &b, &mut ann).await.is_ok());
     let logout = http
@@ -290,8 +244,8 @@ async fn a_private_token_never_reaches_a_log_line_a_page_or_a_message() {
     let log = std::env::temp_dir().join(format!("comet-hygiene-{}.log", std::process::id()));
     let mut node = Node::start_logging(&redis.url(), &log);
     let http = http();
-    let mut ann = login(&http, &node, "Ann").await;
-    let bob = login(&http, &node, "Bob").await;
+    let mut ann = logged_in(&http, &node, "Ann").await;
+    let bob = logged_in(&http, &node, "Bob").await;
     assert!(send(&http, &node.base, &ann, "hello").await.is_success());
     assert_eq!(collect(&http, &[&node], &mut ann, 1).await, ["hello"]);
     let page = http

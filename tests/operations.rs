@@ -5,133 +5,28 @@
 
 mod common;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use comet_chat::comet::{
-    Audience, ClientRecord, CometError, Cursor, MemoryProvider, Provider, PublicToken, Retention,
-    StoredMessage, TokenDigest,
-};
+use comet_chat::comet::{MemoryProvider, Provider, Retention};
 use comet_chat::config::Config;
-use comet_chat::{serve, server};
-use common::http::start_with;
+use common::flaky::Flaky;
+use common::http::{serve_app, start_with};
 use common::processes::{die_with_parent, free_port, wait_for_port, Node};
-use leptos::config::LeptosOptions;
 use reqwest::{header, StatusCode};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
-/// What a provider's error might carry that the public must not see.
-const INTERNALS: &str = "10.0.0.7:6379 refused the connection";
-
-/// The in-process provider, except that its health check fails the way an
-/// unreachable Redis does.
-struct Unreachable(MemoryProvider);
-
-#[async_trait]
-impl Provider for Unreachable {
-    async fn ping(&self) -> Result<(), CometError> {
-        Err(CometError::Unavailable(INTERNALS.into()))
-    }
-    async fn insert_client(
-        &self,
-        channel: &str,
-        client: &ClientRecord,
-        digest: &TokenDigest,
-    ) -> Result<(), CometError> {
-        self.0.insert_client(channel, client, digest).await
-    }
-    async fn client_by_digest(
-        &self,
-        channel: &str,
-        digest: &TokenDigest,
-    ) -> Result<Option<ClientRecord>, CometError> {
-        self.0.client_by_digest(channel, digest).await
-    }
-    async fn client_by_public(
-        &self,
-        channel: &str,
-        public: &PublicToken,
-    ) -> Result<Option<ClientRecord>, CometError> {
-        self.0.client_by_public(channel, public).await
-    }
-    async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
-        self.0.clients(channel).await
-    }
-    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
-        self.0.touch(channel, public).await
-    }
-    async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
-        self.0.idle_clients(channel).await
-    }
-    async fn remove_client(
-        &self,
-        channel: &str,
-        public: &PublicToken,
-    ) -> Result<Option<ClientRecord>, CometError> {
-        self.0.remove_client(channel, public).await
-    }
-    async fn append(
-        &self,
-        channel: &str,
-        audience: Audience,
-        name: &str,
-        contents: &serde_json::Value,
-        once: Option<&str>,
-    ) -> Result<Cursor, CometError> {
-        self.0.append(channel, audience, name, contents, once).await
-    }
-    async fn head(&self, channel: &str) -> Result<Cursor, CometError> {
-        self.0.head(channel).await
-    }
-    async fn read_after(
-        &self,
-        channel: &str,
-        since: &Cursor,
-        reader: &PublicToken,
-        limit: usize,
-    ) -> Result<Vec<Bytes>, CometError> {
-        self.0.read_after(channel, since, reader, limit).await
-    }
-    async fn read_tail(
-        &self,
-        channel: &str,
-        reader: &PublicToken,
-        limit: usize,
-    ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
-        self.0.read_tail(channel, reader, limit).await
-    }
-    fn watch(&self, channel: &str) -> watch::Receiver<u64> {
-        self.0.watch(channel)
-    }
-    fn wake_all(&self, channel: &str) {
-        self.0.wake_all(channel)
-    }
-}
-
-/// The app on `provider`, served by our connection loop on a free port.
-async fn serve_on(provider: Arc<dyn Provider>) -> String {
+/// The app on `provider` with the default settings, on a free port.
+fn serve_on(provider: Arc<dyn Provider>) -> String {
     let config = Config::from_sources(None, "test", |_| None).expect("defaults are valid");
-    let options = LeptosOptions::builder().output_name("comet-chat").build();
-    let (app, _comet) = server::build(&config, provider, options);
-    let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(
-        listener,
-        app,
-        config.http.clone(),
-        std::future::pending(),
-    ));
-    format!("http://{addr}")
+    format!("http://{}", serve_app(&config, provider))
 }
 
 #[tokio::test]
 async fn healthz_says_unavailable_without_the_providers_error() {
-    let base = serve_on(Arc::new(Unreachable(MemoryProvider::new(
-        Retention::default(),
-    ))))
-    .await;
+    // Refusing with an error that names an internal address.
+    let provider = Flaky::new();
+    provider.refuse();
+    let base = serve_on(provider);
     let response = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = response.text().await.unwrap();
@@ -141,7 +36,7 @@ async fn healthz_says_unavailable_without_the_providers_error() {
 
 #[tokio::test]
 async fn healthz_says_ok_when_the_provider_answers() {
-    let base = serve_on(Arc::new(MemoryProvider::new(Retention::default()))).await;
+    let base = serve_on(Arc::new(MemoryProvider::new(Retention::default())));
     let response = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "ok");

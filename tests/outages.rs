@@ -11,10 +11,10 @@
 
 mod common;
 
-use common::http::cookie_token;
+use common::nodes::{self, logged_in, login, User};
 use common::processes::{Node, Redis};
 use reqwest::{header, Client, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// The provider timeout plus a margin for a loaded test machine.
@@ -30,51 +30,15 @@ fn http() -> Client {
         .unwrap()
 }
 
-struct User {
-    token: String,
-    cursor: String,
-}
-
-async fn login(http: &Client, node: &Node, name: &str) -> Response {
-    http.post(format!("{}/api/login", node.base))
-        .form(&[("username", name)])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn logged_in(http: &Client, node: &Node, name: &str) -> User {
-    let response = login(http, node, name).await;
-    assert!(response.status().is_success(), "login {name}");
-    let token = cookie_token(response.headers()[header::SET_COOKIE].to_str().unwrap());
-    let history: Value = http
-        .post(format!("{}/api/recent_messages", node.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    User {
-        token,
-        cursor: history["cursor"].as_str().unwrap().to_owned(),
-    }
-}
-
 async fn send(http: &Client, node: &Node, user: &User, text: &str) -> Response {
-    http.post(format!("{}/api/send_message", node.base))
-        .bearer_auth(&user.token)
-        .form(&[("text", text)])
+    nodes::send(http, &node.base, user, text)
         .send()
         .await
         .unwrap()
 }
 
 async fn poll(http: &Client, node: &Node, token: &str, cursor: &str) -> Response {
-    http.post(format!("{}/comet/chat", node.base))
-        .bearer_auth(token)
-        .body(json!({ "since": cursor }).to_string())
+    nodes::poll(http, &node.base, token, cursor)
         .send()
         .await
         .unwrap()
@@ -134,6 +98,15 @@ async fn polls_and_health_are_refused_promptly(http: &Client, node: &Node, user:
     }
 }
 
+/// A node on `redis` with the default settings, a client, and Ann
+/// logged in through it.
+async fn ann_on_a_node(redis: &Redis) -> (Node, Client, User) {
+    let node = Node::start(&redis.url());
+    let http = http();
+    let user = logged_in(&http, &node, "ann").await;
+    (node, http, user)
+}
+
 /// A connection to `redis` of the test's own.
 async fn admin(redis: &Redis) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
@@ -161,9 +134,7 @@ async fn drop_connections(redis: &Redis) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_gets_polls_and_healthz_503_at_once() {
     let redis = Redis::start();
-    let node = Node::start(&redis.url());
-    let http = http();
-    let user = logged_in(&http, &node, "ann").await;
+    let (node, http, user) = ann_on_a_node(&redis).await;
     drop_connections(&redis).await;
     redis.pause();
     polls_and_health_are_refused_promptly(&http, &node, &user).await;
@@ -173,9 +144,7 @@ async fn a_paused_redis_gets_polls_and_healthz_503_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_redis_gets_polls_and_healthz_503_at_once() {
     let mut redis = Redis::start();
-    let node = Node::start(&redis.url());
-    let http = http();
-    let user = logged_in(&http, &node, "ann").await;
+    let (node, http, user) = ann_on_a_node(&redis).await;
     redis.kill();
     polls_and_health_are_refused_promptly(&http, &node, &user).await;
 }
@@ -186,9 +155,7 @@ async fn a_killed_redis_gets_polls_and_healthz_503_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_gets_logins_and_sends_503_at_once_then_recovers() {
     let redis = Redis::start();
-    let node = Node::start(&redis.url());
-    let http = http();
-    let user = logged_in(&http, &node, "ann").await;
+    let (node, http, user) = ann_on_a_node(&redis).await;
     drop_connections(&redis).await;
     redis.pause();
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -220,20 +187,9 @@ async fn a_stopping_node_answers_its_held_polls_503_at_once_and_exits() {
     let http = http();
     let user = logged_in(&http, &node, "ann").await;
     let held = {
-        let (http, url, token, cursor) = (
-            http.clone(),
-            format!("{}/comet/chat", node.base),
-            user.token.clone(),
-            user.cursor.clone(),
-        );
+        let poll = nodes::poll(&http, &node.base, &user.token, &user.cursor);
         tokio::spawn(async move {
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .body(json!({ "since": cursor }).to_string())
-                .send()
-                .await
-                .unwrap();
+            let response = poll.send().await.unwrap();
             (Instant::now(), response)
         })
     };
@@ -265,9 +221,7 @@ async fn a_stopping_node_answers_its_held_polls_503_at_once_and_exits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_data_redis_lost_gets_401_even_with_a_cursor_ahead() {
     let redis = Redis::start();
-    let node = Node::start(&redis.url());
-    let http = http();
-    let user = logged_in(&http, &node, "ann").await;
+    let (node, http, user) = ann_on_a_node(&redis).await;
     // The node now knows Ann (its client cache); Redis forgets everything.
     let () = redis::cmd("FLUSHALL")
         .query_async(&mut admin(&redis).await)

@@ -12,6 +12,7 @@ mod common;
 use comet_chat::comet::{Comet, Manager, PrivateToken};
 use comet_chat::config::Config;
 use comet_chat::{chat, serve, server};
+use common::http::serve_on_loopback;
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, StatusCode};
 use serde_json::json;
@@ -59,8 +60,8 @@ impl Paths {
         let without = serve::App::from(app.router.clone());
         let chat = comet.channel(chat::CHANNEL).expect("the chat channel");
         Self {
-            shortcut: serve_on_loopback(app),
-            router: serve_on_loopback(without),
+            shortcut: base(app),
+            router: base(without),
             comet,
             chat,
             http: Client::new(),
@@ -126,16 +127,12 @@ impl Paths {
     }
 }
 
-fn serve_on_loopback(app: serve::App) -> String {
-    let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(
-        listener,
-        app,
-        serve::Limits::default(),
-        std::future::pending(),
-    ));
-    format!("http://{addr}")
+/// `app` on a free loopback port with the default limits, as a base URL.
+fn base(app: serve::App) -> String {
+    format!(
+        "http://{}",
+        serve_on_loopback(app, serve::Limits::default())
+    )
 }
 
 fn since(cursor: &str) -> String {

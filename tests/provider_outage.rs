@@ -9,154 +9,13 @@
 //! ends when the clock reaches it; a call that is not bounded is caught
 //! by the much longer outer limit, and the test fails naming it.
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use comet_chat::comet::{
-    Audience, ClientRecord, Comet, CometError, Cursor, MemoryProvider, Provider, PublicToken,
-    Retention, Settings, StoredMessage, TokenDigest,
-};
+mod common;
+
+use comet_chat::comet::{Comet, CometError, Settings};
+use common::flaky::Flaky;
 use serde_json::json;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
-
-/// The in-process provider, until `stalled` is set.
-struct Stallable {
-    inner: MemoryProvider,
-    stalled: AtomicBool,
-}
-
-impl Stallable {
-    async fn gate(&self) {
-        if self.stalled.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-#[async_trait]
-impl Provider for Stallable {
-    async fn insert_client(
-        &self,
-        channel: &str,
-        client: &ClientRecord,
-        digest: &TokenDigest,
-    ) -> Result<(), CometError> {
-        self.gate().await;
-        self.inner.insert_client(channel, client, digest).await
-    }
-
-    async fn client_by_digest(
-        &self,
-        channel: &str,
-        digest: &TokenDigest,
-    ) -> Result<Option<ClientRecord>, CometError> {
-        self.gate().await;
-        self.inner.client_by_digest(channel, digest).await
-    }
-
-    async fn client_by_public(
-        &self,
-        channel: &str,
-        public: &PublicToken,
-    ) -> Result<Option<ClientRecord>, CometError> {
-        self.gate().await;
-        self.inner.client_by_public(channel, public).await
-    }
-
-    async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
-        self.gate().await;
-        self.inner.clients(channel).await
-    }
-
-    async fn client_count(&self, channel: &str) -> Result<usize, CometError> {
-        self.gate().await;
-        self.inner.client_count(channel).await
-    }
-
-    async fn ping(&self) -> Result<(), CometError> {
-        self.gate().await;
-        self.inner.ping().await
-    }
-
-    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
-        self.gate().await;
-        self.inner.touch(channel, public).await
-    }
-
-    async fn client_seen(
-        &self,
-        channel: &str,
-        digest: &TokenDigest,
-    ) -> Result<Option<ClientRecord>, CometError> {
-        self.gate().await;
-        self.inner.client_seen(channel, digest).await
-    }
-
-    async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
-        self.gate().await;
-        self.inner.idle_clients(channel).await
-    }
-
-    async fn remove_client(
-        &self,
-        channel: &str,
-        public: &PublicToken,
-    ) -> Result<Option<ClientRecord>, CometError> {
-        self.gate().await;
-        self.inner.remove_client(channel, public).await
-    }
-
-    async fn append(
-        &self,
-        channel: &str,
-        audience: Audience,
-        name: &str,
-        contents: &serde_json::Value,
-        once: Option<&str>,
-    ) -> Result<Cursor, CometError> {
-        self.gate().await;
-        self.inner
-            .append(channel, audience, name, contents, once)
-            .await
-    }
-
-    async fn head(&self, channel: &str) -> Result<Cursor, CometError> {
-        self.gate().await;
-        self.inner.head(channel).await
-    }
-
-    async fn read_after(
-        &self,
-        channel: &str,
-        since: &Cursor,
-        reader: &PublicToken,
-        limit: usize,
-    ) -> Result<Vec<Bytes>, CometError> {
-        self.gate().await;
-        self.inner.read_after(channel, since, reader, limit).await
-    }
-
-    async fn read_tail(
-        &self,
-        channel: &str,
-        reader: &PublicToken,
-        limit: usize,
-    ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
-        self.gate().await;
-        self.inner.read_tail(channel, reader, limit).await
-    }
-
-    fn watch(&self, channel: &str) -> watch::Receiver<u64> {
-        self.inner.watch(channel)
-    }
-
-    fn wake_all(&self, channel: &str) {
-        self.inner.wake_all(channel)
-    }
-}
 
 /// Far beyond any provider timeout: reaching it means the call was held.
 const HELD: Duration = Duration::from_secs(3600);
@@ -174,10 +33,7 @@ async fn refused<T: std::fmt::Debug>(
 
 #[tokio::test(start_paused = true)]
 async fn every_manager_call_fails_unavailable_when_the_provider_stops_answering() {
-    let provider = Arc::new(Stallable {
-        inner: MemoryProvider::new(Retention::default()),
-        stalled: AtomicBool::new(false),
-    });
+    let provider = Flaky::new();
     let settings = Settings {
         provider_timeout: Duration::from_millis(800),
         ..Settings::default()
@@ -187,7 +43,7 @@ async fn every_manager_call_fails_unavailable_when_the_provider_stops_answering(
     let (token, ann) = chat.initialize_client("ann").await.unwrap();
     let (_, cursor) = chat.recent(&token, 10).await.unwrap();
 
-    provider.stalled.store(true, Ordering::SeqCst);
+    provider.stall();
     refused("ping (healthz)", chat.ping()).await;
     refused("login", chat.initialize_client("bob")).await;
     refused("client lookup", chat.client(&token)).await;

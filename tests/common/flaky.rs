@@ -1,27 +1,59 @@
-//! A provider that fails on demand, as a Redis outage does, for the tests
-//! of what users are told then.
+//! A provider that fails on demand, for the tests of what users and
+//! operators are told in an outage. Redis goes away in two ways, and each
+//! has its own switch: it refuses (the connection is gone, every command
+//! errs at once) or it stalls (paused, or behind a partition: a command
+//! never gets a reply). Until a switch is thrown, every call passes
+//! through to the in-process provider.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use comet_chat::comet::{
-    Audience, ClientRecord, CometError, Cursor, MemoryProvider, Provider, PublicToken,
+    Audience, ClientRecord, CometError, Cursor, MemoryProvider, Provider, PublicToken, Retention,
     StoredMessage, TokenDigest,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
 
-/// The in-process provider, until `down` is set: then every call fails as
-/// a Redis outage does.
+/// What a refusal carries: an address the public must never be shown.
+pub const INTERNALS: &str = "10.0.0.7:6379 refused the connection";
+
+const UP: u8 = 0;
+const REFUSING: u8 = 1;
+const STALLED: u8 = 2;
+
+/// The in-process provider behind the outage switches. `watch` and
+/// `wake_all` are local (no store is asked) and are never failed.
 pub struct Flaky {
-    pub inner: MemoryProvider,
-    pub down: AtomicBool,
+    inner: MemoryProvider,
+    state: AtomicU8,
 }
 
 impl Flaky {
-    fn check(&self) -> Result<(), CometError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(CometError::Unavailable("connection refused".into()));
+    /// Up, on an empty in-process provider.
+    pub fn new() -> Arc<Flaky> {
+        Arc::new(Flaky {
+            inner: MemoryProvider::new(Retention::default()),
+            state: AtomicU8::new(UP),
+        })
+    }
+
+    /// From now on every call fails with `Unavailable` ([`INTERNALS`]).
+    pub fn refuse(&self) {
+        self.state.store(REFUSING, Ordering::SeqCst);
+    }
+
+    /// From now on every call is left pending forever.
+    pub fn stall(&self) {
+        self.state.store(STALLED, Ordering::SeqCst);
+    }
+
+    async fn gate(&self) -> Result<(), CometError> {
+        match self.state.load(Ordering::SeqCst) {
+            REFUSING => Err(CometError::Unavailable(INTERNALS.into())),
+            STALLED => std::future::pending().await,
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -33,45 +65,71 @@ impl Provider for Flaky {
         client: &ClientRecord,
         digest: &TokenDigest,
     ) -> Result<(), CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.insert_client(channel, client, digest).await
     }
+
     async fn client_by_digest(
         &self,
         channel: &str,
         digest: &TokenDigest,
     ) -> Result<Option<ClientRecord>, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.client_by_digest(channel, digest).await
     }
+
     async fn client_by_public(
         &self,
         channel: &str,
         public: &PublicToken,
     ) -> Result<Option<ClientRecord>, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.client_by_public(channel, public).await
     }
+
     async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.clients(channel).await
     }
+
+    async fn client_count(&self, channel: &str) -> Result<usize, CometError> {
+        self.gate().await?;
+        self.inner.client_count(channel).await
+    }
+
+    async fn ping(&self) -> Result<(), CometError> {
+        self.gate().await?;
+        self.inner.ping().await
+    }
+
     async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.touch(channel, public).await
     }
+
+    async fn client_seen(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        self.gate().await?;
+        self.inner.client_seen(channel, digest).await
+    }
+
     async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.idle_clients(channel).await
     }
+
     async fn remove_client(
         &self,
         channel: &str,
         public: &PublicToken,
     ) -> Result<Option<ClientRecord>, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.remove_client(channel, public).await
     }
+
     async fn append(
         &self,
         channel: &str,
@@ -80,15 +138,17 @@ impl Provider for Flaky {
         contents: &serde_json::Value,
         once: Option<&str>,
     ) -> Result<Cursor, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner
             .append(channel, audience, name, contents, once)
             .await
     }
+
     async fn head(&self, channel: &str) -> Result<Cursor, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.head(channel).await
     }
+
     async fn read_after(
         &self,
         channel: &str,
@@ -96,21 +156,24 @@ impl Provider for Flaky {
         reader: &PublicToken,
         limit: usize,
     ) -> Result<Vec<Bytes>, CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.read_after(channel, since, reader, limit).await
     }
+
     async fn read_tail(
         &self,
         channel: &str,
         reader: &PublicToken,
         limit: usize,
     ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
-        self.check()?;
+        self.gate().await?;
         self.inner.read_tail(channel, reader, limit).await
     }
-    fn watch(&self, channel: &str) -> tokio::sync::watch::Receiver<u64> {
+
+    fn watch(&self, channel: &str) -> watch::Receiver<u64> {
         self.inner.watch(channel)
     }
+
     fn wake_all(&self, channel: &str) {
         self.inner.wake_all(channel)
     }

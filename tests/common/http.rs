@@ -3,11 +3,15 @@
 
 use comet_chat::comet::Provider;
 use comet_chat::config::Config;
-use comet_chat::{serve, server};
+use comet_chat::serve::{self, Limits};
+use comet_chat::server;
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 pub struct App {
     pub base: String,
@@ -21,6 +25,22 @@ pub async fn start() -> App {
 
 /// As [`start`], with these settings (environment variable names) too.
 pub async fn start_with(overrides: &[(&str, &str)]) -> App {
+    let config = test_config(overrides);
+    let provider = server::provider(&config)
+        .await
+        .expect("in-process provider");
+    start_on(&config, provider).await
+}
+
+/// The app with `config` on `provider`, on a free loopback port.
+pub async fn start_on(config: &Config, provider: Arc<dyn Provider>) -> App {
+    App::at(serve_app(config, provider))
+}
+
+/// The tests' settings: short timeouts, a small retention, few polls per
+/// client and small bodies, with `overrides` (environment variable names)
+/// on top.
+pub fn test_config(overrides: &[(&str, &str)]) -> Config {
     let overrides: Vec<(String, String)> = overrides
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -39,30 +59,39 @@ pub async fn start_with(overrides: &[(&str, &str)]) -> App {
         }
         .map(str::to_owned)
     };
-    let config = Config::from_sources(None, "test", env).expect("valid test config");
-    let provider = server::provider(&config)
-        .await
-        .expect("in-process provider");
-    start_on(&config, provider).await
+    Config::from_sources(None, "test", env).expect("valid test config")
 }
 
-/// The app with `config` on `provider`, on a free loopback port.
-pub async fn start_on(config: &Config, provider: Arc<dyn Provider>) -> App {
+/// The chat app with `config` on `provider`, served as `main.rs` serves
+/// it (our HTTP/1.1 loop in front of the router) for the rest of the test.
+pub fn serve_app(config: &Config, provider: Arc<dyn Provider>) -> SocketAddr {
     let options = LeptosOptions::builder().output_name("comet-chat").build();
     let (app, _comet) = server::build(config, provider, options);
-    // The server main.rs runs: our HTTP/1.1 loop in front of the router.
+    serve_on_loopback(app, config.http.clone())
+}
+
+/// `app` served with `limits` on a free loopback port for the rest of the
+/// test.
+pub fn serve_on_loopback(
+    app: impl Into<serve::App> + Send + 'static,
+    limits: Limits,
+) -> SocketAddr {
+    serve_on_loopback_until(app, limits, std::future::pending()).0
+}
+
+/// `app` served with `limits` on a free loopback port until `stop`
+/// resolves; its address, and the task that ends once it has stopped.
+pub fn serve_on_loopback_until(
+    app: impl Into<serve::App> + Send + 'static,
+    limits: Limits,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> (SocketAddr, JoinHandle<()>) {
     let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(
-        listener,
-        app,
-        config.http.clone(),
-        std::future::pending(),
-    ));
-    App {
-        base: format!("http://{addr}"),
-        http: Client::new(),
-    }
+    (
+        addr,
+        tokio::spawn(serve::serve(listener, app, limits, stop)),
+    )
 }
 
 /// A logged-in client: its private token as the cookie carried it.
@@ -72,6 +101,14 @@ pub struct Session {
 }
 
 impl App {
+    /// A client of the app served at `addr`.
+    pub fn at(addr: SocketAddr) -> App {
+        App {
+            base: format!("http://{addr}"),
+            http: Client::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

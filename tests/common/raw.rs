@@ -2,9 +2,8 @@
 //! in-process with a stop switch, and a client that writes exact bytes and
 //! reads answers one by one (so pipelining, framing and closes are seen as
 //! they are on the wire, which an HTTP client library would hide).
-#![allow(dead_code)]
 
-use comet_chat::config::Config;
+use super::http::{serve_on_loopback_until, test_config};
 use comet_chat::serve::{self, Limits};
 use comet_chat::server;
 use leptos::config::LeptosOptions;
@@ -28,13 +27,11 @@ pub struct Server {
 
 impl Server {
     /// Serves `app` with `limits` until [`stop`](Self::stop).
-    pub async fn start(app: impl Into<serve::App> + Send + 'static, limits: Limits) -> Server {
-        let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
+    pub fn start(app: impl Into<serve::App> + Send + 'static, limits: Limits) -> Server {
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(serve::serve(listener, app, limits, async move {
+        let (addr, done) = serve_on_loopback_until(app, limits, async move {
             let _ = stopped.await;
-        }));
+        });
         Server {
             addr,
             stop: Some(stop),
@@ -42,34 +39,15 @@ impl Server {
         }
     }
 
-    /// The chat app, configured as `tests/common/http.rs` does plus these
-    /// settings (environment variable names).
+    /// The chat app, configured as [`test_config`] does with `overrides`.
     pub async fn chat(overrides: &[(&str, &str)]) -> Server {
-        let overrides: Vec<(String, String)> = overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let env = move |key: &str| {
-            if let Some((_, v)) = overrides.iter().find(|(k, _)| k == key) {
-                return Some(v.clone());
-            }
-            match key {
-                "COMET_POLL_TIMEOUT" => Some("500ms"),
-                "COMET_IDLE_TIMEOUT" => Some("3s"),
-                "COMET_RETENTION_MESSAGES" => Some("5"),
-                "COMET_MAX_POLLS_PER_CLIENT" => Some("2"),
-                "COMET_MAX_BODY_BYTES" => Some("256"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        };
-        let config = Config::from_sources(None, "test", env).expect("valid test config");
+        let config = test_config(overrides);
         let options = LeptosOptions::builder().output_name("comet-chat").build();
         let provider = server::provider(&config)
             .await
             .expect("in-process provider");
         let (app, _comet) = server::build(&config, provider, options);
-        Server::start(app, config.http.clone()).await
+        Server::start(app, config.http.clone())
     }
 
     pub fn stop(&mut self) {

@@ -277,6 +277,16 @@ pub fn run_prefix(run: &str) -> String {
     format!("lg:{run}:")
 }
 
+/// `f`, or [`CallError::Timeout`] once `limit` has passed.
+pub async fn timed<T>(
+    limit: std::time::Duration,
+    f: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or(Err(CallError::Timeout))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@
 
 use crate::cli::Opts;
 use crate::http::{Conn, HttpError};
-use crate::proto::{self, CallError, PollRequest};
+use crate::proto::{self, timed, CallError, PollRequest};
 use crate::report::Report;
 use crate::stats::Errors;
 use crate::sys;
@@ -130,15 +130,6 @@ impl StallFigures {
 struct Session {
     token: String,
     cursor: String,
-}
-
-async fn timed<T>(
-    limit: Duration,
-    f: impl std::future::Future<Output = Result<T, CallError>>,
-) -> Result<T, CallError> {
-    tokio::time::timeout(limit, f)
-        .await
-        .unwrap_or(Err(CallError::Timeout))
 }
 
 /// Summed RSS and open fds of the server processes (zeros without pids),

@@ -5,7 +5,7 @@
 //! few sends it logs out and in again.
 
 use crate::http::Conn;
-use crate::proto::{self, CallError, PollRequest};
+use crate::proto::{self, timed, CallError, PollRequest};
 use crate::stats::{AtomicHistogram, Errors};
 use crate::sys;
 use std::net::{IpAddr, SocketAddr};
@@ -41,15 +41,6 @@ pub struct User {
 
 fn ns(since: Instant) -> u64 {
     since.elapsed().as_nanos() as u64
-}
-
-async fn timed<T>(
-    limit: Duration,
-    f: impl std::future::Future<Output = Result<T, CallError>>,
-) -> Result<T, CallError> {
-    tokio::time::timeout(limit, f)
-        .await
-        .unwrap_or(Err(CallError::Timeout))
 }
 
 impl User {

@@ -60,8 +60,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !headers.contains_key(CONTENT_SECURITY_POLICY) {
-        if let Ok(policy) = HeaderValue::from_str(&page_policy(None)) {
-            headers.insert(CONTENT_SECURITY_POLICY, policy);
+        // The same for every response that is not a page: built once.
+        static POLICY: std::sync::OnceLock<Option<HeaderValue>> = std::sync::OnceLock::new();
+        let policy = POLICY.get_or_init(|| HeaderValue::from_str(&page_policy(None)).ok());
+        if let Some(policy) = policy {
+            headers.insert(CONTENT_SECURITY_POLICY, policy.clone());
         }
     }
     response

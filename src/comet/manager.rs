@@ -54,6 +54,10 @@ pub struct Settings {
     pub provider_timeout: Duration,
 }
 
+/// [`Settings::provider_timeout`] unless set: well under a second, so a
+/// user waiting on a send or a login hears `503` before giving up.
+pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_millis(800);
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -66,7 +70,7 @@ impl Default for Settings {
             batch_limit: 500,
             max_body_bytes: 4096,
             max_display_name_chars: 32,
-            provider_timeout: Duration::from_millis(800),
+            provider_timeout: DEFAULT_PROVIDER_TIMEOUT,
         }
     }
 }

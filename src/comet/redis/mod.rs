@@ -73,7 +73,7 @@ pub const TOUCH_FLUSH: Duration = Duration::from_millis(250);
 
 /// The connection timeout and response timeout when none is given: the
 /// default of [`Settings::provider_timeout`](super::Settings).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(800);
+pub const DEFAULT_TIMEOUT: Duration = super::manager::DEFAULT_PROVIDER_TIMEOUT;
 
 /// The connection manager's settings for a provider timeout of `timeout`:
 /// no connect attempt, response or reconnect back-off longer than it.

@@ -1,5 +1,5 @@
-//! The HTTP front's bounds over raw TCP: the head, body and write
-//! deadlines, the connection caps (per node and per address), and a poll
+//! The HTTP front's bounds over raw TCP: the head, body, write and
+//! keep-alive deadlines, the connection caps (per node and per address), and a poll
 //! slot freed when its client closes, on either path. Framing is in
 //! `http_front.rs`.
 
@@ -66,6 +66,24 @@ async fn a_trickled_body_meets_its_deadline() {
     .await
     .expect("a slow body is cut off");
     assert!(answer.starts_with(b"HTTP/1.1 408"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_at_the_keepalive_timeout() {
+    let limits = Limits {
+        keepalive_timeout: Duration::from_millis(300),
+        ..short_deadlines()
+    };
+    let server = start(limits).0;
+    let mut conn = server.connect().await;
+    conn.send(get_req("/echo/a")).await;
+    assert_eq!(conn.answer().await.status, 200);
+    let started = std::time::Instant::now();
+    let rest = tokio::time::timeout(PATIENCE, conn.rest())
+        .await
+        .expect("an idle connection is closed");
+    assert!(rest.is_empty(), "closed with nothing more said: {rest:?}");
+    assert!(started.elapsed() >= Duration::from_millis(250));
 }
 
 /// Sends `request` from a socket with a tiny receive window that never

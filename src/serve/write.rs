@@ -2,9 +2,12 @@
 //!
 //! A client that stops reading must not pin a reply's bytes: a write not
 //! done within [`Limits::write_timeout`] fails, the connection closes, and
-//! the buffers go with it. A reply's bytes exist once while they wait: a
-//! shortcut's body is written from its own buffer next to the head (one
-//! vectored `write`, still one segment), not copied after it.
+//! the buffers go with it. A large reply's bytes exist once while they
+//! wait: its body is written from its own buffer next to the head (one
+//! vectored `write`, still one segment), not copied after it. A small one
+//! (up to [`INLINE_BODY`], nearly every poll reply) is copied after its
+//! head and sent with a plain `send`: the kernel's `writev` path costs
+//! more than copying a few hundred bytes (BENCHMARKS.md, issue 13).
 //!
 //! The first attempt is a plain non-blocking write: a reply the socket
 //! takes whole (nearly every poll reply) costs that one system call, no
@@ -21,6 +24,10 @@ use http_body_util::BodyExt;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpStream;
+
+/// Bodies up to this size are copied after their head and sent in one
+/// buffer; larger ones are written from their own buffer.
+pub const INLINE_BODY: usize = 16 * 1024;
 
 static PENDING: AtomicUsize = AtomicUsize::new(0);
 
@@ -64,7 +71,12 @@ pub async fn write_bytes(
         };
         [IoSlice::new(a), IoSlice::new(b)]
     };
-    let mut written = match stream.try_write_vectored(&slices(0)) {
+    let first = if parts[1].is_empty() {
+        stream.try_write(parts[0])
+    } else {
+        stream.try_write_vectored(&slices(0))
+    };
+    let mut written = match first {
         Ok(n) => n,
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
         Err(error) => return Err(error),
@@ -104,7 +116,7 @@ pub async fn write_bytes(
     }
 }
 
-/// A shortcut's reply: head and body in one vectored write.
+/// A shortcut's reply: head and body in one write.
 pub async fn write_reply(
     stream: &TcpStream,
     reply: Reply,
@@ -112,7 +124,9 @@ pub async fn write_reply(
     keep_alive: bool,
     limits: &Limits,
 ) -> io::Result<()> {
-    let mut head = Vec::with_capacity(256);
+    let body: &[u8] = if is_head { &[] } else { &reply.body };
+    let inline = body.len() <= INLINE_BODY;
+    let mut head = Vec::with_capacity(256 + if inline { body.len() } else { 0 });
     wire::write_head(
         &mut head,
         reply.status,
@@ -120,7 +134,10 @@ pub async fn write_reply(
         Framing::Length(reply.body.len() as u64),
         keep_alive,
     );
-    let body: &[u8] = if is_head { &[] } else { &reply.body };
+    if inline {
+        head.extend_from_slice(body);
+        return write_bytes(stream, [&head, &[]], limits.write_timeout).await;
+    }
     write_bytes(stream, [&head, body], limits.write_timeout).await
 }
 
@@ -161,15 +178,19 @@ pub async fn write_response(
             Framing::Length(length),
             keep_alive,
         );
-        // One piece (nearly always): written from its own buffer next to
-        // the head, not copied after it. Several: joined.
+        // One large piece: written from its own buffer next to the head,
+        // not copied after it. Small or several: joined after the head.
         let mut first: Option<bytes::Bytes> = None;
         let head_len = out.len();
+        let inline = length <= INLINE_BODY as u64;
+        if inline {
+            out.reserve(length as usize);
+        }
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame.map_err(body_error)?.into_data() else {
                 continue;
             };
-            if out.len() == head_len && first.is_none() {
+            if !inline && out.len() == head_len && first.is_none() {
                 first = Some(data);
                 continue;
             }
@@ -191,7 +212,11 @@ pub async fn write_response(
         Framing::Close
     };
     wire::write_head(&mut out, status, &parts.headers, framing, keep_alive);
+    // An early-acknowledged poll waits below for as long as it is held: the
+    // response's headers and the head's buffer are not kept meanwhile.
+    drop(parts);
     write_bytes(stream, [&out, &[]], deadline).await?;
+    drop(out);
     // Each piece as it comes; a client that leaves meanwhile (an
     // early-acknowledged poll is held here) ends it.
     loop {
@@ -205,7 +230,7 @@ pub async fn write_response(
         if data.is_empty() {
             continue;
         }
-        out.clear();
+        let mut out = Vec::with_capacity(data.len() + 16);
         if chunked {
             out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
         }

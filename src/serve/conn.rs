@@ -8,15 +8,16 @@
 //!
 //! Deadlines ([`Limits`]) are one timer per phase, never one per read: the
 //! keep-alive wait, the whole head (from its first byte), the whole body
-//! (from the end of the head), each write (`write.rs`). A `tokio` timeout
-//! whose work is already done on its first poll never touches the timer
-//! wheel, so a poll whose head and body arrive in one segment pays for no
-//! timer but the keep-alive wait.
+//! (from the end of the head), each write (`write.rs`). A deadline whose
+//! work is already done on its first poll starts no timer at all
+//! (`deadline.rs`), so a poll whose head and body arrive in one segment
+//! pays for no timer but the keep-alive wait.
 //!
 //! While a handler runs the socket is watched ([`unless_closed`]): a client
 //! that closes (or resets) its socket has its handler dropped at once,
 //! which for a held poll frees its poll slot.
 
+use super::deadline::within;
 use super::wire::{self, HeadScan, Refusal};
 use super::write::{write_bytes, write_reply, write_response};
 use super::{Limits, Shared};
@@ -125,7 +126,7 @@ async fn serve_one(
             }
             Ok::<_, Failure>(true)
         };
-        match tokio::time::timeout(limits.body_timeout(length), body).await {
+        match within(limits.body_timeout(length), body).await {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => return Ok(false),
             Ok(Err(failure)) => return Err(failure),
@@ -159,7 +160,7 @@ async fn serve_one(
                 return Ok(false);
             };
             // A stopping server answers what is in flight, then closes.
-            let keep_alive = keep_alive && !shared.stop.is_cancelled();
+            let keep_alive = keep_alive && !shared.is_stopping();
             write_reply(stream, reply, is_head, keep_alive, limits).await?;
             if keep_alive {
                 if let Some(wait) = shortcut.before_next_request() {
@@ -183,7 +184,7 @@ async fn serve_one(
         Some(Err(never)) => match never {},
         None => return Ok(false),
     };
-    let keep_alive = keep_alive && !shared.stop.is_cancelled();
+    let keep_alive = keep_alive && !shared.is_stopping();
     write_response(stream, buf, response, is_head, version, keep_alive, limits).await
 }
 
@@ -219,7 +220,7 @@ async fn read_head(
     let limits: &Limits = &shared.limits;
     let mut scan = HeadScan::default();
     if buf.is_empty() {
-        if shared.stop.is_cancelled() {
+        if shared.is_stopping() {
             return Ok(None);
         }
         // Idle: wait for bytes without holding a buffer, and give way to
@@ -227,7 +228,7 @@ async fn read_head(
         // never registers on the stop token (shared by every connection).
         tokio::select! {
             biased;
-            ready = tokio::time::timeout(limits.keepalive_timeout, readable(stream)) => match ready {
+            ready = within(limits.keepalive_timeout, readable(stream)) => match ready {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => return Err(error.into()),
                 Err(_) => return Ok(None),
@@ -250,7 +251,7 @@ async fn read_head(
             }
         }
     };
-    match tokio::time::timeout(limits.head_timeout, head).await {
+    match within(limits.head_timeout, head).await {
         Ok(result) => result,
         Err(_) => Err(too_slow("request head not received in time")),
     }

@@ -34,11 +34,13 @@
 //! - `conn.rs`: one connection: read a request, run the router, write the
 //!   response, repeat; the close watch while a handler runs.
 //! - `write.rs`: writing responses under the write deadline.
+//! - `deadline.rs`: a deadline whose timer starts only when work waits.
 //! - `wire.rs`: parsing request heads and writing response heads.
 //! - `limits.rs`: the deadlines and caps, and their defaults.
 
 mod accept;
 mod conn;
+mod deadline;
 mod limits;
 mod wire;
 #[cfg(test)]
@@ -54,6 +56,7 @@ use bytes::Bytes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -140,6 +143,16 @@ struct Shared {
     /// Cancelled when the server stops: idle connections close, in-flight
     /// answers say `Connection: close`.
     stop: CancellationToken,
+    /// Set just before `stop` is cancelled, and read on every request:
+    /// the token's own `is_cancelled` takes a lock that every connection
+    /// shares.
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
 }
 
 /// Serves `app` until `shutdown` resolves; then stops accepting, closes
@@ -158,6 +171,7 @@ pub async fn serve(
         app: app.into(),
         limits,
         stop: CancellationToken::new(),
+        stopping: AtomicBool::new(false),
     });
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -186,6 +200,7 @@ pub async fn serve(
         connections.spawn(conn::serve_connection(stream, peer, shared.clone(), ticket));
     }
     drop(listener);
+    shared.stopping.store(true, Ordering::Release);
     shared.stop.cancel();
     connections.close();
     if tokio::time::timeout(drain, connections.wait())

@@ -22,13 +22,10 @@
 //! (`serve::Shortcut`) answers without the router, so its JSON replies do
 //! not pass through this layer.
 
-use axum::extract::Request;
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue};
 
 /// The policy for a page whose inline scripts carry `nonce`, or for any
 /// other response (`None`: no inline script may run).
@@ -51,11 +48,10 @@ pub fn page_policy(nonce: Option<&str>) -> String {
     )
 }
 
-/// Axum middleware adding the headers above to every response; a
-/// `Content-Security-Policy` already set (a page's, with its nonce) is kept.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+/// Adds the headers above to a response's; a `Content-Security-Policy`
+/// already set (a page's, with its nonce) is kept. `crate::guard` calls it
+/// for every response of the router.
+pub fn add_security_headers(headers: &mut HeaderMap) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -67,7 +63,6 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             headers.insert(CONTENT_SECURITY_POLICY, policy.clone());
         }
     }
-    response
 }
 
 /// Called by the shell while a page renders: puts this page's nonce into

@@ -8,6 +8,8 @@ pub mod comet;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
+pub mod guard;
+#[cfg(feature = "ssr")]
 pub mod headers;
 #[cfg(feature = "ssr")]
 pub mod origin;

@@ -18,11 +18,9 @@
 //! carry no one else's cookie.
 
 use crate::peer::Peer;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 /// What this server's own origin is made of.
 #[derive(Clone, Debug)]
@@ -35,22 +33,18 @@ pub struct OriginRule {
 /// Said to a refused request.
 pub const CROSS_ORIGIN: &str = "Cross-origin requests to this server's functions are refused.";
 
-/// The middleware (`axum::middleware::from_fn_with_state`).
-pub async fn same_origin_only(
-    State(rule): State<Arc<OriginRule>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.method() == Method::POST && request.uri().path().starts_with("/api/") {
-        let headers = request.headers();
-        let cross_site = headers
-            .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes() == b"cross-site");
-        if cross_site || !rule.origin_ok(headers, request.extensions()) {
-            return (StatusCode::FORBIDDEN, CROSS_ORIGIN).into_response();
-        }
+/// The answer to a cross-origin server-function call, `None` for any
+/// other request (`crate::guard` applies it to every request).
+pub fn refusal(rule: &OriginRule, request: &Request) -> Option<Response> {
+    if request.method() != Method::POST || !request.uri().path().starts_with("/api/") {
+        return None;
     }
-    next.run(request).await
+    let headers = request.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    (cross_site || !rule.origin_ok(headers, request.extensions()))
+        .then(|| (StatusCode::FORBIDDEN, CROSS_ORIGIN).into_response())
 }
 
 impl OriginRule {

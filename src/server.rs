@@ -75,12 +75,7 @@ pub fn build(
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options)
-        .layer(axum::middleware::from_fn(chat::args::well_formed))
-        .layer(axum::middleware::from_fn_with_state(
-            origin_rule,
-            crate::origin::same_origin_only,
-        ))
-        .layer(axum::middleware::from_fn(crate::headers::security_headers));
+        .layer(crate::guard::GuardLayer::new(origin_rule));
     let app = serve::App {
         router,
         shortcut: Some(Arc::new(PollShortcut(comet.clone()))),
@@ -166,7 +161,8 @@ async fn healthz(chat: Arc<crate::comet::Manager>) -> (axum::http::StatusCode, &
 /// per-request request and response building. Early-acknowledged polls
 /// (a streamed body) and anything unusual in the path go to the router.
 /// The polls it takes bypass the router's layers (see [`serve::Shortcut`]):
-/// today that is only `same_origin_only`, which concerns `/api/` alone. A
+/// today that is `crate::guard`, whose checks concern `/api/` alone and whose
+/// security headers a poll's JSON reply does not need. A
 /// layer added to the router for polls must be mirrored here.
 pub struct PollShortcut(pub Comet);
 

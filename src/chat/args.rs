@@ -14,8 +14,9 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use tower::{Service, ServiceExt};
 
 /// Largest server-function body read: the HTTP front's own body cap
 /// (1 MiB), so a message within `CHAT_MAX_MESSAGE_CHARS` (checked in
@@ -24,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
 
 /// A field of an endpoint: its name and whether it must be present.
-type Field = (&'static str, bool);
+pub type Field = (&'static str, bool);
 
 /// Each `/api/` endpoint's fields (see `api.rs`). An endpoint missing here
 /// is not checked: add new server functions to this table.
@@ -83,13 +84,13 @@ fn printable(name: &str) -> String {
     name.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
-/// The middleware: checks `POST /api/{endpoint}` bodies, and turns an
-/// argument `500` from Leptos into `400`.
-pub async fn well_formed(request: Request, next: Next) -> Response {
-    let fields = match endpoint_fields(&request) {
-        Some(fields) => fields,
-        None => return next.run(request).await,
-    };
+/// Calls `inner` with `request` if its body has `fields`' shape (else
+/// answers `400`), and turns an argument `500` from Leptos into `400`.
+/// For requests [`endpoint_fields`] names; `crate::guard` calls it.
+pub async fn checked_call<S>(fields: &'static [Field], request: Request, inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let (parts, body) = request.into_parts();
     let is_form = parts
         .headers
@@ -111,13 +112,19 @@ pub async fn well_formed(request: Request, next: Next) -> Response {
     if let Err(error) = check_form(fields, &bytes) {
         return refuse(StatusCode::BAD_REQUEST, &error);
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = match inner
+        .oneshot(Request::from_parts(parts, Body::from(bytes)))
+        .await
+    {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
     args_500_to_400(response).await
 }
 
-fn endpoint_fields(request: &Request) -> Option<&'static [Field]> {
+/// The fields of the server function `request` calls, if it calls one
+/// listed in this file's table.
+pub fn endpoint_fields(request: &Request) -> Option<&'static [Field]> {
     if request.method() != Method::POST {
         return None;
     }

@@ -20,11 +20,12 @@
 use super::deadline::within;
 use super::wire::{self, HeadScan, Refusal};
 use super::write::{write_bytes, write_reply, write_response};
-use super::{Limits, Shared};
+use super::{Limits, Reply, Shared, Shortcut};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, Request, Response, StatusCode, Version};
 use bytes::Bytes;
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -97,15 +98,142 @@ fn too_slow(reason: &'static str) -> Failure {
 }
 
 /// Serves one request; `Ok(false)` when the connection should close.
+///
+/// Shaped for size: a connection's task is as large as its largest state
+/// for its whole life, a held poll's included, and a local that is
+/// borrowed keeps its place in every state until its scope ends, even
+/// once moved. So the request's head and body are read in their own
+/// future ([`read_request`]) and consumed by a plain function ([`route`]);
+/// what is left to wait on is a boxed handler or a shortcut's reply, and
+/// three flags.
 async fn serve_one(
     stream: &mut TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     buf: &mut Vec<u8>,
 ) -> Result<bool, Failure> {
+    let Some((head, body)) = read_request(stream, shared, buf).await? else {
+        return Ok(false);
+    };
+    match route(shared, head, body, peer) {
+        Route::Shortcut(shortcut, reply, served) => {
+            serve_shortcut(stream, buf, shared, shortcut, reply, served).await
+        }
+        Route::Router(handler, served) => serve_routed(stream, buf, shared, handler, served).await,
+    }
+}
+
+/// What the answer's writing needs to know of the request.
+#[derive(Clone, Copy)]
+struct Served {
+    keep_alive: bool,
+    is_head: bool,
+    version: Version,
+}
+
+type ShortcutReply = tracing::instrument::Instrumented<Pin<Box<dyn Future<Output = Reply> + Send>>>;
+type Handler = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// Who answers a request.
+enum Route<'a> {
+    Shortcut(&'a Arc<dyn Shortcut>, ShortcutReply, Served),
+    /// Boxed: the router's request and its route future would otherwise be
+    /// the largest state of every connection. The box lives only until
+    /// the router answers: an early-acknowledged poll is held afterwards,
+    /// in the response's body.
+    Router(Handler, Served),
+}
+
+fn route(shared: &Shared, head: wire::RequestHead, body: Bytes, peer: SocketAddr) -> Route<'_> {
+    let served = Served {
+        keep_alive: wire::client_keeps_alive(head.version, &head.headers),
+        is_head: head.method == Method::HEAD,
+        version: head.version,
+    };
+    // Every log line of this request carries its id. Only the handler's
+    // future is instrumented (not the connection), so a held poll's state
+    // grows by the span alone.
+    let span = tracing::info_span!(
+        "request",
+        id = next_request_id(),
+        method = %head.method,
+        path = %head.uri.path()
+    );
+    if let Some(shortcut) = &shared.app.shortcut {
+        if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone()) {
+            return Route::Shortcut(shortcut, reply.instrument(span), served);
+        }
+    }
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = head.method;
+    *request.uri_mut() = head.uri;
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers;
+    // The socket's address, for handlers that limit per address (axum's
+    // `ConnectInfo` extractor reads it).
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let handler = shared.app.router.clone().oneshot(request).instrument(span);
+    Route::Router(Box::pin(handler), served)
+}
+
+async fn serve_shortcut(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    shortcut: &Arc<dyn Shortcut>,
+    reply: ShortcutReply,
+    served: Served,
+) -> Result<bool, Failure> {
+    let Some(reply) = unless_closed(stream, buf, reply).await else {
+        return Ok(false);
+    };
+    // A stopping server answers what is in flight, then closes.
+    let keep_alive = served.keep_alive && !shared.is_stopping();
+    write_reply(stream, reply, served.is_head, keep_alive, &shared.limits).await?;
+    if keep_alive {
+        if let Some(wait) = shortcut.before_next_request() {
+            wait.await;
+        }
+    }
+    Ok(keep_alive)
+}
+
+async fn serve_routed(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    handler: Handler,
+    served: Served,
+) -> Result<bool, Failure> {
+    let response = match unless_closed(stream, buf, handler).await {
+        Some(Ok(response)) => response,
+        Some(Err(never)) => match never {},
+        None => return Ok(false),
+    };
+    let keep_alive = served.keep_alive && !shared.is_stopping();
+    let limits = &shared.limits;
+    write_response(
+        stream,
+        buf,
+        response,
+        served.is_head,
+        served.version,
+        keep_alive,
+        limits,
+    )
+    .await
+}
+
+/// Reads a request's head and body; `None` when the connection should
+/// close instead.
+async fn read_request(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    buf: &mut Vec<u8>,
+) -> Result<Option<(wire::RequestHead, Bytes)>, Failure> {
     let limits = &shared.limits;
     let Some(head) = read_head(stream, shared, buf).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     buf.drain(..head.len);
     let length = wire::body_length(&head.headers)?;
@@ -128,7 +256,7 @@ async fn serve_one(
         };
         match within(limits.body_timeout(length), body).await {
             Ok(Ok(true)) => {}
-            Ok(Ok(false)) => return Ok(false),
+            Ok(Ok(false)) => return Ok(None),
             Ok(Err(failure)) => return Err(failure),
             Err(_) => return Err(too_slow("request body not received in time")),
         }
@@ -140,52 +268,7 @@ async fn serve_one(
         // which for a poll may be a long wait.
         *buf = Vec::new();
     }
-    let keep_alive = wire::client_keeps_alive(head.version, &head.headers);
-    let is_head = head.method == Method::HEAD;
-    let version = head.version;
-    // Every log line of this request carries its id. Only the handler's
-    // future is instrumented (not this whole function), so a held poll's
-    // state grows by the span alone.
-    let span = tracing::info_span!(
-        "request",
-        id = next_request_id(),
-        method = %head.method,
-        path = %head.uri.path()
-    );
-    if let Some(shortcut) = &shared.app.shortcut {
-        if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone()) {
-            drop(head);
-            drop(body);
-            let Some(reply) = unless_closed(stream, buf, reply.instrument(span)).await else {
-                return Ok(false);
-            };
-            // A stopping server answers what is in flight, then closes.
-            let keep_alive = keep_alive && !shared.is_stopping();
-            write_reply(stream, reply, is_head, keep_alive, limits).await?;
-            if keep_alive {
-                if let Some(wait) = shortcut.before_next_request() {
-                    wait.await;
-                }
-            }
-            return Ok(keep_alive);
-        }
-    }
-    let mut request = Request::new(Body::from(body));
-    *request.method_mut() = head.method;
-    *request.uri_mut() = head.uri;
-    *request.version_mut() = head.version;
-    *request.headers_mut() = head.headers;
-    // The socket's address, for handlers that limit per address (axum's
-    // `ConnectInfo` extractor reads it).
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let handler = shared.app.router.clone().oneshot(request).instrument(span);
-    let response = match unless_closed(stream, buf, handler).await {
-        Some(Ok(response)) => response,
-        Some(Err(never)) => match never {},
-        None => return Ok(false),
-    };
-    let keep_alive = keep_alive && !shared.is_stopping();
-    write_response(stream, buf, response, is_head, version, keep_alive, limits).await
+    Ok(Some((head, body)))
 }
 
 /// A number per request, unique in this process, for the logs. Each

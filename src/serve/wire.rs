@@ -219,6 +219,7 @@ pub fn expects_continue(version: Version, headers: &HeaderMap) -> bool {
 }
 
 /// How a response body is framed on the wire.
+#[derive(Clone, Copy, Debug)]
 pub enum Framing {
     /// `Content-Length: n`.
     Length(u64),

@@ -21,6 +21,7 @@ use super::{Limits, Reply};
 use axum::body::{Body, HttpBody};
 use axum::http::{Response, StatusCode, Version};
 use http_body_util::BodyExt;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpStream;
@@ -57,6 +58,10 @@ impl Drop for Pending {
 
 /// Writes `parts` one after the other, all within `timeout` (else
 /// `TimedOut`).
+///
+/// The deadline's timer is made (boxed) only if the socket does not take
+/// everything at once: this future is part of every connection's state,
+/// and most writes never wait.
 pub async fn write_bytes(
     stream: &TcpStream,
     parts: [&[u8]; 2],
@@ -85,21 +90,26 @@ pub async fn write_bytes(
         return Ok(());
     }
     let _pending = Pending::new(total);
-    let rest = async {
+    let mut timer = Box::pin(tokio::time::sleep(timeout));
+    let rest = std::future::poll_fn(|cx| {
         while written < total {
-            std::future::poll_fn(|cx| stream.poll_write_ready(cx)).await?;
+            if timer.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(Err(None));
+            }
+            std::task::ready!(stream.poll_write_ready(cx)).map_err(Some)?;
             match stream.try_write_vectored(&slices(written)) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(0) => return std::task::Poll::Ready(Err(Some(io::ErrorKind::WriteZero.into()))),
                 Ok(n) => written += n,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
+                Err(error) => return std::task::Poll::Ready(Err(Some(error))),
             }
         }
-        Ok(())
-    };
-    match tokio::time::timeout(timeout, rest).await {
-        Ok(result) => result,
-        Err(_) => {
+        std::task::Poll::Ready(Ok(()))
+    });
+    match rest.await {
+        Ok(()) => Ok(()),
+        Err(Some(error)) => Err(error),
+        Err(None) => {
             // The connection is closed next. A plain close would leave the
             // unsent part of the reply in the kernel's send buffer for as
             // long as the stalled client keeps its end open (up to the
@@ -145,6 +155,10 @@ pub async fn write_reply(
 /// (server-rendered pages, early-acknowledged polls): chunked to HTTP/1.1,
 /// and to HTTP/1.0 (which has no chunked) the bare body, then close.
 /// `Ok(false)` when the connection must close after it.
+///
+/// The response's head is written into a buffer before anything waits, and
+/// its header map dropped: an early-acknowledged poll is held in
+/// [`write_streamed`], and keeps only its body stream there.
 pub async fn write_response(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
@@ -155,70 +169,102 @@ pub async fn write_response(
     limits: &Limits,
 ) -> Result<bool, Failure> {
     let deadline = limits.write_timeout;
-    let (parts, mut body) = response.into_parts();
+    let (out, body, framing, keep_alive) = head_of(response, is_head, version, keep_alive);
+    match framing {
+        Framing::None => {
+            write_bytes(stream, [&out, &[]], deadline).await?;
+            Ok(keep_alive)
+        }
+        Framing::Length(length) => {
+            write_whole(stream, out, body, length, deadline).await?;
+            Ok(keep_alive)
+        }
+        Framing::Chunked | Framing::Close => {
+            write_bytes(stream, [&out, &[]], deadline).await?;
+            drop(out);
+            let chunked = matches!(framing, Framing::Chunked);
+            let open = write_streamed(stream, buf, body, chunked, deadline).await?;
+            Ok(keep_alive && open)
+        }
+    }
+}
+
+/// The response's head, its body, how the body is framed, and whether the
+/// connection stays open after it.
+fn head_of(
+    response: Response<Body>,
+    is_head: bool,
+    version: Version,
+    keep_alive: bool,
+) -> (Vec<u8>, Body, Framing, bool) {
+    let (parts, body) = response.into_parts();
     let status = parts.status;
     let no_body = is_head
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut out = Vec::with_capacity(512);
-    if no_body {
-        wire::write_head(&mut out, status, &parts.headers, Framing::None, keep_alive);
-        write_bytes(stream, [&out, &[]], deadline).await?;
-        return Ok(keep_alive);
-    }
-    let body_error = |e: axum::Error| Failure::Io(io::Error::other(e));
-    if let Some(length) = body.size_hint().exact() {
-        // Known length (every poll reply, server functions, files): head and
-        // body in one write.
-        wire::write_head(
-            &mut out,
-            status,
-            &parts.headers,
-            Framing::Length(length),
-            keep_alive,
-        );
-        // One large piece: written from its own buffer next to the head,
-        // not copied after it. Small or several: joined after the head.
-        let mut first: Option<bytes::Bytes> = None;
-        let head_len = out.len();
-        let inline = length <= INLINE_BODY as u64;
-        if inline {
-            out.reserve(length as usize);
-        }
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(body_error)?.into_data() else {
-                continue;
-            };
-            if !inline && out.len() == head_len && first.is_none() {
-                first = Some(data);
-                continue;
-            }
-            if let Some(first) = first.take() {
-                out.reserve(length as usize);
-                out.extend_from_slice(&first);
-            }
-            out.extend_from_slice(&data);
-        }
-        let first = first.unwrap_or_default();
-        write_bytes(stream, [&out, &first], deadline).await?;
-        return Ok(keep_alive);
-    }
-    let chunked = version != Version::HTTP_10;
-    let keep_alive = keep_alive && chunked;
-    let framing = if chunked {
-        Framing::Chunked
+    let (framing, keep_alive) = if no_body {
+        (Framing::None, keep_alive)
+    } else if let Some(length) = body.size_hint().exact() {
+        (Framing::Length(length), keep_alive)
+    } else if version != Version::HTTP_10 {
+        (Framing::Chunked, keep_alive)
     } else {
-        Framing::Close
+        (Framing::Close, false)
     };
+    let mut out = Vec::with_capacity(512);
     wire::write_head(&mut out, status, &parts.headers, framing, keep_alive);
-    // An early-acknowledged poll waits below for as long as it is held: the
-    // response's headers and the head's buffer are not kept meanwhile.
-    drop(parts);
-    write_bytes(stream, [&out, &[]], deadline).await?;
-    drop(out);
-    // Each piece as it comes; a client that leaves meanwhile (an
-    // early-acknowledged poll is held here) ends it.
+    (out, body, framing, keep_alive)
+}
+
+fn body_error(error: axum::Error) -> Failure {
+    Failure::Io(io::Error::other(error))
+}
+
+/// A body of known length after its head `out`: a large single piece from
+/// its own buffer, anything else joined after the head.
+async fn write_whole(
+    stream: &TcpStream,
+    mut out: Vec<u8>,
+    mut body: Body,
+    length: u64,
+    deadline: std::time::Duration,
+) -> Result<(), Failure> {
+    let mut first: Option<bytes::Bytes> = None;
+    let head_len = out.len();
+    let inline = length <= INLINE_BODY as u64;
+    if inline {
+        out.reserve(length as usize);
+    }
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(body_error)?.into_data() else {
+            continue;
+        };
+        if !inline && out.len() == head_len && first.is_none() {
+            first = Some(data);
+            continue;
+        }
+        if let Some(first) = first.take() {
+            out.reserve(length as usize);
+            out.extend_from_slice(&first);
+        }
+        out.extend_from_slice(&data);
+    }
+    let first = first.unwrap_or_default();
+    write_bytes(stream, [&out, &first], deadline).await?;
+    Ok(())
+}
+
+/// A body of unknown length, each piece as it comes: chunked, or bare
+/// (then the connection closes). A client that leaves meanwhile (an
+/// early-acknowledged poll is held here) ends it: `Ok(false)`.
+async fn write_streamed(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    mut body: Body,
+    chunked: bool,
+    deadline: std::time::Duration,
+) -> Result<bool, Failure> {
     loop {
         let Some(frame) = unless_closed(stream, buf, body.frame()).await else {
             return Ok(false);
@@ -246,11 +292,11 @@ pub async fn write_response(
         drop(data);
         write_bytes(stream, [&out, &[]], deadline).await?;
         if chunked && body.is_end_stream() {
-            return Ok(keep_alive);
+            return Ok(true);
         }
     }
     if chunked {
         write_bytes(stream, [b"0\r\n\r\n", &[]], deadline).await?;
     }
-    Ok(keep_alive)
+    Ok(true)
 }

@@ -16,7 +16,7 @@
 //! processes), `driver` (the chat scenarios), `hello` (baseline server and
 //! scenario), `stall` and `slowloris` (attacks on the HTTP front; the
 //! latter's two sides in `trickle` and `users`),
-//! `report` (output and medians).
+//! `report` (one run's output), `summary` (medians over runs).
 
 mod cli;
 mod driver;
@@ -30,6 +30,7 @@ mod report;
 mod slowloris;
 mod stall;
 mod stats;
+mod summary;
 mod sys;
 mod trickle;
 mod users;
@@ -84,7 +85,7 @@ fn real_main() -> anyhow::Result<()> {
                 !files.is_empty(),
                 "summarize: give one or more result files"
             );
-            print!("{}", report::summarize(&files)?);
+            print!("{}", summary::summarize(&files)?);
             Ok(())
         }
         Command::Worker { threads } => {

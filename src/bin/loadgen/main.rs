@@ -13,7 +13,8 @@
 //! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `stats`
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
-//! processes), `driver` (the chat scenarios), `hello` (baseline server and
+//! processes), `driver` (the chat scenarios), `publisher` (their
+//! publishing clients), `hello` (baseline server and
 //! scenario), `stall` and `slowloris` (attacks on the HTTP front; the
 //! latter's two sides in `trickle` and `users`),
 //! `report` (one run's output), `summary` (medians over runs).
@@ -26,6 +27,7 @@ mod ipc;
 mod logout;
 mod procs;
 mod proto;
+mod publisher;
 mod report;
 mod slowloris;
 mod stall;

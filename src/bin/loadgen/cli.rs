@@ -39,7 +39,8 @@ SCENARIOS (defaults in brackets)
 
 OPTIONS
   --server ADDR            server to use; repeat to spread clients round-robin [127.0.0.1:3000]
-  --server-pid PID         server process for RSS (VmRSS); repeat per server
+  --server-pid PID         server process for RSS (VmRSS) and CPU time, with all its
+                           descendants (nginx's workers); repeat per server
   --clients N              simulated browsers (one connection each)
   --procs K                worker processes [ceil(clients / 10000)]; 1 = in this process
   --messages M             broadcast: messages to send [200]

@@ -10,13 +10,18 @@
 //! a loss next to a send error is explained by it.
 //!
 //! Publishers are separate clients (`publisher.rs`).
+//!
+//! The server's cost is read from outside (`server_procs.rs`): its RSS
+//! before the clients, with every poll held and at the end, and its CPU
+//! time from the first send until every client has what was sent (the
+//! delivery window), per delivery.
 
 use crate::cli::{Opts, Scenario};
 use crate::procs::Workers;
 use crate::publisher::Publisher;
 use crate::report::{Latency, Report};
+use crate::server_procs::ServerProcs;
 use crate::stats::{merge_errors, Errors};
-use crate::sys;
 use crate::worker::{Cmd, Event, WorkerConfig, WorkerResult};
 use anyhow::anyhow;
 use std::sync::Arc;
@@ -73,7 +78,8 @@ struct Sending {
 /// Runs idle, broadcast, chat or hold.
 pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let rss_before = sys::total_rss_kb(&opts.server_pids)?;
+    let server = ServerProcs::new(&opts.server_pids);
+    let rss_before = server.rss_kb()?;
     progress(
         opts,
         format_args!(
@@ -82,7 +88,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         ),
     );
     let mut workers = Workers::start(worker_configs(opts), opts.procs == 1, opts.threads)?;
-    let result = drive(opts, &mut workers, started, rss_before).await;
+    let result = drive(opts, &server, &mut workers, started, rss_before).await;
     if result.is_err() {
         workers.broadcast(|| Cmd::Abort);
     }
@@ -92,6 +98,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
 
 async fn drive(
     opts: &Opts,
+    server: &ServerProcs,
     workers: &mut Workers,
     started: Instant,
     rss_before: Option<u64>,
@@ -143,7 +150,7 @@ async fn drive(
     let ready_secs = started.elapsed().as_secs_f64();
     let ready_clients: usize = ready.iter().flatten().map(|r| r.0).sum();
     let held_polls: usize = ready.iter().flatten().map(|r| r.1).sum();
-    let rss_held = sys::total_rss_kb(&opts.server_pids)?;
+    let rss_held = server.rss_kb()?;
     progress(
         opts,
         format_args!("{ready_clients} clients polling ({held_polls} held) after {ready_secs:.1}s"),
@@ -151,6 +158,7 @@ async fn drive(
 
     let mut held_end = None;
     let mut rss_end = None;
+    let before_sending = server.sample()?;
     let sending = match opts.scenario {
         Scenario::Idle => {
             tokio::time::sleep(secs(opts.duration)).await;
@@ -162,7 +170,7 @@ async fn drive(
                 })
                 .await;
             held_end = Some(held.iter().flatten().sum::<usize>());
-            rss_end = sys::total_rss_kb(&opts.server_pids)?;
+            rss_end = server.rss_kb()?;
             Sending::default()
         }
         Scenario::Broadcast | Scenario::Hold => {
@@ -224,6 +232,7 @@ async fn drive(
             },
         )
         .await;
+    let after_delivery = server.sample()?;
     let mut merged = WorkerResult::default();
     for r in results.iter().flatten() {
         merged.merge(r);
@@ -263,6 +272,10 @@ async fn drive(
         }
         _ => None,
     };
+    let server_cpu_secs = match (before_sending, after_delivery) {
+        (Some(b), Some(a)) if opts.scenario != Scenario::Idle => Some(a.cpu_secs - b.cpu_secs),
+        _ => None,
+    };
     Ok(Report {
         scenario: opts.scenario.name().to_owned(),
         run: opts.run.clone(),
@@ -283,6 +296,11 @@ async fn drive(
         rss_held_kb: rss_held,
         rss_end_kb: rss_end,
         rss_per_held_poll_bytes: per_held,
+        server_processes: after_delivery.map(|s| s.processes),
+        server_cpu_secs,
+        server_cpu_us_per_delivery: server_cpu_secs
+            .filter(|_| merged.deliveries > 0)
+            .map(|cpu| cpu * 1e6 / merged.deliveries as f64),
         sent,
         send_secs: sending.secs,
         sends_per_sec: if sending.secs > 0.0 {

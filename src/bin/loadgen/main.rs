@@ -10,6 +10,7 @@
 //! `scripts/bench` builds, starts the servers and runs the scenarios.
 //!
 //! Modules: `cli` (options), `sys` (fd limit, source addresses, RSS),
+//! `server_procs` (the server's processes: CPU time and RSS),
 //! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `stats`
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
@@ -29,6 +30,7 @@ mod procs;
 mod proto;
 mod publisher;
 mod report;
+mod server_procs;
 mod slowloris;
 mod stall;
 mod stats;

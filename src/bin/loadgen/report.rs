@@ -56,6 +56,15 @@ pub struct Report {
     pub rss_end_kb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_held_poll_bytes: Option<f64>,
+    /// The server's processes at the end (nginx: master and workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_processes: Option<usize>,
+    /// CPU time (user + system) of all the server's processes from the
+    /// first send until every client had what was sent, and per delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_delivery: Option<f64>,
     pub sent: u64,
     pub send_secs: f64,
     pub sends_per_sec: f64,
@@ -156,6 +165,13 @@ impl Report {
                 }
                 if let Some(per) = self.rss_per_held_poll_bytes {
                     let _ = write!(s, ": {:.1} KB per held poll", per / 1024.0);
+                }
+                s.push('\n');
+            }
+            if let (Some(cpu), Some(procs)) = (self.server_cpu_secs, self.server_processes) {
+                let _ = write!(s, "server CPU    {cpu:.2}s over {procs} process(es) from the first send to the last delivery");
+                if let Some(per) = self.server_cpu_us_per_delivery {
+                    let _ = write!(s, ": {per:.1} µs per delivery");
                 }
                 s.push('\n');
             }

@@ -16,6 +16,10 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
         ("latency.p99_ms", "latency p99 ms"),
         ("latency.max_ms", "latency max ms"),
     ];
+    const CPU: [(&str, &str); 2] = [
+        ("server_cpu_us_per_delivery", "server CPU µs / delivery"),
+        ("server_cpu_secs", "server CPU s, delivery window"),
+    ];
     const READ: [(&str, &str); 2] = [
         ("read_latency.p50_ms", "  when read: p50 ms"),
         ("read_latency.p99_ms", "  when read: p99 ms"),
@@ -72,6 +76,7 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
             ("last_delivery_secs", "s until the last got it"),
             LATENCY[0],
             LATENCY[1],
+            CPU[0],
             ("lost", "lost"),
             ("duplicated", "duplicated"),
             ("out_of_order", "out of order"),
@@ -88,6 +93,8 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
             LATENCY[2],
             READ[0],
             READ[1],
+            CPU[0],
+            CPU[1],
             ("lost", "lost"),
             ("duplicated", "duplicated"),
             ("out_of_order", "out of order"),

@@ -14,7 +14,10 @@
 //! The server's cost is read from outside (`server_procs.rs`): its RSS
 //! before the clients, with every poll held and at the end, and its CPU
 //! time from the first send until every client has what was sent (the
-//! delivery window), per delivery.
+//! delivery window), per delivery. Against Nchan (`--protocol nchan`),
+//! whose polls get no head before a message, "every poll held" is what
+//! Nchan's status page says (`nchan_stub_status`), not what the clients
+//! saw.
 
 use crate::cli::{Opts, Scenario};
 use crate::procs::Workers;
@@ -22,7 +25,7 @@ use crate::publisher::Publisher;
 use crate::report::{Latency, Report};
 use crate::server_procs::ServerProcs;
 use crate::stats::{merge_errors, Errors};
-use crate::worker::{Cmd, Event, WorkerConfig, WorkerResult};
+use crate::worker::{Cmd, Event, Protocol, WorkerConfig, WorkerResult};
 use anyhow::anyhow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +49,7 @@ fn worker_configs(opts: &Opts) -> Vec<WorkerConfig> {
             let n = base + usize::from(p < extra);
             let cfg = WorkerConfig {
                 run: opts.run.clone(),
+                protocol: opts.protocol,
                 proc_index: p,
                 servers: opts.servers.clone(),
                 first_client: first,
@@ -114,7 +118,7 @@ async fn drive(
     let logged_in: usize = logged.iter().flatten().map(|(ok, _)| ok).sum();
     if logged_in == 0 {
         return Err(anyhow!(
-            "no client could log in (is the server at {:?} up?)",
+            "no client could log in or connect (is the server at {:?} up?)",
             opts.servers
         ));
     }
@@ -129,9 +133,9 @@ async fn drive(
             1
         };
         for p in 0..count {
-            let publisher = Publisher::login(opts, p)
+            let publisher = Publisher::start(opts, p)
                 .await
-                .map_err(|e| anyhow!("the publisher could not log in: {e}"))?;
+                .map_err(|e| anyhow!("the publisher could not start: {e}"))?;
             publishers.push(publisher);
         }
     }
@@ -147,9 +151,12 @@ async fn drive(
             _ => None,
         })
         .await;
-    let ready_secs = started.elapsed().as_secs_f64();
     let ready_clients: usize = ready.iter().flatten().map(|r| r.0).sum();
-    let held_polls: usize = ready.iter().flatten().map(|r| r.1).sum();
+    let mut held_polls: usize = ready.iter().flatten().map(|r| r.1).sum();
+    if opts.protocol == Protocol::Nchan {
+        held_polls = nchan_holds(opts, &mut publishers, ready_clients).await?;
+    }
+    let ready_secs = started.elapsed().as_secs_f64();
     let rss_held = server.rss_kb()?;
     progress(
         opts,
@@ -278,6 +285,7 @@ async fn drive(
     };
     Ok(Report {
         scenario: opts.scenario.name().to_owned(),
+        protocol: opts.protocol.name().to_owned(),
         run: opts.run.clone(),
         servers: opts.servers.iter().map(|s| s.to_string()).collect(),
         procs: opts.procs,
@@ -336,6 +344,53 @@ async fn drive(
         stall: None,
         slowloris: None,
     })
+}
+
+/// How many polls Nchan holds (its status page counts every channel; the
+/// bench's nginx has only this run's), once it holds one per ready client
+/// (asked every 50 ms, within the ready timeout). Nchan sends nothing
+/// before a message, so only the server can say a poll is held; publishing
+/// before every poll is held would count messages sent before their
+/// subscriber arrived as lost.
+async fn nchan_holds(
+    opts: &Opts,
+    publishers: &mut [Publisher],
+    ready_clients: usize,
+) -> anyhow::Result<usize> {
+    let Some(asker) = publishers.first_mut() else {
+        // Idle runs have no publisher: ask through a fresh one.
+        let mut asker = Publisher::start(opts, 0)
+            .await
+            .map_err(|e| anyhow!("cannot reach Nchan for its status page: {e}"))?;
+        return wait_for_subscribers(opts, &mut asker, ready_clients).await;
+    };
+    wait_for_subscribers(opts, asker, ready_clients).await
+}
+
+async fn wait_for_subscribers(
+    opts: &Opts,
+    asker: &mut Publisher,
+    want: usize,
+) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + secs(opts.ready_timeout);
+    loop {
+        let held = match asker.nchan_subscribers().await {
+            Some(Ok(n)) => n as usize,
+            Some(Err(e)) => return Err(anyhow!("Nchan's status page failed: {e}")),
+            None => return Err(anyhow!("the status page is Nchan's only")),
+        };
+        if held >= want {
+            return Ok(held);
+        }
+        if Instant::now() >= deadline {
+            progress(
+                opts,
+                format_args!("Nchan holds {held} of {want} polls at the ready timeout"),
+            );
+            return Ok(held);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Chat: `rate` messages per second over all publishers for `duration`

@@ -11,7 +11,9 @@
 //!
 //! Modules: `cli` (options), `sys` (fd limit, source addresses, RSS),
 //! `server_procs` (the server's processes: CPU time and RSS),
-//! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `stats`
+//! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `nchan`
+//! (Nchan's long-poll protocol, to measure it beside ours),
+//! `subscription` (one client's poll in either protocol), `stats`
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
 //! processes), `driver` (the chat scenarios), `publisher` (their
@@ -26,6 +28,7 @@ mod hello;
 mod http;
 mod ipc;
 mod logout;
+mod nchan;
 mod procs;
 mod proto;
 mod publisher;
@@ -34,6 +37,7 @@ mod server_procs;
 mod slowloris;
 mod stall;
 mod stats;
+mod subscription;
 mod summary;
 mod sys;
 mod trickle;

@@ -33,6 +33,9 @@ impl Latency {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     pub scenario: String,
+    /// The server's protocol: "comet" (ours) or "nchan".
+    #[serde(default = "comet")]
+    pub protocol: String,
     pub run: String,
     pub servers: Vec<String>,
     pub procs: usize,
@@ -112,6 +115,10 @@ pub struct Report {
     pub slowloris: Option<crate::slowloris::SlowlorisFigures>,
 }
 
+fn comet() -> String {
+    "comet".to_owned()
+}
+
 fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0} ms")
@@ -148,10 +155,16 @@ impl Report {
                 self.requests_per_sec.unwrap_or(0.0)
             );
         } else {
+            let nchan = self.protocol == "nchan";
+            let logged_in = if nchan {
+                "–".to_owned()
+            } else {
+                self.logged_in.to_string()
+            };
             let _ = writeln!(
                 s,
-                "clients       {} asked, {} logged in, {} polling after {:.1}s; {} polls held",
-                self.clients, self.logged_in, self.ready, self.ready_secs, self.held_polls
+                "clients       {} asked, {logged_in} logged in, {} polling after {:.1}s; {} polls held",
+                self.clients, self.ready, self.ready_secs, self.held_polls
             );
             if let (Some(before), Some(held)) = (self.rss_before_kb, self.rss_held_kb) {
                 let _ = write!(
@@ -233,10 +246,15 @@ impl Report {
                     self.ready, last
                 );
             }
+            let logged_out = if nchan {
+                "–".to_owned()
+            } else {
+                self.logged_out.to_string()
+            };
             let _ = writeln!(
                 s,
-                "polls         {} answered ({} timeouts), {} other messages (joins/leaves); {} logged out",
-                self.polls, self.poll_timeouts, self.other_messages, self.logged_out
+                "polls         {} answered ({} timeouts), {} other messages (joins/leaves); {logged_out} logged out",
+                self.polls, self.poll_timeouts, self.other_messages
             );
         }
         if let Some(l) = self.latency.as_ref().filter(|_| self.scenario == "hello") {

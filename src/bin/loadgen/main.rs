@@ -20,7 +20,7 @@
 //! publishing clients), `hello` (baseline server and
 //! scenario), `stall` and `slowloris` (attacks on the HTTP front; the
 //! latter's two sides in `trickle` and `users`),
-//! `report` (one run's output), `summary` (medians over runs).
+//! `report` (one run's output), `summary` (medians over runs, ours beside Nchan).
 
 mod cli;
 mod driver;

@@ -131,8 +131,8 @@ impl Publisher {
         .map(|()| sent)
     }
 
-    /// How many subscribers Nchan holds (`None` for ours,
-    /// whose polls say so themselves).
+    /// How many subscribers Nchan holds (`None` for ours, whose polls say
+    /// so themselves).
     pub async fn nchan_subscribers(&mut self) -> Option<Result<u64, CallError>> {
         if !matches!(self.session, Session::Nchan { .. }) {
             return None;

@@ -174,6 +174,17 @@ mod tests {
         crate::http::parse_head(reply).unwrap().unwrap().1
     }
 
+    /// Nchan's head for a message published at 06:44:05 with tag `etag`.
+    fn message_head(etag: u32) -> Head {
+        head(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\
+                 Last-Modified: Mon, 30 Nov 2026 06:44:05 GMT\r\nEtag: {etag}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+    }
+
     fn request(cursor: &Cursor) -> String {
         let mut out = Vec::new();
         SubscribeRequest::new("127.0.0.1:9", "lgab12").write(cursor, &mut out);
@@ -192,12 +203,8 @@ mod tests {
     #[test]
     fn a_poll_resumes_after_the_message_it_got_last() {
         let mut cursor = Cursor::default();
-        let h = head(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\
-              Last-Modified: Mon, 30 Nov 2026 06:44:05 GMT\r\nEtag: 3\r\n\r\n",
-        );
         assert_eq!(
-            read_reply(&h, b"lg:x:", &mut cursor).unwrap(),
+            read_reply(&message_head(3), b"lg:x:", &mut cursor).unwrap(),
             Reply::Message(Some("lg:x:"))
         );
         let text = request(&cursor);
@@ -209,11 +216,7 @@ mod tests {
     #[test]
     fn a_timeout_keeps_the_place() {
         let mut cursor = Cursor::default();
-        let got = head(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\
-              Last-Modified: Mon, 30 Nov 2026 06:44:05 GMT\r\nEtag: 0\r\n\r\n",
-        );
-        read_reply(&got, b"x", &mut cursor).unwrap();
+        read_reply(&message_head(0), b"x", &mut cursor).unwrap();
         let before = cursor.clone();
         // Nchan's timeout repeats the Etag but has no Last-Modified.
         let timeout = head(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nEtag: 0\r\n\r\n");

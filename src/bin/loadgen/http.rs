@@ -105,6 +105,8 @@ pub struct Head {
     /// (see `nchan.rs`). Our server sends neither.
     pub last_modified: Option<String>,
     pub etag: Option<String>,
+    /// The boundary of a `multipart/…` body (Nchan's batch of messages).
+    pub boundary: Option<String>,
     framing: Framing,
     close: bool,
 }
@@ -450,6 +452,7 @@ pub(crate) fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError
     let mut token = None;
     let mut last_modified = None;
     let mut etag = None;
+    let mut boundary = None;
     for h in response.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -484,6 +487,9 @@ pub(crate) fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError
             last_modified = Some(header_text(h.value)?);
         } else if name.eq_ignore_ascii_case("etag") {
             etag = Some(header_text(h.value)?);
+        } else if name.eq_ignore_ascii_case("content-type") && h.value.starts_with(b"multipart") {
+            let value = header_text(h.value)?;
+            boundary = crate::multipart::boundary(&value).map(str::to_owned);
         }
     }
     let framing = if status == 204 || status == 304 {
@@ -509,6 +515,7 @@ pub(crate) fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError
             token,
             last_modified,
             etag,
+            boundary,
             framing,
             close,
         },

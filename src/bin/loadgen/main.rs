@@ -12,7 +12,8 @@
 //! Modules: `cli` (options), `sys` (fd limit, source addresses, RSS),
 //! `server_procs` (the server's processes: CPU time and RSS),
 //! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `nchan`
-//! (Nchan's long-poll protocol, to measure it beside ours),
+//! (Nchan's long-poll protocol, to measure it beside ours; `multipart`
+//! for its batches),
 //! `subscription` (one client's poll in either protocol), `stats`
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
@@ -28,6 +29,7 @@ mod hello;
 mod http;
 mod ipc;
 mod logout;
+mod multipart;
 mod nchan;
 mod procs;
 mod proto;

@@ -2,7 +2,9 @@
 //! can measure an nginx with Nchan (`--protocol nchan`) beside our server.
 //!
 //! - Subscribe: `GET /sub/<channel>`. A reply is one message: `200` with
-//!   the message as its body and where it sits in the channel as
+//!   the message as its body (or, with `nchan_longpoll_multipart_response
+//!   on` and several waiting, all of them as `multipart/mixed` parts, see
+//!   `multipart.rs`) and where the last sits in the channel as
 //!   `Last-Modified` (the second it was published) and `Etag` (its place
 //!   within that second). The next poll sends them back as
 //!   `If-Modified-Since` and `If-None-Match` and gets the message after
@@ -21,6 +23,7 @@
 //! lost / duplicated / out-of-order tally work unchanged.
 
 use crate::http::{Conn, Head, RequestHead};
+use crate::multipart;
 use crate::proto::CallError;
 
 /// The channel of run `run` (a fresh one for every run).
@@ -94,6 +97,8 @@ impl SubscribeRequest {
 pub enum Reply<'a> {
     /// One message (its body; `None` if it is not UTF-8, so not ours).
     Message(Option<&'a str>),
+    /// Several, oldest first (`nchan_longpoll_multipart_response on`).
+    Messages(Vec<Option<&'a str>>),
     /// Nothing within the subscriber timeout.
     Timeout,
 }
@@ -107,8 +112,17 @@ pub fn read_reply<'a>(
 ) -> Result<Reply<'a>, CallError> {
     match head.status {
         200 => {
+            let reply = match &head.boundary {
+                None => Reply::Message(std::str::from_utf8(body).ok()),
+                Some(boundary) => Reply::Messages(
+                    multipart::parts(body, boundary)?
+                        .into_iter()
+                        .map(|part| std::str::from_utf8(part).ok())
+                        .collect(),
+                ),
+            };
             cursor.advance(head)?;
-            Ok(Reply::Message(std::str::from_utf8(body).ok()))
+            Ok(reply)
         }
         408 => Ok(Reply::Timeout),
         status => Err(CallError::Status(status)),
@@ -211,6 +225,27 @@ mod tests {
         assert!(text.ends_with(
             "If-Modified-Since: Mon, 30 Nov 2026 06:44:05 GMT\r\nIf-None-Match: 3\r\n\r\n"
         ));
+    }
+
+    #[test]
+    fn a_multipart_reply_gives_every_message_and_moves_past_the_last() {
+        let h = head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\
+              Content-Type: multipart/mixed; boundary=B7\r\n\
+              Last-Modified: Mon, 30 Nov 2026 06:44:05 GMT\r\nEtag: 4\r\n\r\n",
+        );
+        let body = b"--B7\r\nContent-Type: text/plain\r\n\r\nlg:a\r\n\
+                     --B7\r\nContent-Type: text/plain\r\n\r\nlg:b\r\n--B7--\r\n";
+        let mut cursor = Cursor::default();
+        assert_eq!(
+            read_reply(&h, body, &mut cursor).unwrap(),
+            Reply::Messages(vec![Some("lg:a"), Some("lg:b")])
+        );
+        assert!(request(&cursor).ends_with("If-None-Match: 4\r\n\r\n"));
+        // A broken batch moves nothing.
+        let mut cursor = Cursor::default();
+        assert!(read_reply(&h, b"--B7\r\n\r\nlg:a", &mut cursor).is_err());
+        assert_eq!(cursor, Cursor::default());
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //!   reply is a batch of messages (or `timeout`), the cursor is the last
 //!   message's id.
 //! - Nchan (`nchan.rs`): `GET /sub/<channel>` with `If-Modified-Since` /
-//!   `If-None-Match`; a reply is one message (or `408`), the cursor is its
-//!   `Last-Modified` and `Etag`.
+//!   `If-None-Match`; a reply is one message (several if multipart is on;
+//!   or `408`), the cursor is the last one's `Last-Modified` and `Etag`.
 
 use crate::http::{Conn, Head, HttpError};
 use crate::nchan;
@@ -57,6 +57,7 @@ impl Answer<'_> {
                 }
             }
             Answer::Nchan(nchan::Reply::Message(text)) => f(*text),
+            Answer::Nchan(nchan::Reply::Messages(texts)) => texts.iter().for_each(|t| f(*t)),
             Answer::Nchan(nchan::Reply::Timeout) => {}
         }
     }

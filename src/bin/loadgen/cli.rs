@@ -1,7 +1,7 @@
 //! Command-line options. Hand-parsed (no clap in the dependency tree, and
 //! the flags are few): `loadgen <command> [--flag value]…`.
 
-use crate::worker::Ramp;
+use crate::worker::{Protocol, Ramp};
 use anyhow::{anyhow, bail};
 use std::net::SocketAddr;
 
@@ -39,7 +39,12 @@ SCENARIOS (defaults in brackets)
 
 OPTIONS
   --server ADDR            server to use; repeat to spread clients round-robin [127.0.0.1:3000]
-  --server-pid PID         server process for RSS (VmRSS); repeat per server
+  --server-pid PID         server process for RSS (VmRSS) and CPU time, with all its
+                           descendants (nginx's workers); repeat per server
+  --protocol comet|nchan   comet: our server [comet]; nchan: an nginx with Nchan
+                           (GET /sub/<channel> long polls resumed with If-Modified-Since
+                           and If-None-Match, POST /pub/<channel>; no login), for idle,
+                           broadcast, chat and hold, one --server
   --clients N              simulated browsers (one connection each)
   --procs K                worker processes [ceil(clients / 10000)]; 1 = in this process
   --messages M             broadcast: messages to send [200]
@@ -121,6 +126,7 @@ pub struct Opts {
     pub scenario: Scenario,
     pub servers: Vec<SocketAddr>,
     pub server_pids: Vec<u32>,
+    pub protocol: Protocol,
     pub clients: usize,
     pub procs: usize,
     pub messages: u64,
@@ -221,6 +227,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
 
     let mut servers: Vec<SocketAddr> = Vec::new();
     let mut server_pids = Vec::new();
+    let mut protocol = Protocol::Comet;
     let mut clients = None;
     let mut procs = None;
     let mut messages = None;
@@ -253,6 +260,13 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         match f {
             "--server" => servers.push(value(f, it.next())?),
             "--server-pid" => server_pids.push(value(f, it.next())?),
+            "--protocol" => {
+                protocol = match value::<String>(f, it.next())?.as_str() {
+                    "comet" => Protocol::Comet,
+                    "nchan" => Protocol::Nchan,
+                    other => bail!("--protocol is comet or nchan, not {other:?}"),
+                }
+            }
             "--clients" => clients = Some(value(f, it.next())?),
             "--procs" => procs = Some(value(f, it.next())?),
             "--messages" => messages = Some(value(f, it.next())?),
@@ -295,6 +309,20 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     }
     if let Some(bad) = servers.iter().find(|s| !s.ip().is_loopback()) {
         bail!("loopback servers only, not {bad}");
+    }
+    if protocol == Protocol::Nchan {
+        if !matches!(
+            scenario,
+            Scenario::Idle | Scenario::Broadcast | Scenario::Chat | Scenario::Hold
+        ) {
+            bail!(
+                "--protocol nchan runs idle, broadcast, chat and hold, not {}",
+                scenario.name()
+            );
+        }
+        if servers.len() != 1 {
+            bail!("--protocol nchan takes one --server");
+        }
     }
     let clients: usize = clients.unwrap_or(match scenario {
         Scenario::Idle => 10_000,
@@ -378,6 +406,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         scenario,
         servers,
         server_pids,
+        protocol,
         clients,
         procs,
         messages,
@@ -440,4 +469,40 @@ pub fn threads_arg(threads: Option<usize>) -> Vec<String> {
     threads
         .map(|t| vec!["--threads".to_owned(), t.to_string()])
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(args: &str) -> String {
+        match parse(args.split_whitespace().map(str::to_owned).collect()) {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn protocol_of(args: &str) -> Protocol {
+        match parse(args.split_whitespace().map(str::to_owned).collect()) {
+            Ok(Command::Run(opts)) => opts.protocol,
+            Ok(_) => panic!("{args:?} is not a scenario"),
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn the_protocol_is_ours_unless_nchan_is_asked_for() {
+        assert_eq!(protocol_of("chat"), Protocol::Comet);
+        assert_eq!(protocol_of("chat --protocol nchan"), Protocol::Nchan);
+        assert!(error_of("chat --protocol websocket").contains("comet or nchan"));
+    }
+
+    #[test]
+    fn nchan_runs_only_the_scenarios_it_can() {
+        assert!(error_of("stall --protocol nchan").contains("not stall"));
+        assert!(
+            error_of("broadcast --protocol nchan --server 127.0.0.1:1 --server 127.0.0.1:2")
+                .contains("one --server")
+        );
+    }
 }

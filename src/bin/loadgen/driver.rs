@@ -9,176 +9,29 @@
 //! that fails is still counted as sent (the server may have stored it), so
 //! a loss next to a send error is explained by it.
 //!
-//! Publishers are separate clients (not among the N measured ones); each
-//! also keeps one poll going, as a browser would, so the server does not
-//! reap it as idle during a long run.
+//! Publishers are separate clients (`publisher.rs`).
+//!
+//! The server's cost is read from outside (`server_procs.rs`): its RSS
+//! before the clients, with every poll held and at the end, and its CPU
+//! time from the first send until every client has what was sent (the
+//! delivery window), per delivery. Against Nchan (`--protocol nchan`),
+//! whose polls get no head before a message, "every poll held" is what
+//! Nchan's status page says (`nchan_stub_status`), not what the clients
+//! saw.
 
 use crate::cli::{Opts, Scenario};
-use crate::http::Conn;
 use crate::procs::Workers;
-use crate::proto::{self, CallError};
+use crate::publisher::Publisher;
 use crate::report::{Latency, Report};
+use crate::server_procs::ServerProcs;
 use crate::stats::{merge_errors, Errors};
-use crate::sys;
-use crate::worker::{Cmd, Event, WorkerConfig, WorkerResult};
+use crate::worker::{Cmd, Event, Protocol, WorkerConfig, WorkerResult};
 use anyhow::anyhow;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
-}
-
-/// A publishing client: one connection for sends, one for its own polls.
-struct Publisher {
-    index: usize,
-    server: SocketAddr,
-    source: Option<IpAddr>,
-    token: String,
-    conn: Option<Conn>,
-    buf: Vec<u8>,
-    form: String,
-    request_timeout: Duration,
-    keepalive: Option<(CancellationToken, JoinHandle<()>)>,
-}
-
-impl Publisher {
-    async fn login(opts: &Opts, index: usize) -> Result<Publisher, CallError> {
-        let server = opts.servers[index % opts.servers.len()];
-        let source = sys::source_for(server, opts.clients + index, opts.source_addrs);
-        let request_timeout = secs(opts.request_timeout);
-        let name = format!("lg{}-pub{}", opts.run, index);
-        let mut buf = Vec::new();
-        let (conn, token) = tokio::time::timeout(request_timeout, async {
-            let mut conn = Conn::connect(server, source).await?;
-            let token = proto::login(&mut conn, &name, &mut buf).await?;
-            Ok::<_, CallError>((conn, token))
-        })
-        .await
-        .unwrap_or(Err(CallError::Timeout))?;
-        let cancel = CancellationToken::new();
-        let keepalive = tokio::spawn(keep_polling(
-            server,
-            source,
-            token.clone(),
-            cancel.clone(),
-            request_timeout,
-            secs(opts.poll_read_timeout),
-        ));
-        Ok(Publisher {
-            index,
-            server,
-            source,
-            token,
-            conn: Some(conn),
-            buf,
-            form: String::new(),
-            request_timeout,
-            keepalive: Some((cancel, keepalive)),
-        })
-    }
-
-    /// Sends message `seq`; returns when it was sent (unix nanos).
-    async fn send(&mut self, run: &str, seq: u64, pad: usize) -> Result<u64, CallError> {
-        let sent = sys::unix_nanos();
-        let text = proto::message_text(run, self.index, seq, sent, pad);
-        let r = tokio::time::timeout(self.request_timeout, async {
-            if self.conn.as_ref().is_none_or(|c| c.closed) {
-                self.conn = Some(Conn::connect(self.server, self.source).await?);
-            }
-            let conn = self.conn.as_mut().expect("connected above");
-            proto::send_message(conn, &self.token, &text, &mut self.form, &mut self.buf).await
-        })
-        .await
-        .unwrap_or(Err(CallError::Timeout));
-        if r.is_err() {
-            self.conn = None;
-        }
-        r.map(|()| sent)
-    }
-
-    /// Stops polling and logs out.
-    async fn finish(mut self, errors: &Errors) -> bool {
-        if let Some((cancel, handle)) = self.keepalive.take() {
-            cancel.cancel();
-            let _ = handle.await;
-        }
-        let r = tokio::time::timeout(self.request_timeout, async {
-            if self.conn.as_ref().is_none_or(|c| c.closed) {
-                self.conn = Some(Conn::connect(self.server, self.source).await?);
-            }
-            let conn = self.conn.as_mut().expect("connected above");
-            proto::logout(conn, &self.token, &mut self.buf).await
-        })
-        .await
-        .unwrap_or(Err(CallError::Timeout));
-        match r {
-            Ok(()) => true,
-            Err(e) => {
-                errors.add("publisher_logout", &e.kind());
-                false
-            }
-        }
-    }
-}
-
-/// A publisher's own polls, so it stays a live client; what it receives
-/// is not measured.
-async fn keep_polling(
-    server: SocketAddr,
-    source: Option<IpAddr>,
-    token: String,
-    cancel: CancellationToken,
-    request_timeout: Duration,
-    poll_timeout: Duration,
-) {
-    let mut cursor: Option<String> = None;
-    let mut failures = 0;
-    let mut buf = Vec::new();
-    let mut conn: Option<Conn> = None;
-    let request = proto::PollRequest::new(&server.to_string(), &token);
-    while failures < 10 && !cancel.is_cancelled() {
-        let round = async {
-            if conn.as_ref().is_none_or(|c| c.closed) {
-                conn = Some(Conn::connect(server, source).await?);
-            }
-            let c = conn.as_mut().expect("connected above");
-            proto::send_poll(c, &request, cursor.as_deref(), false).await?;
-            let head = tokio::time::timeout(request_timeout, c.read_head())
-                .await
-                .map_err(|_| CallError::Timeout)??;
-            tokio::time::timeout(poll_timeout, c.read_body(&head, &mut buf))
-                .await
-                .map_err(|_| CallError::Timeout)??;
-            Ok::<u16, CallError>(head.status)
-        };
-        let status = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = round => r,
-        };
-        match status {
-            Ok(200) => {
-                failures = 0;
-                if let Ok(reply) = proto::parse_poll(&buf) {
-                    if let Some(last) = reply.messages.last() {
-                        cursor = Some(last.id.clone().into_owned());
-                    }
-                }
-            }
-            Ok(410) => cursor = None,
-            _ => {
-                failures += 1;
-                conn = None;
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-                }
-            }
-        }
-    }
 }
 
 fn progress(opts: &Opts, msg: std::fmt::Arguments<'_>) {
@@ -196,6 +49,7 @@ fn worker_configs(opts: &Opts) -> Vec<WorkerConfig> {
             let n = base + usize::from(p < extra);
             let cfg = WorkerConfig {
                 run: opts.run.clone(),
+                protocol: opts.protocol,
                 proc_index: p,
                 servers: opts.servers.clone(),
                 first_client: first,
@@ -228,7 +82,8 @@ struct Sending {
 /// Runs idle, broadcast, chat or hold.
 pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let rss_before = sys::total_rss_kb(&opts.server_pids)?;
+    let server = ServerProcs::new(&opts.server_pids);
+    let rss_before = server.rss_kb()?;
     progress(
         opts,
         format_args!(
@@ -237,7 +92,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         ),
     );
     let mut workers = Workers::start(worker_configs(opts), opts.procs == 1, opts.threads)?;
-    let result = drive(opts, &mut workers, started, rss_before).await;
+    let result = drive(opts, &server, &mut workers, started, rss_before).await;
     if result.is_err() {
         workers.broadcast(|| Cmd::Abort);
     }
@@ -247,6 +102,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
 
 async fn drive(
     opts: &Opts,
+    server: &ServerProcs,
     workers: &mut Workers,
     started: Instant,
     rss_before: Option<u64>,
@@ -262,7 +118,7 @@ async fn drive(
     let logged_in: usize = logged.iter().flatten().map(|(ok, _)| ok).sum();
     if logged_in == 0 {
         return Err(anyhow!(
-            "no client could log in (is the server at {:?} up?)",
+            "no client could log in or connect (is the server at {:?} up?)",
             opts.servers
         ));
     }
@@ -277,9 +133,9 @@ async fn drive(
             1
         };
         for p in 0..count {
-            let publisher = Publisher::login(opts, p)
+            let publisher = Publisher::start(opts, p)
                 .await
-                .map_err(|e| anyhow!("the publisher could not log in: {e}"))?;
+                .map_err(|e| anyhow!("the publisher could not start: {e}"))?;
             publishers.push(publisher);
         }
     }
@@ -295,10 +151,13 @@ async fn drive(
             _ => None,
         })
         .await;
-    let ready_secs = started.elapsed().as_secs_f64();
     let ready_clients: usize = ready.iter().flatten().map(|r| r.0).sum();
-    let held_polls: usize = ready.iter().flatten().map(|r| r.1).sum();
-    let rss_held = sys::total_rss_kb(&opts.server_pids)?;
+    let mut held_polls: usize = ready.iter().flatten().map(|r| r.1).sum();
+    if opts.protocol == Protocol::Nchan {
+        held_polls = nchan_holds(opts, &mut publishers, ready_clients).await?;
+    }
+    let ready_secs = started.elapsed().as_secs_f64();
+    let rss_held = server.rss_kb()?;
     progress(
         opts,
         format_args!("{ready_clients} clients polling ({held_polls} held) after {ready_secs:.1}s"),
@@ -306,6 +165,7 @@ async fn drive(
 
     let mut held_end = None;
     let mut rss_end = None;
+    let before_sending = server.sample()?;
     let sending = match opts.scenario {
         Scenario::Idle => {
             tokio::time::sleep(secs(opts.duration)).await;
@@ -317,7 +177,7 @@ async fn drive(
                 })
                 .await;
             held_end = Some(held.iter().flatten().sum::<usize>());
-            rss_end = sys::total_rss_kb(&opts.server_pids)?;
+            rss_end = server.rss_kb()?;
             Sending::default()
         }
         Scenario::Broadcast | Scenario::Hold => {
@@ -379,6 +239,7 @@ async fn drive(
             },
         )
         .await;
+    let after_delivery = server.sample()?;
     let mut merged = WorkerResult::default();
     for r in results.iter().flatten() {
         merged.merge(r);
@@ -418,8 +279,13 @@ async fn drive(
         }
         _ => None,
     };
+    let server_cpu_secs = match (before_sending, after_delivery) {
+        (Some(b), Some(a)) if opts.scenario != Scenario::Idle => Some(a.cpu_secs - b.cpu_secs),
+        _ => None,
+    };
     Ok(Report {
         scenario: opts.scenario.name().to_owned(),
+        protocol: opts.protocol.name().to_owned(),
         run: opts.run.clone(),
         servers: opts.servers.iter().map(|s| s.to_string()).collect(),
         procs: opts.procs,
@@ -438,6 +304,11 @@ async fn drive(
         rss_held_kb: rss_held,
         rss_end_kb: rss_end,
         rss_per_held_poll_bytes: per_held,
+        server_processes: after_delivery.map(|s| s.processes),
+        server_cpu_secs,
+        server_cpu_us_per_delivery: server_cpu_secs
+            .filter(|_| merged.deliveries > 0)
+            .map(|cpu| cpu * 1e6 / merged.deliveries as f64),
         sent,
         send_secs: sending.secs,
         sends_per_sec: if sending.secs > 0.0 {
@@ -473,6 +344,53 @@ async fn drive(
         stall: None,
         slowloris: None,
     })
+}
+
+/// How many polls Nchan holds (its status page counts every channel; the
+/// bench's nginx has only this run's), once it holds one per ready client
+/// (asked every 50 ms, within the ready timeout). Nchan sends nothing
+/// before a message, so only the server can say a poll is held; publishing
+/// before every poll is held would count messages sent before their
+/// subscriber arrived as lost.
+async fn nchan_holds(
+    opts: &Opts,
+    publishers: &mut [Publisher],
+    ready_clients: usize,
+) -> anyhow::Result<usize> {
+    let Some(asker) = publishers.first_mut() else {
+        // Idle runs have no publisher: ask through a fresh one.
+        let mut asker = Publisher::start(opts, 0)
+            .await
+            .map_err(|e| anyhow!("cannot reach Nchan for its status page: {e}"))?;
+        return wait_for_subscribers(opts, &mut asker, ready_clients).await;
+    };
+    wait_for_subscribers(opts, asker, ready_clients).await
+}
+
+async fn wait_for_subscribers(
+    opts: &Opts,
+    asker: &mut Publisher,
+    want: usize,
+) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + secs(opts.ready_timeout);
+    loop {
+        let held = match asker.nchan_subscribers().await {
+            Some(Ok(n)) => n as usize,
+            Some(Err(e)) => return Err(anyhow!("Nchan's status page failed: {e}")),
+            None => return Err(anyhow!("the status page is Nchan's only")),
+        };
+        if held >= want {
+            return Ok(held);
+        }
+        if Instant::now() >= deadline {
+            progress(
+                opts,
+                format_args!("Nchan holds {held} of {want} polls at the ready timeout"),
+            );
+            return Ok(held);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Chat: `rate` messages per second over all publishers for `duration`

@@ -101,6 +101,12 @@ pub struct Head {
     pub status: u16,
     /// The `comet_token` cookie value, if a `Set-Cookie` carried one.
     pub token: Option<String>,
+    /// `Last-Modified` and `Etag`: where an Nchan subscriber resumes from
+    /// (see `nchan.rs`). Our server sends neither.
+    pub last_modified: Option<String>,
+    pub etag: Option<String>,
+    /// The boundary of a `multipart/…` body (Nchan's batch of messages).
+    pub boundary: Option<String>,
     framing: Framing,
     close: bool,
 }
@@ -431,7 +437,7 @@ impl RequestHead<'_> {
 }
 
 /// `Some((bytes used, head))` once a whole head is in `data`.
-fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
+pub(crate) fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; 48];
     let mut response = httparse::Response::new(&mut headers);
     let used = match response.parse(data) {
@@ -444,6 +450,9 @@ fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
     let mut chunked = false;
     let mut close = response.version == Some(0);
     let mut token = None;
+    let mut last_modified = None;
+    let mut etag = None;
+    let mut boundary = None;
     for h in response.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -474,6 +483,13 @@ fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
                     token = Some(String::from_utf8_lossy(value).into_owned());
                 }
             }
+        } else if name.eq_ignore_ascii_case("last-modified") {
+            last_modified = Some(header_text(h.value)?);
+        } else if name.eq_ignore_ascii_case("etag") {
+            etag = Some(header_text(h.value)?);
+        } else if name.eq_ignore_ascii_case("content-type") && h.value.starts_with(b"multipart") {
+            let value = header_text(h.value)?;
+            boundary = crate::multipart::boundary(&value).map(str::to_owned);
         }
     }
     let framing = if status == 204 || status == 304 {
@@ -497,10 +513,24 @@ fn parse_head(data: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
         Head {
             status,
             token,
+            last_modified,
+            etag,
+            boundary,
             framing,
             close,
         },
     )))
+}
+
+/// A header value kept to be sent back (as `If-Modified-Since`, …):
+/// visible ASCII and spaces only, so it cannot break the request it goes
+/// into.
+fn header_text(value: &[u8]) -> Result<String, HttpError> {
+    let value = value.trim_ascii();
+    if value.len() > 256 || !value.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Err(HttpError::Protocol("header value not visible ASCII"));
+    }
+    Ok(String::from_utf8_lossy(value).into_owned())
 }
 
 fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
@@ -534,5 +564,40 @@ pub fn form_encode(value: &str, out: &mut String) {
                 let _ = fmt::Write::write_fmt(out, format_args!("%{b:02X}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_keeps_where_an_nchan_subscriber_resumes() {
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\
+                      Last-Modified: Mon, 30 Nov 2026 06:44:05 GMT\r\n\
+                      Connection: keep-alive\r\nEtag: 1\r\n\r\nhello2";
+        let (used, head) = parse_head(reply).unwrap().unwrap();
+        assert_eq!(&reply[used..], b"hello2");
+        assert_eq!(head.status, 200);
+        assert_eq!(
+            head.last_modified.as_deref(),
+            Some("Mon, 30 Nov 2026 06:44:05 GMT")
+        );
+        assert_eq!(head.etag.as_deref(), Some("1"));
+        assert!(!head.close);
+    }
+
+    #[test]
+    fn a_head_without_them_has_none() {
+        let reply = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n";
+        let (_, head) = parse_head(reply).unwrap().unwrap();
+        assert_eq!(head.status, 408);
+        assert!(head.last_modified.is_none() && head.etag.is_none());
+    }
+
+    #[test]
+    fn a_resume_header_that_is_not_plain_ascii_is_refused() {
+        let reply = b"HTTP/1.1 200 OK\r\nEtag: 1\xc3\xa92\r\nContent-Length: 0\r\n\r\n";
+        assert!(matches!(parse_head(reply), Err(HttpError::Protocol(_))));
     }
 }

@@ -15,10 +15,31 @@ pub enum Ramp {
     Live,
 }
 
+/// Which server the clients talk to, and so which protocol they speak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// Our server: log in, long-poll `/comet/chat`, send through `/api/`.
+    #[default]
+    Comet,
+    /// nginx with Nchan: no login, long-poll `/sub/<channel>`, publish to
+    /// `/pub/<channel>` (see `nchan.rs`).
+    Nchan,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Comet => "comet",
+            Protocol::Nchan => "nchan",
+        }
+    }
+}
+
 /// What a worker needs to know; sent to a child process as its first line.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WorkerConfig {
     pub run: String,
+    pub protocol: Protocol,
     pub proc_index: usize,
     pub servers: Vec<SocketAddr>,
     /// Global index of this worker's first client (for server and source

@@ -10,13 +10,18 @@
 //! `scripts/bench` builds, starts the servers and runs the scenarios.
 //!
 //! Modules: `cli` (options), `sys` (fd limit, source addresses, RSS),
-//! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `stats`
+//! `server_procs` (the server's processes: CPU time and RSS),
+//! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `nchan`
+//! (Nchan's long-poll protocol, to measure it beside ours; `multipart`
+//! for its batches),
+//! `subscription` (one client's poll in either protocol), `stats`
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
-//! processes), `driver` (the chat scenarios), `hello` (baseline server and
+//! processes), `driver` (the chat scenarios), `publisher` (their
+//! publishing clients), `hello` (baseline server and
 //! scenario), `stall` and `slowloris` (attacks on the HTTP front; the
 //! latter's two sides in `trickle` and `users`),
-//! `report` (output and medians).
+//! `report` (one run's output), `summary` (medians over runs, ours beside Nchan).
 
 mod cli;
 mod driver;
@@ -24,12 +29,18 @@ mod hello;
 mod http;
 mod ipc;
 mod logout;
+mod multipart;
+mod nchan;
 mod procs;
 mod proto;
+mod publisher;
 mod report;
+mod server_procs;
 mod slowloris;
 mod stall;
 mod stats;
+mod subscription;
+mod summary;
 mod sys;
 mod trickle;
 mod users;
@@ -84,7 +95,7 @@ fn real_main() -> anyhow::Result<()> {
                 !files.is_empty(),
                 "summarize: give one or more result files"
             );
-            print!("{}", report::summarize(&files)?);
+            print!("{}", summary::summarize(&files)?);
             Ok(())
         }
         Command::Worker { threads } => {

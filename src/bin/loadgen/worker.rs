@@ -15,10 +15,12 @@
 //! O(clients²) deliveries; `--ramp live` does exactly that, like browsers
 //! arriving one by one.
 
-use crate::http::Conn;
+use crate::http::{Conn, Head};
 use crate::logout::logout_all;
+use crate::nchan;
 use crate::proto::{self, CallError};
 use crate::stats::{AtomicHistogram, Errors, Tracker, MAX_SEQ};
+use crate::subscription::{Answer, Subscription};
 use crate::sys;
 use futures::task::AtomicWaker;
 use std::future::Future;
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::ipc::{Cmd, Event, Ramp, WorkerConfig, WorkerResult};
+pub use crate::ipc::{Cmd, Event, Protocol, Ramp, WorkerConfig, WorkerResult};
 
 /// Shared by a worker's client tasks.
 struct Ctx {
@@ -287,7 +289,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
     };
     let mut buf = Vec::with_capacity(1024);
 
-    // Log in.
+    // Log in (ours); Nchan has no login: only connect.
     let Ok(permit) = ctx.setup.acquire().await else {
         ctx.logins_done.fetch_add(1, Ordering::Relaxed);
         return out;
@@ -295,13 +297,16 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
     let name = format!("lg{}-{}-{}", cfg.run, cfg.proc_index, i);
     let login = guarded(&ctx.cancel, ctx.request_timeout(), async {
         let mut conn = Conn::connect(server, source).await?;
-        let token = proto::login(&mut conn, &name, &mut buf).await?;
+        let token = match cfg.protocol {
+            Protocol::Comet => Some(proto::login(&mut conn, &name, &mut buf).await?),
+            Protocol::Nchan => None,
+        };
         Ok((conn, token))
     })
     .await;
     let mut conn = match login {
         Ok((conn, token)) => {
-            out.token = Some(token);
+            out.token = token;
             ctx.logins_ok.fetch_add(1, Ordering::Relaxed);
             ctx.logins_done.fetch_add(1, Ordering::Relaxed);
             Some(conn)
@@ -314,8 +319,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
             return out;
         }
     };
-    let token = out.token.clone().unwrap_or_default();
-    let poll_request = proto::PollRequest::new(&server.to_string(), &token);
+    let host = server.to_string();
 
     // Phased ramp: wait until every process has logged in.
     let mut permit = Some(permit);
@@ -341,47 +345,54 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
         }
     }
 
-    // The cursor to poll from (the connection may have been closed while
-    // waiting: reconnect once).
-    let mut cursor = None;
-    for attempt in 0..2 {
-        let c = conn.as_mut().filter(|c| !c.closed);
-        let r = guarded(&ctx.cancel, ctx.request_timeout(), async {
-            let mut fresh = None;
-            let conn = match c {
-                Some(c) => c,
-                None => fresh.insert(Conn::connect(server, source).await?),
+    // What to poll, from where: ours asks for the cursor (the connection
+    // may have been closed while waiting: reconnect once); Nchan starts
+    // from the channel's oldest message (the channel is new).
+    let mut subscription = match cfg.protocol {
+        Protocol::Nchan => Subscription::nchan(&host, &nchan::channel(&cfg.run)),
+        Protocol::Comet => {
+            let token = out.token.clone().unwrap_or_default();
+            let mut cursor = None;
+            for attempt in 0..2 {
+                let c = conn.as_mut().filter(|c| !c.closed);
+                let r = guarded(&ctx.cancel, ctx.request_timeout(), async {
+                    let mut fresh = None;
+                    let conn = match c {
+                        Some(c) => c,
+                        None => fresh.insert(Conn::connect(server, source).await?),
+                    };
+                    let cursor = proto::recent_cursor(conn, &token, &mut buf).await?;
+                    Ok((cursor, fresh))
+                })
+                .await;
+                match r {
+                    Ok((c, fresh)) => {
+                        if fresh.is_some() {
+                            conn = fresh;
+                        }
+                        cursor = Some(c);
+                        break;
+                    }
+                    Err(CallError::Cancelled) => break,
+                    Err(e) => {
+                        ctx.errors.add("recent", &e.kind());
+                        conn = None;
+                        if attempt == 0 && matches!(e, CallError::Http(_)) {
+                            continue;
+                        }
+                        break;
+                    }
+                }
+            }
+            let Some(cursor) = cursor else {
+                ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
+                return out;
             };
-            let cursor = proto::recent_cursor(conn, &token, &mut buf).await?;
-            Ok((cursor, fresh))
-        })
-        .await;
-        match r {
-            Ok((c, fresh)) => {
-                if fresh.is_some() {
-                    conn = fresh;
-                }
-                cursor = Some(c);
-                break;
-            }
-            Err(CallError::Cancelled) => break,
-            Err(e) => {
-                ctx.errors.add("recent", &e.kind());
-                conn = None;
-                if attempt == 0 && matches!(e, CallError::Http(_)) {
-                    continue;
-                }
-                break;
-            }
+            Subscription::comet(&host, &token, cursor)
         }
-    }
-    let Some(cursor) = cursor else {
-        ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
-        return out;
     };
 
     // Poll until told what was sent and all of it arrived.
-    let mut cursor = Some(cursor);
     let interrupt = &ctx.interrupts[i];
     let mut expected: Option<Arc<Vec<u64>>> = ctx.stop.borrow().clone();
     let mut failures = 0u32;
@@ -421,8 +432,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                 &ctx,
                 interrupt,
                 c,
-                &poll_request,
-                cursor.as_deref(),
+                &subscription,
                 &mut buf,
                 &mut out.ready,
                 &mut permit,
@@ -456,53 +466,48 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
         };
         let Some(reply) = reply else { break };
         match reply {
-            Ok((200, body, arrived)) => {
-                failures = 0;
-                let read = sys::unix_nanos();
-                let received = Received {
-                    // A kernel stamp is never after the read that got it;
-                    // if the clock stepped in between, trust the read.
-                    arrived: if arrived == 0 {
-                        read
-                    } else {
-                        arrived.min(read)
-                    },
-                    read,
-                };
-                ctx.counts().polls.fetch_add(1, Ordering::Relaxed);
-                match proto::parse_poll(body) {
-                    Ok(reply) => {
-                        if reply.status == "timeout" {
-                            ctx.counts().poll_timeouts.fetch_add(1, Ordering::Relaxed);
-                        }
-                        record_messages(&ctx, &reply, received, &mut out.tracker);
-                        if let Some(last) = reply.messages.last() {
-                            cursor = Some(last.id.clone().into_owned());
-                        }
+            Ok((head, body, arrived)) => match subscription.answer(&head, body) {
+                Ok(answer) => {
+                    failures = 0;
+                    let read = sys::unix_nanos();
+                    let received = Received {
+                        // A kernel stamp is never after the read that got
+                        // it; if the clock stepped in between, trust the read.
+                        arrived: if arrived == 0 {
+                            read
+                        } else {
+                            arrived.min(read)
+                        },
+                        read,
+                    };
+                    ctx.counts().polls.fetch_add(1, Ordering::Relaxed);
+                    if answer.timed_out() {
+                        ctx.counts().poll_timeouts.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => {
-                        ctx.errors.add("poll", &e.kind());
-                        failures += 1;
+                    record_messages(&ctx, &answer, received, &mut out.tracker);
+                }
+                Err(CallError::Status(status)) => {
+                    ctx.errors.add("poll", &format!("status_{status}"));
+                    match status {
+                        // Resynchronise from now on: what was missed shows as lost.
+                        410 => subscription.resynchronise(),
+                        429 | 500..=599 => {
+                            failures += 1;
+                            if failures >= MAX_POLL_FAILURES
+                                || !pause(&ctx.cancel, Duration::from_millis(500)).await
+                            {
+                                break;
+                            }
+                        }
+                        // 401 (logged out or reaped), 400, 404: no point going on.
+                        _ => break,
                     }
                 }
-            }
-            Ok((status, _, _)) => {
-                ctx.errors.add("poll", &format!("status_{status}"));
-                match status {
-                    // Resynchronise from now on: what was missed shows as lost.
-                    410 => cursor = None,
-                    429 | 500..=599 => {
-                        failures += 1;
-                        if failures >= MAX_POLL_FAILURES
-                            || !pause(&ctx.cancel, Duration::from_millis(500)).await
-                        {
-                            break;
-                        }
-                    }
-                    // 401 (logged out or reaped), 400, 404: no point going on.
-                    _ => break,
+                Err(e) => {
+                    ctx.errors.add("poll", &e.kind());
+                    failures += 1;
                 }
-            }
+            },
             Err(CallError::Cancelled) => break,
             Err(e) => {
                 ctx.errors.add("poll", &e.kind());
@@ -535,22 +540,22 @@ async fn poll_once<'a>(
     ctx: &Ctx,
     interrupt: &Interrupt,
     conn: &'a mut Conn,
-    request: &proto::PollRequest,
-    cursor: Option<&str>,
+    subscription: &Subscription,
     buf: &'a mut Vec<u8>,
     ready: &mut bool,
     permit: &mut Option<tokio::sync::SemaphorePermit<'_>>,
     timeout: Duration,
-) -> Result<(u16, &'a [u8], u64), CallError> {
+) -> Result<(Head, &'a [u8], u64), CallError> {
     struct Disarm<'i>(&'i Interrupt);
     impl Drop for Disarm<'_> {
         fn drop(&mut self) {
             self.0.disarm();
         }
     }
-    let early = !*ready;
+    let early = !*ready && subscription.acks_early();
     // A plain poll's head comes with its body, so it counts as held from
-    // the moment it is sent; an early-ack poll from its head.
+    // the moment it is sent (and its head may take the whole poll
+    // timeout); an early-ack poll from its head.
     let _sent = (!early).then(|| {
         let held = &ctx.counts().held;
         held.fetch_add(1, Ordering::Relaxed);
@@ -558,7 +563,16 @@ async fn poll_once<'a>(
     });
     interrupt.arm(clock_ms(ctx.clock) + ctx.cfg.request_timeout_ms);
     let _disarm = Disarm(interrupt);
-    proto::send_poll(conn, request, cursor, early).await?;
+    subscription.send(conn, early).await?;
+    if !early {
+        interrupt.arm(clock_ms(ctx.clock) + timeout.as_millis() as u64);
+        // A server that never acknowledges a poll early (Nchan): the
+        // client is ready once its first poll is written; the driver then
+        // asks the server how many polls it holds before publishing.
+        if !*ready {
+            mark_ready(ctx, ready, permit);
+        }
+    }
     let head = conn.read_head().await?;
     interrupt.arm(clock_ms(ctx.clock) + timeout.as_millis() as u64);
     let _held = (early && head.status == 200).then(|| {
@@ -567,12 +581,17 @@ async fn poll_once<'a>(
         HeldGuard(held)
     });
     if head.status == 200 && !*ready {
-        *ready = true;
-        ctx.ready.fetch_add(1, Ordering::Relaxed);
-        permit.take();
+        mark_ready(ctx, ready, permit);
     }
     let (body, arrived) = conn.body(&head, buf).await?;
-    Ok((head.status, body, arrived))
+    Ok((head, body, arrived))
+}
+
+/// Counts the client as polling and frees its setup slot.
+fn mark_ready(ctx: &Ctx, ready: &mut bool, permit: &mut Option<tokio::sync::SemaphorePermit<'_>>) {
+    *ready = true;
+    ctx.ready.fetch_add(1, Ordering::Relaxed);
+    permit.take();
 }
 
 /// When a poll's reply reached a client (nanoseconds since the Unix epoch).
@@ -586,20 +605,11 @@ struct Received {
     read: u64,
 }
 
-fn record_messages(
-    ctx: &Ctx,
-    reply: &proto::PollReply<'_>,
-    received: Received,
-    tracker: &mut Tracker,
-) {
+fn record_messages(ctx: &Ctx, answer: &Answer<'_>, received: Received, tracker: &mut Tracker) {
     let counts = ctx.counts();
     let mut ours = 0;
-    for m in &reply.messages {
-        let parsed = (m.n == "ChatMessage")
-            .then(|| m.c.as_ref().and_then(|c| c.m.as_deref()))
-            .flatten()
-            .and_then(|text| proto::parse_text(text, &ctx.run_prefix));
-        match parsed {
+    answer.each_text(
+        |text| match text.and_then(|text| proto::parse_text(text, &ctx.run_prefix)) {
             Some((publisher, seq, sent)) if seq < MAX_SEQ && publisher < 1024 => {
                 ours += 1;
                 counts.latency.record(received.arrived.saturating_sub(sent));
@@ -611,8 +621,8 @@ fn record_messages(
             _ => {
                 counts.other_messages.fetch_add(1, Ordering::Relaxed);
             }
-        }
-    }
+        },
+    );
     if ours > 0 {
         counts.deliveries.fetch_add(ours, Ordering::Relaxed);
         counts

@@ -5,7 +5,9 @@
 //! waiting poll at once, and it is sent after the log lock is released so
 //! woken polls do not pile onto a held lock.
 
-use super::provider::{Audience, ClientRecord, Provider, StoredMessage, ONCE_WINDOW};
+use super::provider::{
+    Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW,
+};
 use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -278,7 +280,7 @@ impl Provider for MemoryProvider {
         &self,
         channel: &str,
         digest: &TokenDigest,
-    ) -> Result<Option<ClientRecord>, CometError> {
+    ) -> Result<Option<PollingClient>, CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
         let Some(public) = clients.by_digest.get(digest).copied() else {
@@ -286,7 +288,7 @@ impl Provider for MemoryProvider {
         };
         Ok(clients.by_public.get_mut(&public).map(|entry| {
             entry.last_seen = Instant::now();
-            entry.record.clone()
+            PollingClient::from(&entry.record)
         }))
     }
 

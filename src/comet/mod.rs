@@ -54,7 +54,7 @@ pub use {
     error::{CometError, Taken},
     manager::{unix_millis, Comet, Manager, OpenPoll, Poll, Settings},
     memory::{MemoryProvider, Retention},
-    provider::{Audience, ClientRecord, Provider, StoredMessage},
+    provider::{Audience, ClientRecord, PollingClient, Provider, StoredMessage},
     redis::RedisProvider,
     route::{
         cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,

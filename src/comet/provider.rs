@@ -37,6 +37,25 @@ pub struct ClientRecord {
     pub idle_timeout: Duration,
 }
 
+/// What a poll needs to know of its client: [`Provider::client_seen`]
+/// answers this rather than a whole [`ClientRecord`], so the path every
+/// poll takes copies no names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollingClient {
+    pub public: PublicToken,
+    /// How long a poll is held with nothing to say.
+    pub connection_timeout: Duration,
+}
+
+impl From<&ClientRecord> for PollingClient {
+    fn from(record: &ClientRecord) -> Self {
+        Self {
+            public: record.public,
+            connection_timeout: record.connection_timeout,
+        }
+    }
+}
+
 /// Who a message is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Audience {
@@ -114,12 +133,12 @@ pub trait Provider: Send + Sync + 'static {
         &self,
         channel: &str,
         digest: &TokenDigest,
-    ) -> Result<Option<ClientRecord>, CometError> {
+    ) -> Result<Option<PollingClient>, CometError> {
         let client = self.client_by_digest(channel, digest).await?;
         if let Some(client) = &client {
             self.touch(channel, &client.public).await?;
         }
-        Ok(client)
+        Ok(client.as_ref().map(PollingClient::from))
     }
 
     /// Clients not seen for longer than their idle timeout.

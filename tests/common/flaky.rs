@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use comet_chat::comet::{
-    Audience, ClientRecord, CometError, Cursor, MemoryProvider, Provider, PublicToken, Retention,
-    StoredMessage, TokenDigest,
+    Audience, ClientRecord, CometError, Cursor, MemoryProvider, PollingClient, Provider,
+    PublicToken, Retention, StoredMessage, TokenDigest,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -111,7 +111,7 @@ impl Provider for Flaky {
         &self,
         channel: &str,
         digest: &TokenDigest,
-    ) -> Result<Option<ClientRecord>, CometError> {
+    ) -> Result<Option<PollingClient>, CometError> {
         self.gate().await?;
         self.inner.client_seen(channel, digest).await
     }

@@ -3,6 +3,8 @@
 //! entry is [`hydrate`].
 
 pub mod app;
+#[cfg(feature = "ssr")]
+pub mod assets;
 pub mod chat;
 pub mod comet;
 #[cfg(feature = "ssr")]

@@ -19,8 +19,9 @@
 //!   those names (Leptos reads them from `hash.txt` beside the server).
 //!   A new build has new names, so a hashed file may be kept a year
 //!   without asking again (`immutable`). Any other file (the favicon; a
-//!   build without hashes) is `no-cache`: kept, but revalidated each time
-//!   with its `ETag`, which costs a `304` and never shows a stale file.
+//!   build without hashes) may be kept an hour: a repeat visit asks for
+//!   nothing, and a changed favicon shows within the hour. After that the
+//!   browser revalidates it with its `ETag` (a `304`).
 //!
 //! Anything that is not a file here (a page route that does not exist, a
 //! path with `..` or `%`) goes on to Leptos's handler, which renders the
@@ -45,8 +46,8 @@ use std::time::UNIX_EPOCH;
 /// A hashed file: the same name is the same bytes, for as long as anyone
 /// keeps it.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// Any other file: may be stored, but asked about again before each use.
-pub const REVALIDATE: &str = "no-cache";
+/// Any other file: its name stays when its bytes change, so not for long.
+pub const FOR_AN_HOUR: &str = "public, max-age=3600";
 
 /// What the fallback handler returns: the answer, later.
 type Answer = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
@@ -100,7 +101,7 @@ pub async fn static_file(
             if is_content_hashed(name) {
                 IMMUTABLE
             } else {
-                REVALIDATE
+                FOR_AN_HOUR
             },
         );
     // Weak: the brotli, gzip and plain bytes are one file, and share it.

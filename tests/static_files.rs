@@ -1,12 +1,12 @@
 //! The site's static files as a browser gets them through the whole app
 //! (router, layers, the HTTP front): the precompressed variant it accepts,
 //! with `Vary`, whole with `Content-Length`, cached for good only when the
-//! name is content-hashed, revalidated with `304` otherwise, and nothing
-//! outside the site root. `src/assets.rs` explains why.
+//! name is content-hashed (an hour otherwise, then revalidated with `304`),
+//! and nothing outside the site root. `src/assets.rs` explains why.
 
 mod common;
 
-use comet_chat::assets::{IMMUTABLE, REVALIDATE};
+use comet_chat::assets::{FOR_AN_HOUR, IMMUTABLE};
 use comet_chat::config::Config;
 use comet_chat::{serve, server};
 use common::http::serve_on_loopback;
@@ -109,14 +109,14 @@ async fn sends_files_whole_with_their_length() {
 }
 
 #[tokio::test]
-async fn caches_hashed_files_for_good_and_revalidates_the_rest() {
+async fn caches_hashed_files_for_good_and_the_rest_for_an_hour() {
     let base = app().await;
     let wasm = get(&base, WASM, None).await;
     assert_eq!(header(&wasm, header::CACHE_CONTROL), Some(IMMUTABLE));
 
     let favicon = get(&base, "/favicon.svg", Some("br")).await;
     assert_eq!(favicon.status(), StatusCode::OK);
-    assert_eq!(header(&favicon, header::CACHE_CONTROL), Some(REVALIDATE));
+    assert_eq!(header(&favicon, header::CACHE_CONTROL), Some(FOR_AN_HOUR));
     // No precompressed variant: the plain file, and nothing to vary on.
     assert_eq!(header(&favicon, header::CONTENT_ENCODING), None);
     assert_eq!(header(&favicon, header::VARY), None);

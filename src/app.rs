@@ -1,11 +1,11 @@
 //! The HTML shell and the routes.
 
-use crate::chat::{login::LoginPage, room::ChatPage};
+use crate::chat::{login::LoginPage, room::ChatRoute};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    Lazy, SsrMode, StaticSegment,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,7 +60,7 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=LoginPage/>
                 // Async: rendered whole once the session and history are known,
                 // so it works without JavaScript and can still redirect (302).
-                <Route path=StaticSegment("chat") view=ChatPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("chat") view={Lazy::<ChatRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

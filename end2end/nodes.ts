@@ -1,10 +1,12 @@
 /**
- * Server nodes the browser tests start themselves: the same debug build
- * `cargo leptos end-to-end` serves, on an address of the test's choosing.
+ * Server nodes the browser tests start themselves: the same build (release
+ * or debug) `cargo leptos end-to-end` serves, on an address of the test's
+ * choosing.
  * Used by global-setup.ts (the second node of the Redis run) and by
  * restart.spec.ts (a node it kills and starts again).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 
 const ROOT = path.join(__dirname, "..");
@@ -42,6 +44,29 @@ function causeOf(err: Error): string {
 }
 
 /**
+ * The server binary of the build now in target/site: with `hash-files`
+ * each build writes hash.txt beside its binary, naming its wasm; the one
+ * whose wasm is in target/site/pkg is the build just made (the other
+ * profile's hash.txt may be left from an older build).
+ */
+export function serverBinary(): string {
+  for (const profile of ["release", "debug"]) {
+    const dir = path.join(ROOT, "target", profile);
+    let hashes: string;
+    try {
+      hashes = fs.readFileSync(path.join(dir, "hash.txt"), "utf8");
+    } catch {
+      continue; // no build of this profile
+    }
+    const wasm = /^wasm:\s*(\S+)/m.exec(hashes)?.[1];
+    if (wasm && fs.existsSync(path.join(ROOT, "target", "site", "pkg", `comet-chat.${wasm}.wasm`))) {
+      return path.join(dir, "comet-chat");
+    }
+  }
+  throw new Error("no server build matches target/site/pkg: run `cargo leptos end-to-end` (or `build`) first");
+}
+
+/**
  * Starts a node on `addr` (with this process's environment, so the same
  * COMET_* settings and Redis) and waits until it is healthy. Its log goes to
  * this process's stderr; its stdout too unless `quiet`. Killed if it is not
@@ -51,7 +76,7 @@ export async function startNode(
   addr: string,
   { quiet = false, timeoutMs = 30_000 } = {},
 ): Promise<ChildProcess> {
-  const node = spawn(path.join(ROOT, "target", "debug", "comet-chat"), [], {
+  const node = spawn(serverBinary(), [], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -59,6 +84,7 @@ export async function startNode(
       LEPTOS_OUTPUT_NAME: "comet-chat",
       LEPTOS_SITE_ROOT: "target/site",
       LEPTOS_SITE_PKG_DIR: "pkg",
+      LEPTOS_HASH_FILES: "true",
     },
     stdio: ["ignore", quiet ? "ignore" : "inherit", "inherit"],
   });

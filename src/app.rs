@@ -1,11 +1,11 @@
 //! The HTML shell and the routes.
 
-use crate::chat::{login::LoginPage, room::ChatPage};
+use crate::chat::{login::LoginPage, room::ChatRoute};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    Lazy, SsrMode, StaticSegment,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -22,6 +22,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
+                // Both read the content-hashed names from hash.txt (src/assets.rs).
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -52,14 +54,13 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/comet-chat.css"/>
         <Title text="Comet Chat"/>
         <Router>
             <Routes fallback=|| view! { <main class="notfound"><h1>"Page not found"</h1><a href="/">"Go to login"</a></main> }>
                 <Route path=StaticSegment("") view=LoginPage/>
                 // Async: rendered whole once the session and history are known,
                 // so it works without JavaScript and can still redirect (302).
-                <Route path=StaticSegment("chat") view=ChatPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("chat") view={Lazy::<ChatRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -3,6 +3,8 @@
 //! entry is [`hydrate`].
 
 pub mod app;
+#[cfg(feature = "ssr")]
+pub mod assets;
 pub mod chat;
 pub mod comet;
 #[cfg(feature = "ssr")]
@@ -24,5 +26,6 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Lazy: the chat page is a lazy route (its code a wasm chunk of its own).
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -73,7 +73,7 @@ pub fn build(
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        .fallback(crate::assets::file_and_error_handler(shell))
         .with_state(leptos_options)
         .layer(crate::guard::GuardLayer::new(origin_rule));
     let app = serve::App {

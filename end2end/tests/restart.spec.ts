@@ -1,6 +1,6 @@
 /**
  * Connection status across a server restart. The test runs its own server
- * process (the same debug build) on a free port, so it can kill it and start
+ * process (the same build) on a free port, so it can kill it and start
  * it again. With COMET_REDIS_URL set (scripts/test's second run) that node
  * shares the chat with the main server through Redis: sessions and messages
  * survive the restart, so the page reconnects and loses nothing. In-process,

@@ -12,7 +12,25 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
+use leptos_router::{lazy_route, LazyRoute};
 use std::collections::HashSet;
+
+/// The chat page as a lazy route: with `--split` its code (the views, the
+/// subscriber, tab sharing and what only they use) is a wasm chunk of its
+/// own, fetched when the chat page opens, so the login page, where a
+/// first visit lands, does not download it (BENCHMARKS.md, "Page weight").
+pub struct ChatRoute;
+
+#[lazy_route]
+impl LazyRoute for ChatRoute {
+    fn data() -> Self {
+        ChatRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <ChatPage/> }.into_any()
+    }
+}
 
 #[component]
 pub fn ChatPage() -> impl IntoView {

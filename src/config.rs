@@ -182,6 +182,13 @@ impl Config {
                 defaults.provider_timeout,
                 Duration::from_secs(60),
             )?,
+            presence_window: r.duration(
+                "COMET_PRESENCE_WINDOW",
+                "comet.presence_window",
+                defaults.presence_window,
+                Duration::from_secs(10),
+            )?,
+            presence_cap: defaults.presence_cap,
         };
         if comet.idle_timeout <= comet.connection_timeout {
             return Err(ConfigError::Invalid {

@@ -60,12 +60,15 @@ async fn main() -> anyhow::Result<()> {
         metrics = ?config.metrics,
         "serving Comet Chat on http://{addr}"
     );
+    let stopping = comet.clone();
     serve::serve(listener, app, config.http.clone(), async move {
         shutdown_signal().await;
         tracing::info!("shutting down: answering waiting polls");
-        comet.shutdown();
+        stopping.shutdown();
     })
     .await;
+    // Joins and leaves still in their window go out before the process ends.
+    comet.flush_presence().await;
     Ok(())
 }
 

@@ -513,6 +513,8 @@ async fn a_full_chat_refuses_logins_and_a_full_node_refuses_polls_with_503() {
     let full = app.call_login("cat").await;
     assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(full.text().await.unwrap().contains("The chat is full"));
+    // Their joins go out first, so the polls below have nothing to say.
+    tokio::time::sleep(common::PAST_PRESENCE_WINDOW).await;
 
     // Two polls held on this node (its limit): a third waits for nobody.
     let held_a = app.poll(&ann, None);
@@ -597,6 +599,8 @@ async fn a_stopping_server_answers_waiting_polls_at_once() {
         .await
         .unwrap();
     let token = cookie_token(login.headers()[header::SET_COOKIE].to_str().unwrap());
+    // Ann's own join goes out first: the poll below has nothing to say.
+    tokio::time::sleep(common::PAST_PRESENCE_WINDOW).await;
     let held = http
         .post(format!("{}/comet/chat", node.base))
         .bearer_auth(&token)

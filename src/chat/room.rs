@@ -6,7 +6,7 @@
 use super::api::{
     error_text, online_users, recent_messages, Logout, SendMessage, SendPrivateMessage,
 };
-use super::{apply_presence, name_hue, History, Line, LineKind, OnlineUser};
+use super::{apply_presence, name_hue, presence_of, History, Line, LineKind, OnlineUser};
 use crate::comet::Status;
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -66,15 +66,23 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
     let initial: Vec<Line> = history
         .messages
         .iter()
-        .filter_map(Line::from_message)
+        .flat_map(Line::from_message)
         .collect();
-    let seen = StoredValue::new(initial.iter().map(|l| l.id.clone()).collect::<HashSet<_>>());
+    let seen = StoredValue::new(
+        history
+            .messages
+            .iter()
+            .map(|m| m.id.0.clone())
+            .collect::<HashSet<_>>(),
+    );
     // The snapshot was taken before the history was read: replaying the
-    // history's joins and leaves on it gives who was online at the cursor.
+    // history's presence changes on it gives who was online at the cursor
+    // (changes are idempotent, so those already in the snapshot do no harm).
     let mut people = online;
     people.sort_by_key(|u| u.name.to_lowercase());
-    for line in &initial {
-        apply_presence(&mut people, line);
+    let mut complete = true;
+    for change in history.messages.iter().filter_map(presence_of) {
+        complete &= apply_presence(&mut people, &change);
     }
     let online = RwSignal::new(people);
     let to = RwSignal::new(None::<OnlineUser>);
@@ -84,6 +92,10 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     {
+        let reread = StoredValue::new(Reread::default());
+        if !complete {
+            reread_online(online, reread);
+        }
         let cursor = history.cursor.clone();
         Effect::new(move |_| {
             use crate::comet::subscriber::{Failure, Subscriber};
@@ -91,13 +103,23 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
                 Subscriber::new(format!("/comet/{}", super::CHANNEL))
                     .since(Some(cursor.clone()))
                     .on_message(move |message| {
-                        let Some(line) = Line::from_message(&message) else {
-                            return;
-                        };
                         if !seen
-                            .try_update_value(|s| s.insert(line.id.clone()))
+                            .try_update_value(|s| s.insert(message.id.0.clone()))
                             .unwrap_or(false)
                         {
+                            return;
+                        }
+                        if let Some(change) = presence_of(&message) {
+                            reread.try_update_value(|r| r.note(&change));
+                            let complete = online
+                                .try_update(|o| apply_presence(o, &change))
+                                .unwrap_or(true);
+                            if !complete {
+                                reread_online(online, reread);
+                            }
+                        }
+                        let new_lines = Line::from_message(&message);
+                        if new_lines.is_empty() {
                             return;
                         }
                         // Handlers and frame callbacks can outlive the page
@@ -108,8 +130,7 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
                             .flatten()
                             .map(|el| near_bottom(&el))
                             .unwrap_or(true);
-                        online.try_update(|o| apply_presence(o, &line));
-                        if lines.try_update(|l| l.push(line)).is_none() {
+                        if lines.try_update(|l| l.extend(new_lines)).is_none() {
                             return;
                         }
                         if stick {
@@ -153,7 +174,7 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (&seen, &history.cursor, &online);
+    let _ = (&seen, &history.cursor, &online, complete);
 
     let my_public = me.public.clone();
     let logout = ServerAction::<Logout>::new();
@@ -185,6 +206,64 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
             <Composer to/>
         </div>
     }
+}
+
+/// A re-read of who is online under way, and the presence changes that
+/// arrived since it was asked for.
+#[cfg(feature = "hydrate")]
+#[derive(Default)]
+struct Reread {
+    since: Option<Vec<crate::comet::wire::PresenceChange>>,
+}
+
+#[cfg(feature = "hydrate")]
+impl Reread {
+    fn note(&mut self, change: &crate::comet::wire::PresenceChange) {
+        if let Some(since) = &mut self.since {
+            since.push(change.clone());
+        }
+    }
+}
+
+/// A crowd's presence change lists only some of its members: read the whole
+/// list again, then apply every change that arrived meanwhile (they are
+/// idempotent, so those the list already has do no harm, and the newest
+/// state of each member wins). Again if one of those was incomplete too.
+#[cfg(feature = "hydrate")]
+fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Reread>) {
+    let started = reread
+        .try_update_value(|r| {
+            r.since
+                .is_none()
+                .then(|| r.since = Some(Vec::new()))
+                .is_some()
+        })
+        .unwrap_or(false);
+    if !started {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        // A crowd's pages all learn of it at once: spread their re-reads.
+        let delay = (js_sys::Math::random() * 1000.0) as u32;
+        gloo_timers::future::TimeoutFuture::new(delay).await;
+        let list = online_users().await;
+        let Some(since) = reread.try_update_value(|r| r.since.take().unwrap_or_default()) else {
+            return;
+        };
+        // On an error the list stays as it was; the next crowd retries.
+        let Ok(mut list) = list else {
+            return;
+        };
+        list.sort_by_key(|u| u.name.to_lowercase());
+        let mut complete = true;
+        for change in &since {
+            complete &= apply_presence(&mut list, change);
+        }
+        online.try_set(list);
+        if !complete {
+            reread_online(online, reread);
+        }
+    });
 }
 
 /// Who is online, with a count; everyone but you is a button that starts a

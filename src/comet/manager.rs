@@ -17,8 +17,8 @@
 //! store's own retries last.
 
 use super::metrics::ChannelMetrics;
+use super::presence::PresenceBatch;
 use super::provider::{Audience, ClientRecord, Provider};
-use super::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
 use super::{CometError, Cursor, Message, PrivateToken, PublicToken};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -52,11 +52,27 @@ pub struct Settings {
     /// Longest wait for one provider call; past it the call fails with
     /// [`CometError::Unavailable`].
     pub provider_timeout: Duration,
+    /// How long joins and leaves are collected before they go out as one
+    /// presence message (per channel, per node; see `presence`).
+    pub presence_window: Duration,
+    /// Most members one presence message lists per list (joined, left);
+    /// the rest are counted.
+    pub presence_cap: usize,
 }
 
 /// [`Settings::provider_timeout`] unless set: well under a second, so a
 /// user waiting on a send or a login hears `503` before giving up.
 pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// [`Settings::presence_window`] unless set: short enough that a join
+/// reads as live, long enough that a crowd arriving at a few thousand a
+/// second makes a handful of messages a second, not thousands.
+pub const DEFAULT_PRESENCE_WINDOW: Duration = Duration::from_millis(250);
+
+/// [`Settings::presence_cap`] unless set: enough that an ordinary window
+/// lists everyone (readers then need no re-read), small enough that a
+/// crowd's message stays a few kilobytes for each of its clients.
+pub const DEFAULT_PRESENCE_CAP: usize = 32;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -71,6 +87,8 @@ impl Default for Settings {
             max_body_bytes: 4096,
             max_display_name_chars: 32,
             provider_timeout: DEFAULT_PROVIDER_TIMEOUT,
+            presence_window: DEFAULT_PRESENCE_WINDOW,
+            presence_cap: DEFAULT_PRESENCE_CAP,
         }
     }
 }
@@ -117,8 +135,10 @@ impl Comet {
                     node_polls: node_polls.clone(),
                     metrics: ChannelMetrics::new(name),
                     shutdown: shutdown.clone(),
+                    presence: PresenceBatch::default(),
                 });
                 manager.spawn_reaper();
+                manager.spawn_presence_sender();
                 ((*name).to_owned(), manager)
             })
             .collect();
@@ -173,6 +193,17 @@ impl Comet {
         }
         self.shutdown.cancel();
     }
+
+    /// Sends every channel's pending presence window now. A graceful stop
+    /// calls it after [`shutdown`](Self::shutdown), so joins and leaves of
+    /// the last moments are not lost with the process.
+    pub async fn flush_presence(&self) {
+        for manager in self.channels.values() {
+            if let Err(error) = manager.flush_presence().await {
+                tracing::warn!(channel = %manager.name, %error, "presence lost at shutdown");
+            }
+        }
+    }
 }
 
 pub struct Manager {
@@ -197,6 +228,8 @@ pub struct Manager {
     stopping: std::sync::atomic::AtomicBool,
     metrics: ChannelMetrics,
     shutdown: CancellationToken,
+    /// Joins and leaves waiting for their window to close.
+    presence: PresenceBatch,
 }
 
 /// Counts one poll of a client for as long as it lives.
@@ -362,6 +395,14 @@ impl Manager {
         &self.settings
     }
 
+    pub(super) fn presence(&self) -> &PresenceBatch {
+        &self.presence
+    }
+
+    pub(super) fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// One provider call, bounded by [`Settings::provider_timeout`].
     ///
     /// Not `tokio::time::timeout`: its timer lives inside the future, which
@@ -435,7 +476,7 @@ impl Manager {
     }
 
     /// Adds a client with fresh random tokens and the channel's default
-    /// timeouts, and tells everyone it joined.
+    /// timeouts, and tells everyone it joined (with the presence window).
     pub async fn initialize_client(
         &self,
         display_name: &str,
@@ -530,7 +571,7 @@ impl Manager {
                 .insert_client(&self.name, &record, &token.digest()),
         )
         .await?;
-        self.announce(CLIENT_JOINED, &record).await?;
+        self.announce_joined(&record);
         Ok((token, record))
     }
 
@@ -558,29 +599,19 @@ impl Manager {
         self.bounded(self.provider.clients(&self.name)).await
     }
 
-    /// Removes a client and tells everyone it left. `false` if it was
-    /// already gone (then nothing is sent).
+    /// Removes a client and tells everyone it left (with the presence
+    /// window). `false` if it was already gone (then nothing is sent).
     pub async fn remove_client(&self, public: &PublicToken) -> Result<bool, CometError> {
         match self
             .bounded(self.provider.remove_client(&self.name, public))
             .await?
         {
             Some(record) => {
-                self.announce(CLIENT_LEFT, &record).await?;
+                self.announce_left(&record);
                 Ok(true)
             }
             None => Ok(false),
         }
-    }
-
-    async fn announce(&self, name: &str, record: &ClientRecord) -> Result<Cursor, CometError> {
-        let presence = Presence {
-            public: record.public.to_string(),
-            name: record.display_name.clone(),
-            at: unix_millis(),
-        };
-        self.send_to_all(name, &serde_json::to_value(presence)?)
-            .await
     }
 
     /// Sends to every client of the channel.

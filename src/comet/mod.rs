@@ -19,7 +19,8 @@
 //!   `tabs`: one poll shared by all the tabs of a browser.
 //!
 //! This module knows nothing about what the messages mean: join and leave
-//! are ordinary messages ([`wire::CLIENT_JOINED`], [`wire::CLIENT_LEFT`]).
+//! are ordinary messages ([`wire::PRESENCE`]), coalesced per short window
+//! (`presence`) so a crowd arriving does not cost a message per arrival.
 
 pub mod status;
 pub mod wire;
@@ -32,6 +33,8 @@ mod manager;
 pub mod memory;
 #[cfg(feature = "ssr")]
 pub mod metrics;
+#[cfg(feature = "ssr")]
+mod presence;
 #[cfg(feature = "ssr")]
 mod provider;
 #[cfg(feature = "ssr")]

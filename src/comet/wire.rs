@@ -26,7 +26,7 @@ impl std::fmt::Display for Cursor {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: Cursor,
-    /// The kind of message (`Headline`, [`CLIENT_JOINED`], …): the app names it.
+    /// The kind of message (`Headline`, [`PRESENCE`], …): the app names it.
     #[serde(rename = "n")]
     pub name: String,
     /// Any JSON the sender chose.
@@ -71,17 +71,61 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
 }
 
-/// Sent to everyone when a client is initialised; contents [`Presence`].
-pub const CLIENT_JOINED: &str = "ClientJoined";
-/// Sent to everyone when a client is removed (logout or idle); contents [`Presence`].
-pub const CLIENT_LEFT: &str = "ClientLeft";
+/// Sent to everyone when clients joined or left; contents
+/// [`PresenceChange`]. A channel coalesces the joins and leaves of a short
+/// window (per node) into one such message, so a crowd arriving costs one
+/// delivery per client per window rather than one per arrival.
+pub const PRESENCE: &str = "Presence";
 
-/// Contents of [`CLIENT_JOINED`] and [`CLIENT_LEFT`]: who, by public token
-/// and display name. Never the private token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Presence {
+/// A client as presence names it: public token and display name. Never the
+/// private token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
     pub public: String,
     pub name: String,
-    /// When, in milliseconds since the Unix epoch.
+}
+
+/// Contents of [`PRESENCE`]: who joined and who left since the last one.
+///
+/// Idempotent to apply over a snapshot of who is online: add `joined`
+/// (if absent), remove `left` (if present), in log order. One client is
+/// never in both lists. At most a bounded number of members are listed per
+/// list; `more_joined` / `more_left` count the rest, and a reader that
+/// keeps an exact list re-reads its snapshot when either is not zero.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceChange {
+    #[serde(default)]
+    pub joined: Vec<Member>,
+    #[serde(default)]
+    pub left: Vec<Member>,
+    /// Joins not listed in `joined` (over the cap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_joined: usize,
+    /// Leaves not listed in `left` (over the cap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_left: usize,
+    /// When it was sent, in milliseconds since the Unix epoch.
     pub at: u64,
+}
+
+impl PresenceChange {
+    /// Whether every change is listed (nothing counted only).
+    pub fn is_complete(&self) -> bool {
+        self.more_joined == 0 && self.more_left == 0
+    }
+
+    /// How many joined, listed or not.
+    pub fn joined_count(&self) -> usize {
+        self.joined.len() + self.more_joined
+    }
+
+    /// How many left, listed or not.
+    pub fn left_count(&self) -> usize {
+        self.left.len() + self.more_left
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

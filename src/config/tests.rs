@@ -245,3 +245,27 @@ fn http_limits_come_from_env_or_file_and_bad_ones_are_named() {
         assert!(err.to_string().contains(key), "{err}");
     }
 }
+
+#[test]
+fn presence_window_comes_from_env_or_file_and_is_validated() {
+    let config = Config::from_sources(None, "x", env_of(&[])).unwrap();
+    assert_eq!(config.comet.presence_window, Duration::from_millis(250));
+    let file = "[comet]\npresence_window = \"100ms\"\n";
+    let config = Config::from_sources(Some(file), "x", env_of(&[])).unwrap();
+    assert_eq!(config.comet.presence_window, Duration::from_millis(100));
+    let env = env_of(&[("COMET_PRESENCE_WINDOW", "1s")]);
+    let config = Config::from_sources(Some(file), "x", env).unwrap();
+    assert_eq!(config.comet.presence_window, Duration::from_secs(1));
+    const BAD: [&[(&str, &str)]; 3] = [
+        &[("COMET_PRESENCE_WINDOW", "0")],
+        &[("COMET_PRESENCE_WINDOW", "soon")],
+        &[("COMET_PRESENCE_WINDOW", "1h")],
+    ];
+    for bad in BAD {
+        let err = Config::from_sources(None, "x", env_of(bad)).unwrap_err();
+        assert!(
+            err.to_string().contains("COMET_PRESENCE_WINDOW"),
+            "{bad:?}: {err}"
+        );
+    }
+}

@@ -55,6 +55,7 @@ pub fn test_config(overrides: &[(&str, &str)]) -> Config {
             "COMET_RETENTION_MESSAGES" => Some("5"),
             "COMET_MAX_POLLS_PER_CLIENT" => Some("2"),
             "COMET_MAX_BODY_BYTES" => Some("256"),
+            "COMET_PRESENCE_WINDOW" => Some(super::PRESENCE_WINDOW),
             _ => None,
         }
         .map(str::to_owned)
@@ -160,7 +161,10 @@ impl App {
     }
 
     /// The cursor to poll from, as the chat page gets it.
+    /// Where to poll from to get what comes after this client's own join
+    /// (which goes out at the end of its presence window).
     pub async fn cursor(&self, s: &Session) -> String {
+        tokio::time::sleep(super::PAST_PRESENCE_WINDOW).await;
         let history: Value = self
             .server_fn(s, "recent_messages", &[])
             .await

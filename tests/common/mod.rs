@@ -13,3 +13,11 @@ pub mod processes;
 pub mod provider_suite;
 pub mod raw;
 pub mod redis_server;
+
+/// The presence window of the servers the tests start: short, so a login's
+/// own join goes out at once.
+pub const PRESENCE_WINDOW: &str = "20ms";
+
+/// Longer than [`PRESENCE_WINDOW`] on a busy machine: after it, a login's
+/// own join has gone out, and a cursor read then comes after it.
+pub const PAST_PRESENCE_WINDOW: std::time::Duration = std::time::Duration::from_millis(200);

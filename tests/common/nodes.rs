@@ -31,6 +31,8 @@ pub async fn logged_in(http: &Client, node: &Node, name: &str) -> User {
         response.status()
     );
     let token = cookie_token(response.headers()[header::SET_COOKIE].to_str().unwrap());
+    // Start after our own join, like a page that renders history.
+    tokio::time::sleep(super::PAST_PRESENCE_WINDOW).await;
     let history: Value = http
         .post(format!("{}/api/recent_messages", node.base))
         .bearer_auth(&token)

@@ -182,6 +182,7 @@ impl Node {
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("COMET_POLL_TIMEOUT", "1s")
             .env("COMET_IDLE_TIMEOUT", "30s")
+            .env("COMET_PRESENCE_WINDOW", super::PRESENCE_WINDOW)
             .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(Stdio::null());
         match redis_url {

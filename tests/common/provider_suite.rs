@@ -7,7 +7,7 @@
 //! The tests drive providers through the manager, as the app does, so they
 //! prove the guarantees DESIGN.md promises rather than one method at a time.
 
-use comet_chat::comet::wire::{Presence, CLIENT_JOINED, CLIENT_LEFT};
+use comet_chat::comet::wire::{PresenceChange, PRESENCE};
 use comet_chat::comet::{
     Comet, CometError, Cursor, Manager, Message, Poll, PrivateToken, Provider, PublicToken,
     Retention, Settings,
@@ -39,6 +39,7 @@ pub fn settings() -> Settings {
         reap_interval: Duration::from_millis(50),
         max_polls_per_client: 3,
         batch_limit: 500,
+        presence_window: Duration::from_millis(100),
         ..Settings::default()
     }
 }
@@ -82,7 +83,9 @@ async fn join(manager: &Manager, name: &str) -> (PrivateToken, PublicToken, Curs
         .initialize_client(name)
         .await
         .expect("client created");
-    // Start after our own join message, like a page that renders history.
+    // Start after our own join message, like a page that renders history
+    // (sent now, not at the end of its window).
+    manager.flush_presence().await.expect("presence sent");
     let (_, cursor) = manager.recent(&token, 0).await.expect("history");
     (token, record.public, cursor)
 }
@@ -371,36 +374,147 @@ pub async fn unknown_token_is_unknown_client(factory: Factory) {
     assert!(matches!(err, CometError::UnknownClient), "{err:?}");
 }
 
-pub async fn join_and_leave_are_ordinary_messages(factory: Factory) {
+/// The presence changes among `messages`.
+fn presence(messages: &[Message]) -> Vec<PresenceChange> {
+    messages
+        .iter()
+        .filter(|m| m.name == PRESENCE)
+        .map(|m| serde_json::from_value(m.contents.clone()).expect("a presence change"))
+        .collect()
+}
+
+fn names(members: &[comet_chat::comet::wire::Member]) -> Vec<&str> {
+    members.iter().map(|m| m.name.as_str()).collect()
+}
+
+/// Polls from `cursor` until `count` presence changes arrived (or a poll
+/// times out).
+async fn collect_presence(
+    manager: &Arc<Manager>,
+    token: &PrivateToken,
+    mut cursor: Cursor,
+    count: usize,
+) -> (Vec<PresenceChange>, Cursor) {
+    let mut got = Vec::new();
+    while presence(&got).len() < count {
+        let batch = decode(
+            manager
+                .poll(token, Some(cursor.clone()))
+                .await
+                .expect("poll"),
+        );
+        let Some(last) = batch.last() else {
+            break;
+        };
+        cursor = last.id.clone();
+        got.extend(batch);
+    }
+    (presence(&got), cursor)
+}
+
+pub async fn joins_and_leaves_of_a_window_go_out_as_one_change(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
     let (ann, _, cursor) = join(&chat, "ann").await;
     let (_, bob) = chat.initialize_client("bob").await.unwrap();
-    assert!(chat.remove_client(&bob.public).await.unwrap());
+    let (_, _cy) = chat.initialize_client("cy").await.unwrap();
+    let (_, dee) = chat.initialize_client("dee").await.unwrap();
+    assert!(chat.remove_client(&dee.public).await.unwrap());
     assert!(
-        !chat.remove_client(&bob.public).await.unwrap(),
+        !chat.remove_client(&dee.public).await.unwrap(),
         "a second removal must report nothing"
     );
-    // A node may answer with what it has fetched so far; the rest follows
-    // in the next poll, from the last id.
-    let mut got = Vec::new();
-    let mut since = cursor;
-    for _ in 0..5 {
-        if got.len() >= 2 {
-            break;
-        }
-        let batch = decode(chat.poll(&ann, Some(since.clone())).await.unwrap());
-        if let Some(last) = batch.last() {
-            since = last.id.clone();
-        }
-        got.extend(batch);
-    }
-    let names: Vec<_> = got.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, [CLIENT_JOINED, CLIENT_LEFT]);
-    let who: Presence = serde_json::from_value(got[1].contents.clone()).unwrap();
+    let (changes, cursor) = collect_presence(&chat, &ann, cursor, 1).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(
-        (who.name.as_str(), who.public.as_str()),
-        ("bob", bob.public.as_str())
+        names(&changes[0].joined),
+        ["bob", "cy"],
+        "dee came and went"
     );
+    assert!(changes[0].left.is_empty());
+    assert_eq!(changes[0].joined[0].public, bob.public.to_string());
+    assert!(changes[0].is_complete());
+    assert!(chat.remove_client(&bob.public).await.unwrap());
+    let (changes, _) = collect_presence(&chat, &ann, cursor, 1).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].joined.is_empty());
+    assert_eq!(
+        (names(&changes[0].left), changes[0].left[0].public.as_str()),
+        (vec!["bob"], bob.public.as_str())
+    );
+}
+
+pub async fn a_crowd_arriving_makes_one_bounded_change(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let long_window = Settings {
+        // Long enough that 50 logins fall into one window on a slow machine.
+        presence_window: Duration::from_secs(1),
+        connection_timeout: Duration::from_secs(3),
+        idle_timeout: Duration::from_secs(5),
+        presence_cap: 8,
+        ..settings()
+    };
+    let (_comet, chat) = node(&provider, &random_channel(), long_window);
+    let (watcher, _, cursor) = join(&chat, "watcher").await;
+    for i in 0..50 {
+        chat.initialize_client(&format!("user{i}")).await.unwrap();
+    }
+    let (changes, _) = collect_presence(&chat, &watcher, cursor, 1).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let crowd = &changes[0];
+    assert_eq!(crowd.joined_count(), 50);
+    assert_eq!(
+        names(&crowd.joined),
+        (0..8).map(|i| format!("user{i}")).collect::<Vec<_>>(),
+        "the first to arrive are listed, the rest counted"
+    );
+    assert_eq!(crowd.more_joined, 42);
+}
+
+pub async fn a_join_is_not_announced_after_its_leave_from_another_node(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let channel = random_channel();
+    // Windows that never close by themselves: the test sends them.
+    let manual = Settings {
+        presence_window: Duration::from_secs(3600),
+        ..settings()
+    };
+    let (_a, node_a) = node(&provider, &channel, manual.clone());
+    let (_b, node_b) = node(&provider, &channel, manual);
+    let (watcher, _, cursor) = join(&node_a, "watcher").await;
+    // Eve logs in on A and out on B, and B's window closes first.
+    let (_, eve) = node_a.initialize_client("eve").await.unwrap();
+    assert!(node_b.remove_client(&eve.public).await.unwrap());
+    node_b.flush_presence().await.unwrap();
+    node_a.flush_presence().await.unwrap();
+    node_a.initialize_client("zed").await.unwrap();
+    node_a.flush_presence().await.unwrap();
+    let (changes, _) = collect_presence(&node_a, &watcher, cursor, 2).await;
+    let about_eve: Vec<_> = changes
+        .iter()
+        .filter(|c| c.joined.iter().chain(&c.left).any(|m| m.name == "eve"))
+        .collect();
+    assert_eq!(about_eve.len(), 1, "{changes:?}");
+    assert_eq!(names(&about_eve[0].left), ["eve"], "eve ends as gone");
+    assert!(about_eve[0].joined.is_empty());
+    assert_eq!(names(&changes.last().unwrap().joined), ["zed"]);
+}
+
+pub async fn a_graceful_stop_sends_the_pending_window(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let manual = Settings {
+        presence_window: Duration::from_secs(3600),
+        ..settings()
+    };
+    let (comet, chat) = node(&provider, &random_channel(), manual);
+    let (token, _) = chat.initialize_client("ann").await.unwrap();
+    let (before, _) = chat.recent(&token, 10).await.unwrap();
+    assert!(presence(&before).is_empty(), "the window is still open");
+    comet.shutdown();
+    comet.flush_presence().await;
+    let (after, _) = chat.recent(&token, 10).await.unwrap();
+    let changes = presence(&after);
+    assert_eq!(changes.len(), 1, "{after:?}");
+    assert_eq!(names(&changes[0].joined), ["ann"]);
 }
 
 pub async fn removed_client_gets_unknown_client(factory: Factory) {
@@ -544,9 +658,12 @@ pub async fn idle_client_is_removed_once_with_one_leave(factory: Factory) {
         }
         got.extend(batch);
     }
-    let left: Vec<_> = got.iter().filter(|m| m.name == CLIENT_LEFT).collect();
-    assert_eq!(left.len(), 1, "one leave message, got {got:?}");
-    assert_eq!(left[0].contents["name"], "sleepy");
+    let left: Vec<_> = presence(&got)
+        .into_iter()
+        .flat_map(|c| c.left)
+        .filter(|m| m.name == "sleepy")
+        .collect();
+    assert_eq!(left.len(), 1, "one leave, got {got:?}");
     assert!(matches!(
         node_b.poll(&idle, None).await,
         Err(CometError::UnknownClient)
@@ -762,7 +879,10 @@ macro_rules! provider_suite {
             names_are_unique_by_the_key_the_app_gives,
             invalid_display_names_are_refused,
             unknown_token_is_unknown_client,
-            join_and_leave_are_ordinary_messages,
+            joins_and_leaves_of_a_window_go_out_as_one_change,
+            a_crowd_arriving_makes_one_bounded_change,
+            a_join_is_not_announced_after_its_leave_from_another_node,
+            a_graceful_stop_sends_the_pending_window,
             removed_client_gets_unknown_client,
             expired_cursor_is_refused_not_skipped,
             retention_drops_old_messages_by_age,

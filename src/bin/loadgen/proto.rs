@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn poll_reply_parses() {
-        let body = br#"{"status":"messages","messages":[{"id":"ab-3","n":"ClientJoined","c":{"public":"x","name":"y","at":1}},{"id":"ab-4","n":"ChatMessage","c":{"f":"a","p":"b","m":"lg:r:0:0:5","t":1}}]}"#;
+        let body = br#"{"status":"messages","messages":[{"id":"ab-3","n":"Presence","c":{"joined":[{"public":"x","name":"y"}],"left":[],"more_joined":3,"at":1}},{"id":"ab-4","n":"ChatMessage","c":{"f":"a","p":"b","m":"lg:r:0:0:5","t":1}}]}"#;
         let reply = parse_poll(body).unwrap();
         assert_eq!(reply.status, "messages");
         assert_eq!(reply.messages.len(), 2);

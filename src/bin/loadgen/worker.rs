@@ -11,9 +11,9 @@
 //! Ramp: by default ("phased") every client logs in first and only then,
 //! when the driver says so (after *every* process has logged its clients
 //! in), starts polling. Each login is announced to every polling client
-//! ("ClientJoined"), so logging in while others already poll costs
-//! O(clients²) deliveries; `--ramp live` does exactly that, like browsers
-//! arriving one by one.
+//! (one "Presence" change per window for all logins in it), so logging in
+//! while others already poll costs a delivery per client per window;
+//! `--ramp live` does exactly that, like browsers arriving one by one.
 
 use crate::http::{Conn, Head};
 use crate::logout::logout_all;

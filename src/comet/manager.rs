@@ -135,7 +135,7 @@ impl Comet {
                     node_polls: node_polls.clone(),
                     metrics: ChannelMetrics::new(name),
                     shutdown: shutdown.clone(),
-                    presence: PresenceBatch::default(),
+                    presence: Arc::new(PresenceBatch::default()),
                 });
                 manager.spawn_reaper();
                 manager.spawn_presence_sender();
@@ -228,8 +228,15 @@ pub struct Manager {
     stopping: std::sync::atomic::AtomicBool,
     metrics: ChannelMetrics,
     shutdown: CancellationToken,
-    /// Joins and leaves waiting for their window to close.
-    presence: PresenceBatch,
+    /// Joins and leaves waiting for their window to close (shared with the
+    /// task that sends them).
+    presence: Arc<PresenceBatch>,
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.presence.release_sender();
+    }
 }
 
 /// Counts one poll of a client for as long as it lives.
@@ -395,7 +402,7 @@ impl Manager {
         &self.settings
     }
 
-    pub(super) fn presence(&self) -> &PresenceBatch {
+    pub(super) fn presence(&self) -> &Arc<PresenceBatch> {
         &self.presence
     }
 

@@ -250,38 +250,40 @@ impl Manager {
     }
 
     /// Sends each window [`Settings::presence_window`] after its first
-    /// change. Holds only a weak reference, like the reaper; on shutdown it
-    /// stops, and [`Comet::flush_presence`] sends what is left.
+    /// change. Like the reaper it holds the manager only weakly, and only
+    /// while sending (a dropped manager wakes it: see `Drop for Manager`);
+    /// on shutdown it stops, and [`Comet::flush_presence`] sends what is
+    /// left.
     pub(super) fn spawn_presence_sender(self: &Arc<Self>) {
         let weak: Weak<Manager> = Arc::downgrade(self);
+        let batch = self.presence().clone();
         let shutdown = self.shutdown_token();
         let window = self.settings().presence_window;
         tokio::spawn(async move {
             loop {
-                let Some(manager) = weak.upgrade() else {
-                    return;
-                };
-                let opened = async { manager.presence().opened.notified().await };
-                // Not holding the manager while waiting for a window.
-                let opened = {
-                    let notified = Box::pin(opened);
-                    tokio::select! {
-                        _ = notified => true,
-                        _ = shutdown.cancelled() => false,
-                    }
-                };
-                if !opened {
-                    return;
+                tokio::select! {
+                    _ = batch.opened.notified() => {}
+                    _ = shutdown.cancelled() => return,
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(window) => {}
                     _ = shutdown.cancelled() => return,
                 }
+                let Some(manager) = weak.upgrade() else {
+                    return;
+                };
                 if let Err(error) = manager.flush_presence().await {
                     tracing::warn!(channel = %manager.name(), %error, "presence not sent; retrying");
                 }
             }
         });
+    }
+}
+
+impl PresenceBatch {
+    /// Wakes the sender so it notices its manager is gone.
+    pub(super) fn release_sender(&self) {
+        self.opened.notify_one();
     }
 }
 

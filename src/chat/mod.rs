@@ -84,6 +84,10 @@ pub struct Line {
     pub at_ms: u64,
     /// For a private message: to whom (display name).
     pub to: Option<String>,
+    /// For a line that counts people ("12 people joined"): the names it
+    /// knows, shown on hover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<String>,
 }
 
 impl Line {
@@ -111,6 +115,7 @@ impl Line {
                     text: c.m,
                     at_ms: c.t,
                     to: c.tn,
+                    names: None,
                 }]
             }
             PRESENCE => presence_of(message)
@@ -151,6 +156,14 @@ pub fn presence_lines(id: &str, change: &PresenceChange) -> Vec<Line> {
     .filter_map(|(kind, verb, members, more, suffix)| {
         let text = crowd_text(&members, more, verb)?;
         let single = (members.len() == 1 && more == 0).then(|| members[0].clone());
+        let counted = more > 0 || members.len() > LISTED;
+        let names = (counted && !members.is_empty()).then(|| {
+            let listed: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+            match more {
+                0 => listed.join(", "),
+                more => format!("{} and {more} more", listed.join(", ")),
+            }
+        });
         Some(Line {
             id: format!("{id}-{suffix}"),
             kind,
@@ -159,15 +172,18 @@ pub fn presence_lines(id: &str, change: &PresenceChange) -> Vec<Line> {
             text,
             at_ms: change.at,
             to: None,
+            names,
         })
     })
     .collect()
 }
 
+/// Most names a presence line spells out; more are counted.
+const LISTED: usize = 3;
+
 /// "Ada joined", "Ada and Bo joined", "Ada, Bo and Cy joined", "4 people
 /// joined"; `None` for nobody.
 fn crowd_text(members: &[Member], more: usize, verb: &str) -> Option<String> {
-    const LISTED: usize = 3;
     let count = members.len() + more;
     let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
     match (count, names.as_slice()) {
@@ -315,6 +331,10 @@ mod tests {
             ..change(&[], &["Ada", "Bo"])
         };
         assert_eq!(texts(&crowd), [(LineKind::Leave, "12 people left".into())]);
+        let lines = presence_lines("7", &crowd);
+        assert_eq!(lines[0].names.as_deref(), Some("Ada, Bo and 10 more"));
+        let few = presence_lines("8", &change(&["Ada", "Bo"], &[]));
+        assert_eq!(few[0].names, None, "named in the text already");
     }
 
     #[test]

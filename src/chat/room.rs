@@ -151,6 +151,7 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
                             text: "Some messages were missed while you were away; showing new ones from here.".into(),
                             at_ms: js_sys::Date::now() as u64,
                             to: None,
+                            names: None,
                         };
                         lines.try_update(|l| l.push(notice));
                     }
@@ -355,6 +356,7 @@ fn MessageLine(line: Line, mine: bool) -> impl IntoView {
             class:mine=mine
             class:event=event
             class:private=private
+            title=line.names.clone()
         >
             <span class="from" style=hue>{line.from.clone()}</span>
             {private.then(|| view! {

@@ -172,6 +172,11 @@ export function notice(page: Page, kind: "join" | "leave", name: string): Locato
     .filter({ hasText: name });
 }
 
+/** The entry for `name` in a page's online list. */
+export function online(page: Page, name: string): Locator {
+  return page.locator(`[data-testid="online-user"][data-name="${name}"]`);
+}
+
 /** The chat item(s) sent by `name`. */
 export function messagesFrom(page: Page, name: string): Locator {
   return chatMessages(page).filter({ has: page.locator(".from", { hasText: exactly(name) }) });
@@ -196,6 +201,13 @@ export async function sendWithButton(page: Page, text: string): Promise<void> {
   await composer.fill(text);
   await page.getByTestId("send").click();
   await expect(composer).toHaveValue("");
+}
+
+/** Sends a public message from `from` and waits until every page in `to` shows it. */
+export async function fence(from: ChatUser, to: ChatUser[]): Promise<void> {
+  const text = `fence ${token()}`;
+  await sendWithEnter(from.page, text);
+  for (const user of [from, ...to]) await expect(messageWithText(user.page, text)).toHaveCount(1);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 import {
   expect,
+  fence,
   messageWithText,
   notice,
+  online,
   POLL_401,
   sendWithEnter,
   test,
@@ -9,14 +11,8 @@ import {
   unexpected,
   waitConnected,
   waitHydrated,
-  type ChatUser,
 } from "./helpers";
 import type { Page } from "@playwright/test";
-
-/** The entry for `name` in a page's online list. */
-function online(page: Page, name: string) {
-  return page.locator(`[data-testid="online-user"][data-name="${name}"]`);
-}
 
 /**
  * Waits until the count shown equals the entries listed (other tests' users
@@ -36,13 +32,6 @@ function privateLine(page: Page, text: string) {
   return page
     .locator('[data-testid="message"][data-kind="private"]')
     .filter({ has: page.locator(".text", { hasText: text }) });
-}
-
-/** Sends a public message from `from` and waits until every page in `to` shows it. */
-async function fence(from: ChatUser, to: ChatUser[]): Promise<void> {
-  const text = `fence ${token()}`;
-  await sendWithEnter(from.page, text);
-  for (const user of [from, ...to]) await expect(messageWithText(user.page, text)).toHaveCount(1);
 }
 
 test.describe("who is online", () => {

@@ -1,31 +1,8 @@
 import * as path from "node:path";
 import { request, type APIRequestContext, type Page } from "@playwright/test";
-import {
-  expect,
-  messageWithText,
-  notice,
-  POLL_401,
-  sendWithEnter,
-  test,
-  token,
-  uniqueName,
-  unexpected,
-  type ChatUser,
-} from "./helpers";
+import { expect, fence, notice, online, POLL_401, test, uniqueName, unexpected } from "./helpers";
 
 const SCREENSHOTS = path.join(__dirname, "..", "screenshots");
-
-/** The entry for `name` in a page's online list. */
-function online(page: Page, name: string) {
-  return page.locator(`[data-testid="online-user"][data-name="${name}"]`);
-}
-
-/** Sends a public message from `from` and waits until every page in `to` shows it. */
-async function fence(from: ChatUser, to: ChatUser[]): Promise<void> {
-  const text = `fence ${token()}`;
-  await sendWithEnter(from.page, text);
-  for (const user of [from, ...to]) await expect(messageWithText(user.page, text)).toHaveCount(1);
-}
 
 /** The join line of a page that counts people ("5 people joined") and names `name` on hover. */
 function crowdLine(page: Page, name: string) {

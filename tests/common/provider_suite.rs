@@ -101,21 +101,32 @@ async fn say(manager: &Manager, text: &str) -> Cursor {
 async fn collect(
     manager: &Arc<Manager>,
     token: &PrivateToken,
-    mut cursor: Cursor,
+    cursor: Cursor,
     count: usize,
 ) -> (Vec<Message>, Cursor) {
+    poll_until(manager, token, cursor, |got| texts(got).len() >= count).await
+}
+
+/// Polls from `cursor` until `done` holds for what arrived (or a poll
+/// times out).
+async fn poll_until(
+    manager: &Arc<Manager>,
+    token: &PrivateToken,
+    mut cursor: Cursor,
+    done: impl Fn(&[Message]) -> bool,
+) -> (Vec<Message>, Cursor) {
     let mut got = Vec::new();
-    while texts(&got).len() < count {
+    while !done(&got) {
         let batch = decode(
             manager
                 .poll(token, Some(cursor.clone()))
                 .await
                 .expect("poll"),
         );
-        if batch.is_empty() {
+        let Some(last) = batch.last() else {
             break;
-        }
-        cursor = batch.last().expect("non-empty").id.clone();
+        };
+        cursor = last.id.clone();
         got.extend(batch);
     }
     (got, cursor)
@@ -392,23 +403,11 @@ fn names(members: &[comet_chat::comet::wire::Member]) -> Vec<&str> {
 async fn collect_presence(
     manager: &Arc<Manager>,
     token: &PrivateToken,
-    mut cursor: Cursor,
+    cursor: Cursor,
     count: usize,
 ) -> (Vec<PresenceChange>, Cursor) {
-    let mut got = Vec::new();
-    while presence(&got).len() < count {
-        let batch = decode(
-            manager
-                .poll(token, Some(cursor.clone()))
-                .await
-                .expect("poll"),
-        );
-        let Some(last) = batch.last() else {
-            break;
-        };
-        cursor = last.id.clone();
-        got.extend(batch);
-    }
+    let (got, cursor) =
+        poll_until(manager, token, cursor, |got| presence(got).len() >= count).await;
     (presence(&got), cursor)
 }
 

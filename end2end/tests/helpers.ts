@@ -80,6 +80,12 @@ export function collectConsoleErrors(page: Page): string[] {
 export const POLL_401 = /status of 401.*\/comet\/chat/;
 
 /**
+ * The online list's re-read (after a crowd's presence message), when it
+ * was already on its way as the user logged out.
+ */
+export const REREAD_401 = /status of 401.*\/api\/online_users/;
+
+/**
  * A server function refusing bad input answers 4xx with the user-facing
  * message; Chromium logs the status as a console error of its own.
  */

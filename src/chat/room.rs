@@ -247,6 +247,10 @@ fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Reread>)
         // A crowd's pages all learn of it at once: spread their re-reads.
         let delay = (js_sys::Math::random() * 1000.0) as u32;
         gloo_timers::future::TimeoutFuture::new(delay).await;
+        // The page may be gone meanwhile (a logout): then nobody needs it.
+        if reread.try_update_value(|_| ()).is_none() {
+            return;
+        }
         let list = online_users().await;
         let Some(since) = reread.try_update_value(|r| r.since.take().unwrap_or_default()) else {
             return;

@@ -8,7 +8,7 @@
 use super::provider::{
     Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW,
 };
-use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
+use super::{CometError, Cursor, PublicToken, Taken, TokenDigest, TokenMap};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -88,8 +88,8 @@ struct Log {
 
 #[derive(Default)]
 struct Clients {
-    by_public: HashMap<PublicToken, ClientEntry>,
-    by_digest: HashMap<TokenDigest, PublicToken>,
+    by_public: TokenMap<PublicToken, ClientEntry>,
+    by_digest: TokenMap<TokenDigest, PublicToken>,
     /// Lower-cased display name, so "Ann" and "ann" cannot both log in.
     by_name: HashMap<String, PublicToken>,
 }

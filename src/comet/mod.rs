@@ -63,5 +63,5 @@ pub use {
         cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,
         SECURE_TOKEN_COOKIE, TOKEN_COOKIE,
     },
-    token::{PrivateToken, PublicToken, TokenDigest},
+    token::{PrivateToken, PublicToken, TokenDigest, TokenHasher, TokenMap},
 };

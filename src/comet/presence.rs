@@ -34,8 +34,7 @@
 
 use super::manager::{unix_millis, Manager};
 use super::wire::{Member, PresenceChange, PRESENCE};
-use super::{ClientRecord, CometError, PublicToken};
-use std::collections::HashMap;
+use super::{ClientRecord, CometError, PublicToken, TokenMap};
 use std::sync::{Arc, Mutex, Weak};
 
 #[cfg(doc)]
@@ -55,7 +54,7 @@ pub struct PresenceBatch {
 /// client; a leave that meets its client's pending join removes both.
 #[derive(Default, Debug)]
 pub struct Pending {
-    changes: HashMap<PublicToken, Change>,
+    changes: TokenMap<PublicToken, Change>,
     /// Arrival order, so the message lists people in the order they came.
     next: u64,
 }

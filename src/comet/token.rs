@@ -4,7 +4,9 @@
 //! SHA-256 digest. The public token is how clients address each other.
 
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Bytes of OS randomness in a private token (256 bits).
 const PRIVATE_BYTES: usize = 32;
@@ -30,6 +32,39 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 
 fn is_hex_of_len(s: &str, bytes: usize) -> bool {
     s.len() == bytes * 2 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A hash map keyed by tokens this server made from OS randomness (token
+/// digests, public tokens). Their bytes are uniformly random already, so
+/// SipHash's defence against chosen keys buys nothing here; a poll looks
+/// such keys up four times. A client can only look keys up, never insert
+/// one of its choosing. Not for keys a client picks (names, channels).
+pub type TokenMap<K, V> = HashMap<K, V, BuildHasherDefault<TokenHasher>>;
+
+/// [`TokenMap`]'s hasher: a multiply-rotate fold of the key's bytes.
+#[derive(Default)]
+pub struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write(&n.to_le_bytes());
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// A client's secret. Travels only in the `comet_token` cookie or an
@@ -154,5 +189,26 @@ mod tests {
         assert_ne!(t.digest().to_hex(), t.expose());
         assert_eq!(t.digest().to_hex().len(), 64);
         assert_eq!(t.digest(), t.digest());
+    }
+
+    /// hashbrown picks a bucket from a hash's low bits and a tag from its
+    /// top 7: both must spread for random tokens, or every look-up probes.
+    #[test]
+    fn token_hashes_spread_in_low_and_high_bits() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<TokenHasher>::default();
+        let publics: Vec<u64> = (0..4096)
+            .map(|_| build.hash_one(PublicToken::generate()))
+            .collect();
+        let digests: Vec<u64> = (0..4096)
+            .map(|_| build.hash_one(PrivateToken::generate().digest()))
+            .collect();
+        for hashes in [publics, digests] {
+            let low: std::collections::HashSet<u64> = hashes.iter().map(|h| h & 4095).collect();
+            let top: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+            // 4 096 random draws from 4 096 buckets fill ≈ 2 589.
+            assert!(low.len() > 2400, "{} buckets used", low.len());
+            assert_eq!(top.len(), 128, "every tag value used");
+        }
     }
 }

@@ -43,7 +43,7 @@
 //! that comes back is in use again within about a second.
 
 use super::provider::{Audience, ClientRecord, Provider, StoredMessage, ONCE_WINDOW};
-use super::{CometError, Cursor, PublicToken, Retention, Taken, TokenDigest};
+use super::{CometError, Cursor, PublicToken, Retention, Taken, TokenDigest, TokenMap};
 use async_trait::async_trait;
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -103,7 +103,7 @@ pub(super) struct Known {
 }
 
 /// One channel's cached clients and when each was looked up.
-type KnownClients = HashMap<TokenDigest, (ClientRecord, Instant)>;
+type KnownClients = TokenMap<TokenDigest, (ClientRecord, Instant)>;
 
 impl Known {
     fn get(&self, channel: &str, digest: &TokenDigest) -> Option<ClientRecord> {

@@ -19,7 +19,7 @@
 use super::metrics::ChannelMetrics;
 use super::presence::PresenceBatch;
 use super::provider::{Audience, ClientRecord, Provider};
-use super::{CometError, Cursor, Message, PrivateToken, PublicToken};
+use super::{CometError, Cursor, Message, PrivateToken, PublicToken, TokenMap};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -127,7 +127,7 @@ impl Comet {
                     name: (*name).to_owned(),
                     provider: provider.clone(),
                     settings: settings.clone(),
-                    polls: Mutex::new(HashMap::new()),
+                    polls: Mutex::new(TokenMap::default()),
                     parked: Mutex::new(BTreeMap::new()),
                     latest: provider.watch(name),
                     answered: answered.clone(),
@@ -212,7 +212,7 @@ pub struct Manager {
     settings: Settings,
     /// Polls in progress on this node, per client. Entries are removed when
     /// they drop to zero, so the map holds only clients that are polling.
-    polls: Mutex<HashMap<PublicToken, usize>>,
+    polls: Mutex<TokenMap<PublicToken, usize>>,
     /// Polls waiting on this node, counted by the wake value each saw
     /// last: a key older than `latest` means polls woken and not yet
     /// answered.
@@ -302,7 +302,7 @@ pub struct OpenPoll {
     /// The wake value at the last read.
     seen: u64,
     deadline: tokio::time::Instant,
-    opened: std::time::Instant,
+    opened: tokio::time::Instant,
     ready: Option<Poll>,
 }
 
@@ -358,10 +358,17 @@ impl OpenPoll {
             Ok(poll) => self.record(poll),
             Err(error) => self.slot.manager.count_error(error),
         }
-        let manager = &self.slot.manager;
-        manager
-            .bounded(manager.provider.touch(&manager.name, &self.public))
-            .await?;
+        // Seen again at the end of a long hold, so the time it waited does
+        // not count as idle. After a short one (the chat's usual poll) the
+        // look-up that opened it is recent enough: the client's idle
+        // timeout, always longer than its connection timeout, loses at most
+        // a sixteenth of the latter.
+        if self.opened.elapsed() * 16 >= self.deadline - self.opened {
+            let manager = &self.slot.manager;
+            manager
+                .bounded(manager.provider.touch(&manager.name, &self.public))
+                .await?;
+        }
         result
     }
 
@@ -748,7 +755,8 @@ impl Manager {
             .await?
             .ok_or(CometError::UnknownClient)?;
         let slot = self.take_poll_slot(&client.public)?;
-        let deadline = tokio::time::Instant::now() + client.connection_timeout;
+        let opened = tokio::time::Instant::now();
+        let deadline = opened + client.connection_timeout;
         // Subscribed before the first read: a message appended in between
         // still wakes this poll.
         let wake = self.provider.watch(&self.name);
@@ -763,7 +771,7 @@ impl Manager {
             wake,
             seen: 0,
             deadline,
-            opened: std::time::Instant::now(),
+            opened,
             ready: None,
         };
         open.ready = open.read().await?;

@@ -31,15 +31,25 @@
 #   CHAT_SEND_RATE                  10 a second (the default; one send)
 #   COMET_MAX_POLLS, HTTP_MAX_CONNECTIONS, timeouts: the defaults (20 000
 #                                   polls and 19 488 connections a node)
-# COMET_IDLE_TIMEOUT is HOLD100K_IDLE (120 s, the default is 30 s): the
-# load generator logs every client in before any polls, and 100 000 logins
-# take longer than 30 s on two cores, so the first clients would be
-# removed as idle before their first poll.
+# Two settings that are not caps change for the ramp, not for what is
+# measured once every poll is held:
+#   CHAT_HISTORY=1 (default 50): before its first poll a client reads the
+#     history for its cursor (POST /api/recent_messages, as the chat page
+#     does). After 100 000 joins the last 50 messages are presence lists
+#     of ~40 names each, ~120 kB a reply: 12 GB for the ramp. With the
+#     default, a first try reached 93 % polling only after 233 s and then
+#     fell over (idle removals, their leaves woken every poll, 503s from
+#     an overloaded Redis); one message of history is ~2.4 kB.
+#   COMET_IDLE_TIMEOUT=120s (default 30 s): every client logs in before
+#     any polls, so the first to log in waits for the whole login phase
+#     and the other clients' history reads before its first poll.
 #
 #   BENCH_HOLD100K_CLIENTS  clients [100000]
 #   BENCH_HOLD100K_NODES    our nodes [6]
 #   BENCH_HOLD100K_WORKERS  Nchan's nginx workers [6]
 #   BENCH_HOLD100K_PROCS    load generator processes [7]
+#   BENCH_HOLD100K_HISTORY  our nodes' CHAT_HISTORY [1]
+#   BENCH_HOLD100K_IDLE     our nodes' COMET_IDLE_TIMEOUT [120s]
 #   BENCH_HOLD100K          more loadgen options, for both servers
 
 HOLD100K_CLIENTS="${BENCH_HOLD100K_CLIENTS:-100000}"
@@ -48,6 +58,7 @@ HOLD100K_WORKERS="${BENCH_HOLD100K_WORKERS:-6}"
 HOLD100K_PROCS="${BENCH_HOLD100K_PROCS:-7}"
 HOLD100K_SOURCES=16
 HOLD100K_IDLE="${BENCH_HOLD100K_IDLE:-120s}"
+HOLD100K_HISTORY="${BENCH_HOLD100K_HISTORY:-1}"
 HOLD100K_MAX_PER_PROCESS=17000
 # Our nodes, started per run; stopped by scripts/bench's cleanup too.
 NODE_PIDS=()
@@ -116,6 +127,7 @@ run_hold100k() {
     "COMET_REDIS_URL=$REDIS_URL"
     "COMET_MAX_CLIENTS=$((HOLD100K_CLIENTS + 1000))"
     "COMET_IDLE_TIMEOUT=$HOLD100K_IDLE"
+    "CHAT_HISTORY=$HOLD100K_HISTORY"
     "CHAT_LOGIN_RATE=10" "CHAT_LOGIN_BURST=$sized"
     "HTTP_MAX_CONNECTIONS_PER_ADDR=$sized"
     "CHAT_SEND_RATE=10"

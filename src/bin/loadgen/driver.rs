@@ -158,6 +158,10 @@ async fn drive(
     }
     let ready_secs = started.elapsed().as_secs_f64();
     let rss_held = server.rss_kb()?;
+    let rss_held_each = server.rss_each_kb()?;
+    // The load generator itself (this process and its worker processes),
+    // to see that what it costs per client stays sane.
+    let loadgen_rss_held = ServerProcs::new(&[std::process::id()]).rss_kb()?;
     progress(
         opts,
         format_args!("{ready_clients} clients polling ({held_polls} held) after {ready_secs:.1}s"),
@@ -302,6 +306,8 @@ async fn drive(
         held_polls_end: held_end,
         rss_before_kb: rss_before,
         rss_held_kb: rss_held,
+        rss_held_each_kb: rss_held_each.filter(|each| each.len() > 1),
+        loadgen_rss_held_kb: loadgen_rss_held,
         rss_end_kb: rss_end,
         rss_per_held_poll_bytes: per_held,
         server_processes: after_delivery.map(|s| s.processes),

@@ -55,6 +55,13 @@ pub struct Report {
     pub rss_before_kb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_held_kb: Option<u64>,
+    /// With several `--server-pid`s: each one's RSS (with its descendants)
+    /// when all polls were held, in the order given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_held_each_kb: Option<Vec<u64>>,
+    /// The load generator's own RSS (all its processes) at the same moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loadgen_rss_held_kb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_end_kb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +185,25 @@ impl Report {
                 }
                 if let Some(per) = self.rss_per_held_poll_bytes {
                     let _ = write!(s, ": {:.1} KB per held poll", per / 1024.0);
+                }
+                s.push('\n');
+            }
+            if let Some(each) = &self.rss_held_each_kb {
+                let mb: Vec<String> = each
+                    .iter()
+                    .map(|kb| format!("{:.1}", *kb as f64 / 1024.0))
+                    .collect();
+                let _ = writeln!(s, "  each       {} MB (per --server-pid)", mb.join(" + "));
+            }
+            if let Some(kb) = self.loadgen_rss_held_kb {
+                let _ = write!(
+                    s,
+                    "loadgen RSS   {:.1} MB with polls held",
+                    kb as f64 / 1024.0
+                );
+                if self.held_polls > 0 {
+                    let per = kb as f64 * 1024.0 / self.held_polls as f64;
+                    let _ = write!(s, ": {:.1} KB per client", per / 1024.0);
                 }
                 s.push('\n');
             }

@@ -86,6 +86,20 @@ impl ServerProcs {
     pub fn rss_kb(&self) -> anyhow::Result<Option<u64>> {
         Ok(self.sample()?.map(|s| s.rss_kb))
     }
+
+    /// RSS (kB) of each root with its descendants, in the order given:
+    /// several servers measured together (nodes and their redis-server)
+    /// say which of them holds the memory. `None` without roots.
+    pub fn rss_each_kb(&self) -> anyhow::Result<Option<Vec<u64>>> {
+        if self.roots.is_empty() {
+            return Ok(None);
+        }
+        let mut each = Vec::with_capacity(self.roots.len());
+        for root in &self.roots {
+            each.push(ServerProcs::new(&[*root]).rss_kb()?.unwrap_or(0));
+        }
+        Ok(Some(each))
+    }
 }
 
 /// What the reports need of one `/proc/<pid>/stat` line.
@@ -207,5 +221,8 @@ mod tests {
             after.cpu_secs
         );
         assert!(ServerProcs::default().sample().unwrap().is_none());
+        let each = ServerProcs::new(&[std::process::id()]).rss_each_kb();
+        assert!(each.unwrap().is_some_and(|kb| kb.len() == 1 && kb[0] > 0));
+        assert!(ServerProcs::default().rss_each_kb().unwrap().is_none());
     }
 }

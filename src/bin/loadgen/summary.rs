@@ -68,17 +68,20 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
             ("slowloris.poll.p99_ms", "user poll answer p99 ms"),
             ("slowloris.user_errors", "user errors"),
         ],
-        "hold" => &[
+        // hold100k: the hold scenario on several nodes (scripts/bench).
+        "hold" | "hold100k" => &[
             ("ready", "clients polling"),
             ("ready_secs", "s to all polling"),
             ("held_polls", "polls held"),
             ("rss_held_kb", "server RSS kB, polls held"),
             ("rss_per_held_poll_bytes", "RSS bytes / held poll"),
+            ("loadgen_rss_held_kb", "loadgen RSS kB, polls held"),
             ("got", "clients that got it"),
             ("last_delivery_secs", "s until the last got it"),
             LATENCY[0],
             LATENCY[1],
             CPU[0],
+            CPU[1],
             ("lost", "lost"),
             ("duplicated", "duplicated"),
             ("out_of_order", "out of order"),

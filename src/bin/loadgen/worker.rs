@@ -391,6 +391,11 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
             Subscription::comet(&host, &token, cursor)
         }
     };
+    // The history's reply (tens of kB once thousands have joined) is the
+    // biggest this client reads; a poll's reply is small. Without this,
+    // each client would keep that much for the whole run.
+    buf.clear();
+    buf.shrink_to(1024);
 
     // Poll until told what was sent and all of it arrived.
     let interrupt = &ctx.interrupts[i];

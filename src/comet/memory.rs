@@ -5,10 +5,11 @@
 //! waiting poll at once, and it is sent after the log lock is released so
 //! woken polls do not pile onto a held lock.
 
+use super::client_table::{Clash, ClientTable};
 use super::provider::{
     Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW,
 };
-use super::{CometError, Cursor, PublicToken, Taken, TokenDigest, TokenMap};
+use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -56,7 +57,7 @@ struct ChannelState {
     /// being compared with numbers it never belonged to.
     epoch: String,
     log: Mutex<Log>,
-    clients: Mutex<Clients>,
+    clients: Mutex<ClientTable>,
     wake: watch::Sender<u64>,
 }
 
@@ -84,20 +85,6 @@ struct Log {
     /// same keys oldest first, to forget them after [`ONCE_WINDOW`].
     once: HashMap<String, u64>,
     once_order: VecDeque<(Instant, String)>,
-}
-
-#[derive(Default)]
-struct Clients {
-    by_public: TokenMap<PublicToken, ClientEntry>,
-    by_digest: TokenMap<TokenDigest, PublicToken>,
-    /// Lower-cased display name, so "Ann" and "ann" cannot both log in.
-    by_name: HashMap<String, PublicToken>,
-}
-
-struct ClientEntry {
-    record: ClientRecord,
-    digest: TokenDigest,
-    last_seen: Instant,
 }
 
 #[derive(Serialize)]
@@ -142,7 +129,7 @@ impl ChannelState {
         Self {
             epoch: format!("{:08x}", u32::from_be_bytes(epoch)),
             log: Mutex::new(Log::default()),
-            clients: Mutex::new(Clients::default()),
+            clients: Mutex::new(ClientTable::default()),
             wake: watch::channel(0).0,
         }
     }
@@ -192,24 +179,12 @@ impl Provider for MemoryProvider {
     ) -> Result<(), CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
-        let name_key = client.name_key.clone();
-        if clients.by_name.contains_key(&name_key) {
-            return Err(CometError::ClientExists(Taken::DisplayName));
-        }
-        if clients.by_digest.contains_key(digest) || clients.by_public.contains_key(&client.public)
-        {
-            return Err(CometError::ClientExists(Taken::Token));
-        }
-        clients.by_name.insert(name_key, client.public);
-        clients.by_digest.insert(*digest, client.public);
-        clients.by_public.insert(
-            client.public,
-            ClientEntry {
-                record: client.clone(),
-                digest: *digest,
-                last_seen: Instant::now(),
-            },
-        );
+        clients.insert(client, digest).map_err(|clash| {
+            CometError::ClientExists(match clash {
+                Clash::Name => Taken::DisplayName,
+                Clash::Token => Taken::Token,
+            })
+        })?;
         Ok(())
     }
 
@@ -220,11 +195,7 @@ impl Provider for MemoryProvider {
     ) -> Result<Option<ClientRecord>, CometError> {
         let state = self.channel(channel);
         let clients = state.clients.lock().expect("clients poisoned");
-        Ok(clients
-            .by_digest
-            .get(digest)
-            .and_then(|public| clients.by_public.get(public))
-            .map(|entry| entry.record.clone()))
+        Ok(clients.by_digest(digest).map(|entry| entry.record.clone()))
     }
 
     async fn client_by_public(
@@ -234,20 +205,13 @@ impl Provider for MemoryProvider {
     ) -> Result<Option<ClientRecord>, CometError> {
         let state = self.channel(channel);
         let clients = state.clients.lock().expect("clients poisoned");
-        Ok(clients
-            .by_public
-            .get(public)
-            .map(|entry| entry.record.clone()))
+        Ok(clients.by_public(public).map(|entry| entry.record.clone()))
     }
 
     async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
         let state = self.channel(channel);
         let clients = state.clients.lock().expect("clients poisoned");
-        let mut list: Vec<_> = clients
-            .by_public
-            .values()
-            .map(|e| e.record.clone())
-            .collect();
+        let mut list: Vec<_> = clients.iter().map(|e| e.record.clone()).collect();
         list.sort_by(|a, b| {
             a.display_name
                 .to_lowercase()
@@ -258,19 +222,14 @@ impl Provider for MemoryProvider {
 
     async fn client_count(&self, channel: &str) -> Result<usize, CometError> {
         let state = self.channel(channel);
-        let count = state
-            .clients
-            .lock()
-            .expect("clients poisoned")
-            .by_public
-            .len();
+        let count = state.clients.lock().expect("clients poisoned").len();
         Ok(count)
     }
 
     async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
-        if let Some(entry) = clients.by_public.get_mut(public) {
+        if let Some(entry) = clients.by_public_mut(public) {
             entry.last_seen = Instant::now();
         }
         Ok(())
@@ -283,10 +242,7 @@ impl Provider for MemoryProvider {
     ) -> Result<Option<PollingClient>, CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
-        let Some(public) = clients.by_digest.get(digest).copied() else {
-            return Ok(None);
-        };
-        Ok(clients.by_public.get_mut(&public).map(|entry| {
+        Ok(clients.by_digest_mut(digest).map(|entry| {
             entry.last_seen = Instant::now();
             PollingClient::from(&entry.record)
         }))
@@ -297,8 +253,7 @@ impl Provider for MemoryProvider {
         let clients = state.clients.lock().expect("clients poisoned");
         let now = Instant::now();
         Ok(clients
-            .by_public
-            .values()
+            .iter()
             .filter(|e| now.duration_since(e.last_seen) > e.record.idle_timeout)
             .map(|e| e.record.clone())
             .collect())
@@ -311,12 +266,7 @@ impl Provider for MemoryProvider {
     ) -> Result<Option<ClientRecord>, CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
-        let Some(entry) = clients.by_public.remove(public) else {
-            return Ok(None);
-        };
-        clients.by_digest.remove(&entry.digest);
-        clients.by_name.remove(&entry.record.name_key);
-        Ok(Some(entry.record))
+        Ok(clients.remove(public).map(|entry| entry.record))
     }
 
     async fn append(

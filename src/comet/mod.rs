@@ -26,6 +26,8 @@ pub mod status;
 pub mod wire;
 
 #[cfg(feature = "ssr")]
+mod client_table;
+#[cfg(feature = "ssr")]
 mod error;
 #[cfg(feature = "ssr")]
 mod manager;

@@ -181,15 +181,17 @@ impl serve::Shortcut for PollShortcut {
         if channel.is_empty() || channel.contains(['/', '%']) {
             return None;
         }
+        // A combinator, not an `async move` block: a block keeps the
+        // future it captured and the same future being awaited in two
+        // places, which made every held poll's box twice the size
+        // (1 464 bytes instead of 736).
+        use futures::FutureExt;
         let answer = self.0.answer(channel, headers, &body);
-        Some(Box::pin(async move {
-            let answer = answer.await;
-            serve::Reply {
-                status: answer.status,
-                headers: answer.headers().collect(),
-                body: answer.body,
-            }
-        }))
+        Some(Box::pin(answer.map(|answer| serve::Reply {
+            status: answer.status,
+            headers: answer.headers().collect(),
+            body: answer.body,
+        })))
     }
 
     /// A poll connection reads its next poll only once every poll woken

@@ -207,33 +207,44 @@ impl Comet {
         headers: &HeaderMap,
         body: &[u8],
     ) -> impl std::future::Future<Output = Answer> + Send + 'static {
-        let input = poll_input(self, channel, headers, Ok(body));
-        async move {
-            let result = async {
-                let PollInput {
-                    manager,
-                    token,
-                    since,
-                } = input?;
-                let mut open = manager.open_poll(&token, since).await?;
-                drop((manager, token));
-                let poll = match open.take_ready() {
-                    Some(ready) => ready,
-                    None => open.wait().await?,
-                };
-                Ok::<_, RouteError>(encode(poll))
-            }
-            .await;
-            match result {
-                Ok(body) => Answer {
-                    status: StatusCode::OK,
-                    retry_after: None,
-                    body,
-                },
-                Err(error) => error.into_answer(),
-            }
+        // Combinators and a plain `async fn`, not nested `async move`
+        // blocks: a block keeps what it captured for its whole life, beside
+        // the copies it moves into what it awaits, and a held poll keeps
+        // this future for as long as it waits.
+        use futures::future::{ready, Either, FutureExt};
+        match poll_input(self, channel, headers, Ok(body)) {
+            Ok(PollInput {
+                manager,
+                token,
+                since,
+            }) => Either::Left(
+                answer_poll(manager, token, since).map(|result| match result {
+                    Ok(body) => Answer {
+                        status: StatusCode::OK,
+                        retry_after: None,
+                        body,
+                    },
+                    Err(error) => error.into_answer(),
+                }),
+            ),
+            Err(error) => Either::Right(ready(error.into_answer())),
         }
     }
+}
+
+/// A poll that passed the request's checks, answered.
+async fn answer_poll(
+    manager: Arc<Manager>,
+    token: PrivateToken,
+    since: Option<Cursor>,
+) -> Result<Vec<u8>, RouteError> {
+    let mut open = manager.open_poll(&token, since).await?;
+    drop((manager, token));
+    let poll = match open.take_ready() {
+        Some(ready) => ready,
+        None => open.wait().await?,
+    };
+    Ok(encode(poll))
 }
 
 async fn poll(

@@ -72,7 +72,13 @@ test.describe("presence", () => {
     const names = Array.from({ length: 40 }, (_, i) => uniqueName(`many${i}`));
     const sessions = await Promise.all(names.map((name) => apiLogin(baseURL!, name)));
     for (const name of names) await expect(online(watcher.page, name)).toHaveCount(1);
-    await expect(crowdLine(watcher.page, names[0])).toContainText("people joined");
+    // A line names only the first 32 of its window; the logins race, so
+    // which ones (names[0] may be among those only counted) is not fixed.
+    const counted = watcher.page.locator(
+      `[data-testid="messages"] [data-testid="message"][data-kind="join"][title*="many"]`,
+      { hasText: "people joined" },
+    );
+    await expect(counted.first()).toBeVisible();
     for (const api of sessions) {
       await api.post("/api/logout");
       await api.dispose();

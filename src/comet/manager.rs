@@ -311,14 +311,15 @@ impl OpenPoll {
     pub fn take_ready(&mut self) -> Option<Poll> {
         let ready = self.ready.take();
         if let Some(poll) = &ready {
-            self.record(poll);
+            self.record(poll, self.opened.elapsed());
         }
         ready
     }
 
-    fn record(&self, poll: &Poll) {
+    /// Counts an answered poll, `held` since it opened.
+    fn record(&self, poll: &Poll, held: std::time::Duration) {
         let metrics = &self.slot.manager.metrics;
-        metrics.hold.record(self.opened.elapsed().as_secs_f64());
+        metrics.hold.record(held.as_secs_f64());
         match poll {
             Poll::Messages(messages) => metrics.delivered.increment(messages.len() as u64),
             Poll::Timeout => metrics.timeouts.increment(1),
@@ -354,8 +355,9 @@ impl OpenPoll {
     /// second copy moved into this one.)
     pub async fn wait(&mut self) -> Result<Poll, CometError> {
         let result = self.wait_inner().await;
+        let held = self.opened.elapsed();
         match &result {
-            Ok(poll) => self.record(poll),
+            Ok(poll) => self.record(poll, held),
             Err(error) => self.slot.manager.count_error(error),
         }
         // Seen again at the end of a long hold, so the time it waited does
@@ -363,7 +365,7 @@ impl OpenPoll {
         // look-up that opened it is recent enough: the client's idle
         // timeout, always longer than its connection timeout, loses at most
         // a sixteenth of the latter.
-        if self.opened.elapsed() * 16 >= self.deadline - self.opened {
+        if held * 16 >= self.deadline - self.opened {
             let manager = &self.slot.manager;
             manager
                 .bounded(manager.provider.touch(&manager.name, &self.public))

@@ -51,6 +51,12 @@ fn live(slots: &[Option<ClientEntry>], slot: u32) -> &ClientEntry {
         .expect("an index points at a live slot")
 }
 
+fn live_mut(slots: &mut [Option<ClientEntry>], slot: u32) -> &mut ClientEntry {
+    slots[slot as usize]
+        .as_mut()
+        .expect("an index points at a live slot")
+}
+
 impl ClientTable {
     fn token_hash(&self, key: impl Hash) -> u64 {
         self.tokens.hash_one(key)
@@ -58,6 +64,15 @@ impl ClientTable {
 
     fn name_hash(&self, key: &str) -> u64 {
         self.names.hash_one(key)
+    }
+
+    /// A client's hashes in the public-token, digest and name indexes.
+    fn hashes(&self, record: &ClientRecord, digest: &TokenDigest) -> [u64; 3] {
+        [
+            self.token_hash(record.public),
+            self.token_hash(digest),
+            self.name_hash(&record.name_key),
+        ]
     }
 
     fn find_public(&self, public: &PublicToken) -> Option<u32> {
@@ -94,11 +109,7 @@ impl ClientTable {
         if self.find_digest(digest).is_some() || self.find_public(&record.public).is_some() {
             return Err(Clash::Token);
         }
-        let hashes = (
-            self.token_hash(record.public),
-            self.token_hash(digest),
-            self.name_hash(&record.name_key),
-        );
+        let [public_hash, digest_hash, name_hash] = self.hashes(record, digest);
         let entry = ClientEntry {
             record: record.clone(),
             digest: *digest,
@@ -124,11 +135,13 @@ impl ClientTable {
             names,
             ..
         } = self;
-        by_public.insert_unique(hashes.0, slot, |&s| {
+        by_public.insert_unique(public_hash, slot, |&s| {
             tokens.hash_one(live(slots, s).record.public)
         });
-        by_digest.insert_unique(hashes.1, slot, |&s| tokens.hash_one(live(slots, s).digest));
-        by_name.insert_unique(hashes.2, slot, |&s| {
+        by_digest.insert_unique(digest_hash, slot, |&s| {
+            tokens.hash_one(live(slots, s).digest)
+        });
+        by_name.insert_unique(name_hash, slot, |&s| {
             names.hash_one(live(slots, s).record.name_key.as_str())
         });
         Ok(())
@@ -141,7 +154,7 @@ impl ClientTable {
 
     pub fn by_digest_mut(&mut self, digest: &TokenDigest) -> Option<&mut ClientEntry> {
         let slot = self.find_digest(digest)?;
-        self.slots[slot as usize].as_mut()
+        Some(live_mut(&mut self.slots, slot))
     }
 
     pub fn by_public(&self, public: &PublicToken) -> Option<&ClientEntry> {
@@ -151,7 +164,7 @@ impl ClientTable {
 
     pub fn by_public_mut(&mut self, public: &PublicToken) -> Option<&mut ClientEntry> {
         let slot = self.find_public(public)?;
-        self.slots[slot as usize].as_mut()
+        Some(live_mut(&mut self.slots, slot))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ClientEntry> {
@@ -165,15 +178,11 @@ impl ClientTable {
     pub fn remove(&mut self, public: &PublicToken) -> Option<ClientEntry> {
         let slot = self.find_public(public)?;
         let entry = live(&self.slots, slot);
-        let hashes = (
-            self.token_hash(entry.record.public),
-            self.token_hash(entry.digest),
-            self.name_hash(&entry.record.name_key),
-        );
+        let [public_hash, digest_hash, name_hash] = self.hashes(&entry.record, &entry.digest);
         for (index, hash) in [
-            (&mut self.by_public, hashes.0),
-            (&mut self.by_digest, hashes.1),
-            (&mut self.by_name, hashes.2),
+            (&mut self.by_public, public_hash),
+            (&mut self.by_digest, digest_hash),
+            (&mut self.by_name, name_hash),
         ] {
             if let Ok(found) = index.find_entry(hash, |&s| s == slot) {
                 found.remove();

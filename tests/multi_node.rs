@@ -143,8 +143,9 @@ async fn redis_restart_answers_503_then_recovers_with_nothing_sent_lost() {
     }
 
     redis.stop();
-    // Past the node's client cache (a poll it can answer from memory is
-    // answered), so this poll needs Redis.
+    // Redis gone: the node empties its client cache, and would stop
+    // trusting it within REDIS_SILENCE (1 s) anyway, so this poll needs
+    // Redis.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let health = http
         .get(format!("{}/healthz", node.base))

@@ -87,7 +87,8 @@ async fn unavailable_promptly(
 /// once while Redis is out, and go on doing so (the connection manager's
 /// reconnect back-off must not hold later requests either).
 async fn polls_and_health_are_refused_promptly(http: &Client, node: &Node, user: &User) {
-    // Past the node's client cache, so the poll needs Redis.
+    // A paused Redis closes no connection: past REDIS_SILENCE (1 s) the
+    // node stops trusting its client cache, so the poll needs Redis.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     for _ in 0..3 {
         refused_promptly("/healthz", healthz(http, node)).await;

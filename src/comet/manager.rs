@@ -18,7 +18,7 @@
 
 use super::metrics::ChannelMetrics;
 use super::presence::PresenceBatch;
-use super::provider::{Audience, ClientRecord, Provider};
+use super::provider::{Audience, ClientRecord, PollingClient, Provider};
 use super::{CometError, Cursor, Message, PrivateToken, PublicToken, TokenMap};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -295,13 +295,12 @@ fn woken_remain(parked: &BTreeMap<u64, usize>, latest: u64) -> bool {
 /// A poll that passed its checks; [`wait`](Self::wait) finishes it.
 pub struct OpenPoll {
     slot: PollSlot,
-    /// The client (only its public token: a held poll keeps it small).
-    public: PublicToken,
+    /// The client (its token and timeouts: a held poll keeps it small).
+    client: PollingClient,
     since: Cursor,
     wake: watch::Receiver<u64>,
     /// The wake value at the last read.
     seen: u64,
-    deadline: tokio::time::Instant,
     opened: tokio::time::Instant,
     ready: Option<Poll>,
 }
@@ -314,6 +313,11 @@ impl OpenPoll {
             self.record(poll, self.opened.elapsed());
         }
         ready
+    }
+
+    /// When the poll answers "nothing new".
+    fn deadline(&self) -> tokio::time::Instant {
+        self.opened + self.client.connection_timeout
     }
 
     /// Counts an answered poll, `held` since it opened.
@@ -333,7 +337,7 @@ impl OpenPoll {
             .bounded(manager.provider.read_after(
                 &manager.name,
                 &self.since,
-                &self.public,
+                &self.client.public,
                 manager.settings.batch_limit,
             ))
             .await;
@@ -342,7 +346,7 @@ impl OpenPoll {
                 // A store that lost its data (Redis restarted empty) refuses
                 // every cursor; the client it also lost must hear `401`
                 // (log in again), which no amount of resynchronising fixes.
-                manager.confirm_client(&self.public).await?;
+                manager.confirm_client(&self.client.public).await?;
                 batch?
             }
             batch => batch?,
@@ -365,10 +369,10 @@ impl OpenPoll {
         // look-up that opened it is recent enough: the client's idle
         // timeout, always longer than its connection timeout, loses at most
         // a sixteenth of the latter.
-        if held * 16 >= self.deadline - self.opened {
+        if held * 16 >= self.client.connection_timeout {
             let manager = &self.slot.manager;
             manager
-                .bounded(manager.provider.touch(&manager.name, &self.public))
+                .bounded(manager.provider.touch(&manager.name, &self.client))
                 .await?;
         }
         result
@@ -378,6 +382,7 @@ impl OpenPoll {
         if let Some(ready) = self.ready.take() {
             return Ok(ready);
         }
+        let deadline = self.deadline();
         loop {
             let manager = &self.slot.manager;
             if manager.is_stopping() {
@@ -392,7 +397,7 @@ impl OpenPoll {
                         return Err(CometError::Stopping);
                     }
                 }
-                _ = tokio::time::sleep_until(self.deadline) => return Ok(Poll::Timeout),
+                _ = tokio::time::sleep_until(deadline) => return Ok(Poll::Timeout),
             }
             drop(parked);
             if let Some(poll) = self.read().await? {
@@ -758,7 +763,6 @@ impl Manager {
             .ok_or(CometError::UnknownClient)?;
         let slot = self.take_poll_slot(&client.public)?;
         let opened = tokio::time::Instant::now();
-        let deadline = opened + client.connection_timeout;
         // Subscribed before the first read: a message appended in between
         // still wakes this poll.
         let wake = self.provider.watch(&self.name);
@@ -768,11 +772,10 @@ impl Manager {
         };
         let mut open = OpenPoll {
             slot,
-            public: client.public,
+            client,
             since,
             wake,
             seen: 0,
-            deadline,
             opened,
             ready: None,
         };
@@ -813,7 +816,7 @@ impl Manager {
         let mut removed = 0;
         for client in self.bounded(self.provider.idle_clients(&self.name)).await? {
             if self.is_polling(&client.public) {
-                self.bounded(self.provider.touch(&self.name, &client.public))
+                self.bounded(self.provider.touch(&self.name, &(&client).into()))
                     .await?;
                 continue;
             }

@@ -226,10 +226,10 @@ impl Provider for MemoryProvider {
         Ok(count)
     }
 
-    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
+    async fn touch(&self, channel: &str, client: &PollingClient) -> Result<(), CometError> {
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
-        if let Some(entry) = clients.by_public_mut(public) {
+        if let Some(entry) = clients.by_public_mut(&client.public) {
             entry.last_seen = Instant::now();
         }
         Ok(())

@@ -45,6 +45,8 @@ pub struct PollingClient {
     pub public: PublicToken,
     /// How long a poll is held with nothing to say.
     pub connection_timeout: Duration,
+    /// How long the client may go without polling before it is removed.
+    pub idle_timeout: Duration,
 }
 
 impl From<&ClientRecord> for PollingClient {
@@ -52,6 +54,7 @@ impl From<&ClientRecord> for PollingClient {
         Self {
             public: record.public,
             connection_timeout: record.connection_timeout,
+            idle_timeout: record.idle_timeout,
         }
     }
 }
@@ -122,8 +125,10 @@ pub trait Provider: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Records that the client was seen now (a poll started or ended).
-    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError>;
+    /// Records that the client was seen now (a poll started or ended): it
+    /// is not idle before now + its idle timeout. A client removed since
+    /// stays removed.
+    async fn touch(&self, channel: &str, client: &PollingClient) -> Result<(), CometError>;
 
     /// The client with this token digest, recorded as seen now (a poll
     /// starting): [`client_by_digest`](Self::client_by_digest) and
@@ -135,10 +140,11 @@ pub trait Provider: Send + Sync + 'static {
         digest: &TokenDigest,
     ) -> Result<Option<PollingClient>, CometError> {
         let client = self.client_by_digest(channel, digest).await?;
+        let client = client.as_ref().map(PollingClient::from);
         if let Some(client) = &client {
-            self.touch(channel, &client.public).await?;
+            self.touch(channel, client).await?;
         }
-        Ok(client.as_ref().map(PollingClient::from))
+        Ok(client)
     }
 
     /// Clients not seen for longer than their idle timeout.

@@ -102,9 +102,9 @@ impl Provider for Flaky {
         self.inner.ping().await
     }
 
-    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
+    async fn touch(&self, channel: &str, client: &PollingClient) -> Result<(), CometError> {
         self.gate().await?;
-        self.inner.touch(channel, public).await
+        self.inner.touch(channel, client).await
     }
 
     async fn client_seen(

@@ -9,8 +9,8 @@
 
 use comet_chat::comet::wire::{PresenceChange, PRESENCE};
 use comet_chat::comet::{
-    Comet, CometError, Cursor, Manager, Message, Poll, PrivateToken, Provider, PublicToken,
-    Retention, Settings,
+    Comet, CometError, Cursor, Manager, Message, Poll, PollingClient, PrivateToken, Provider,
+    PublicToken, Retention, Settings,
 };
 use serde_json::json;
 use std::future::Future;
@@ -729,6 +729,65 @@ pub async fn a_poll_start_counts_as_activity(factory: Factory) {
     assert_eq!(idle, vec![public], "idle 1.9 s after its last poll started");
 }
 
+/// The idle deadline a touch sets is the client's own (clients of one
+/// channel may have different idle timeouts), and a touch that arrives
+/// after the client was removed does not bring it back.
+pub async fn a_touch_uses_the_clients_own_idle_timeout(factory: Factory) {
+    let provider = factory.default_provider().await;
+    let channel = random_channel();
+    let unreaped = Settings {
+        reap_interval: Duration::from_secs(60),
+        ..settings()
+    };
+    let (_comet, chat) = node(&provider, &channel, unreaped);
+    let (_, short) = chat
+        .initialize_client_with(
+            "short",
+            Duration::from_millis(300),
+            Duration::from_millis(600),
+        )
+        .await
+        .unwrap();
+    let (_, long) = chat
+        .initialize_client_with("long", Duration::from_millis(300), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let (_, gone) = chat
+        .initialize_client_with("gone", Duration::from_millis(300), Duration::from_secs(5))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(provider
+        .remove_client(&channel, &gone.public)
+        .await
+        .unwrap()
+        .is_some());
+    for client in [&short, &long, &gone] {
+        provider
+            .touch(&channel, &PollingClient::from(client))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let idle: Vec<_> = provider
+        .idle_clients(&channel)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.public)
+        .collect();
+    assert_eq!(idle, vec![short.public], "only the 0.6 s client is idle");
+    assert!(
+        provider
+            .client_by_public(&channel, &gone.public)
+            .await
+            .unwrap()
+            .is_none(),
+        "a touch after the removal leaves it removed"
+    );
+    assert_eq!(provider.client_count(&channel).await.unwrap(), 2);
+}
+
 pub async fn channels_of_one_provider_are_independent(factory: Factory) {
     let provider = factory.default_provider().await;
     let (a, b) = (random_channel(), random_channel());
@@ -892,6 +951,7 @@ macro_rules! provider_suite {
             idle_client_is_removed_once_with_one_leave,
             held_poll_keeps_a_client_alive,
             a_poll_start_counts_as_activity,
+            a_touch_uses_the_clients_own_idle_timeout,
             channels_of_one_provider_are_independent,
             shutdown_answers_every_poll_stopping,
             answering_a_wake_up_always_settles,

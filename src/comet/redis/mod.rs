@@ -19,12 +19,12 @@
 //! broadcast costs each node one read, not one per waiting poll.
 //!
 //! A poll costs no round trip of its own in the steady state either: the
-//! node keeps each client it looked up by token digest for
-//! [`CLIENT_CACHE_TTL`] (removing a client publishes `gone:<public>` on the
-//! same channel and every node forgets it at once; a lost subscription
-//! empties the cache), and the idle deadlines of the clients polling here
-//! are pushed forward in one script call per channel every
-//! [`TOUCH_FLUSH`].
+//! node keeps each client it looked up by token digest while the client
+//! keeps polling and Redis keeps answering (`known.rs`: removing a client
+//! publishes `gone:<public>` on the same channel and every node forgets it
+//! at once; a lost subscription empties the cache), and the idle deadlines
+//! of the clients polling here are pushed forward in one script call per
+//! channel every [`TOUCH_FLUSH`] (`touches.rs`).
 //!
 //! Everything that must be atomic across nodes is a Lua script (`*.lua`
 //! beside this file): name uniqueness on insert, "removed once" on remove,
@@ -42,34 +42,34 @@
 //! after two quick retries (the next command starts a new one), so a Redis
 //! that comes back is in use again within about a second.
 
-use super::provider::{Audience, ClientRecord, Provider, StoredMessage, ONCE_WINDOW};
-use super::{CometError, Cursor, PublicToken, Retention, Taken, TokenDigest, TokenMap};
+use super::provider::{
+    Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW,
+};
+use super::{CometError, Cursor, PublicToken, Retention, Taken, TokenDigest};
 use async_trait::async_trait;
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 mod cache;
+mod known;
+mod touches;
 
 use cache::Channels;
+use known::Known;
+pub use known::{CLIENT_CACHE_TTL, REDIS_SILENCE};
+use touches::Touches;
+pub use touches::TOUCH_FLUSH;
 
 const COMMON: &str = include_str!("common.lua");
 
 /// Stream entries fetched per round trip when scanning.
 const SCAN: usize = 200;
-
-/// How long a node trusts a client it looked up by token digest (removal
-/// notices usually make it forget sooner).
-pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(1);
-
-/// How often the idle deadlines of the clients polling on a node are
-/// pushed forward (far below any idle timeout).
-pub const TOUCH_FLUSH: Duration = Duration::from_millis(250);
 
 /// The connection timeout and response timeout when none is given: the
 /// default of [`Settings::provider_timeout`](super::Settings).
@@ -92,50 +92,13 @@ pub struct RedisProvider {
     scripts: Arc<Scripts>,
     channels: Arc<Channels>,
     known: Arc<Known>,
-    touches: Arc<Mutex<HashMap<String, HashSet<PublicToken>>>>,
+    touches: Arc<Touches>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Clients this node looked up recently, per channel, by token digest.
-#[derive(Default)]
-pub(super) struct Known {
-    map: Mutex<HashMap<String, KnownClients>>,
-}
-
-/// One channel's cached clients and when each was looked up.
-type KnownClients = TokenMap<TokenDigest, (ClientRecord, Instant)>;
-
-impl Known {
-    fn get(&self, channel: &str, digest: &TokenDigest) -> Option<ClientRecord> {
-        let map = self.map.lock().expect("client cache poisoned");
-        let (record, at) = map.get(channel)?.get(digest)?;
-        (at.elapsed() < CLIENT_CACHE_TTL).then(|| record.clone())
-    }
-
-    fn put(&self, channel: &str, digest: TokenDigest, record: ClientRecord) {
-        let mut map = self.map.lock().expect("client cache poisoned");
-        let clients = map.entry(channel.to_owned()).or_default();
-        if clients.len() >= 1024 && clients.len().is_power_of_two() {
-            clients.retain(|_, (_, at)| at.elapsed() < CLIENT_CACHE_TTL);
-        }
-        clients.insert(digest, (record, Instant::now()));
-    }
-
-    pub(super) fn forget(&self, channel: &str, public: &str) {
-        let mut map = self.map.lock().expect("client cache poisoned");
-        if let Some(clients) = map.get_mut(channel) {
-            clients.retain(|_, (record, _)| record.public.as_str() != public);
-        }
-    }
-
-    pub(super) fn clear(&self) {
-        self.map.lock().expect("client cache poisoned").clear();
-    }
-}
-
-struct Scripts {
+pub(super) struct Scripts {
     insert: Script,
-    touch: Script,
+    pub(super) touch: Script,
     idle: Script,
     remove: Script,
     append: Script,
@@ -174,7 +137,7 @@ fn unavailable(error: redis::RedisError) -> CometError {
     CometError::Unavailable(error.to_string())
 }
 
-fn key(channel: &str, what: &str) -> String {
+pub(super) fn key(channel: &str, what: &str) -> String {
     format!("comet:{{{channel}}}:{what}")
 }
 
@@ -255,11 +218,12 @@ impl RedisProvider {
             append: script(include_str!("append.lua")),
             read: script(include_str!("read.lua")),
         });
-        let touches = Arc::new(Mutex::new(HashMap::new()));
-        let toucher = tokio::spawn(flush_touches(
+        let touches = Arc::new(Touches::default());
+        let toucher = tokio::spawn(touches::flush_touches(
             redis.clone(),
             scripts.clone(),
             touches.clone(),
+            known.clone(),
         ));
         Self {
             redis,
@@ -301,41 +265,6 @@ impl Drop for RedisProvider {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
-        }
-    }
-}
-
-/// Every [`TOUCH_FLUSH`], one `touch.lua` call per channel for all the
-/// clients seen on this node since the last one. A failed flush is kept
-/// for the next (Redis down): nobody is reaped for a missed touch unless
-/// Redis stays away longer than their idle timeout.
-async fn flush_touches(
-    redis: ConnectionManager,
-    scripts: Arc<Scripts>,
-    touches: Arc<Mutex<HashMap<String, HashSet<PublicToken>>>>,
-) {
-    let mut tick = tokio::time::interval(TOUCH_FLUSH);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let due = std::mem::take(&mut *touches.lock().expect("touches poisoned"));
-        for (channel, clients) in due {
-            let mut call = scripts.touch.prepare_invoke();
-            call.key(key(&channel, "clients"))
-                .key(key(&channel, "deadlines"));
-            for public in &clients {
-                call.arg(public.as_str());
-            }
-            let done: Result<i64, _> = call.invoke_async(&mut redis.clone()).await;
-            if let Err(error) = done {
-                tracing::warn!(%error, channel, "cannot record client activity in Redis");
-                touches
-                    .lock()
-                    .expect("touches poisoned")
-                    .entry(channel)
-                    .or_default()
-                    .extend(clients);
-            }
         }
     }
 }
@@ -443,6 +372,7 @@ impl Provider for RedisProvider {
         if let Some(record) = self.known.get(channel, digest) {
             return Ok(Some(record));
         }
+        let generation = self.known.generation();
         let public: Option<String> = redis::cmd("HGET")
             .arg(key(channel, "digests"))
             .arg(digest.to_hex())
@@ -458,7 +388,7 @@ impl Provider for RedisProvider {
             .map(|c| c.record())
             .transpose()?;
         if let Some(record) = &record {
-            self.known.put(channel, *digest, record.clone());
+            self.known.put(channel, *digest, record.clone(), generation);
         }
         Ok(record)
     }
@@ -507,16 +437,8 @@ impl Provider for RedisProvider {
 
     /// Recorded within [`TOUCH_FLUSH`], batched with every other client
     /// seen on this node.
-    async fn touch(&self, channel: &str, public: &PublicToken) -> Result<(), CometError> {
-        let mut touches = self.touches.lock().expect("touches poisoned");
-        match touches.get_mut(channel) {
-            Some(clients) => {
-                clients.insert(*public);
-            }
-            None => {
-                touches.insert(channel.to_owned(), HashSet::from([*public]));
-            }
-        }
+    async fn touch(&self, channel: &str, client: &PollingClient) -> Result<(), CometError> {
+        self.touches.add(channel, client);
         Ok(())
     }
 

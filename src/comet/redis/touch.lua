@@ -1,13 +1,18 @@
--- KEYS: clients, deadlines   ARGV: public tokens
+-- KEYS: deadlines   ARGV: public token, idle ms, public token, idle ms, …
 -- Moves each client's idle deadline to now + its idle timeout (one call
--- per node and flush, not one per poll). Removed clients stay removed (XX).
+-- per node and flush, not one per poll). Removed clients stay removed
+-- (XX). Scores go in ZADDs of up to 500 members (Lua's unpack is bounded).
 local now = now_ms()
 local touched = 0
-for _, public in ipairs(ARGV) do
-  local record = redis.call('HGET', KEYS[1], public)
-  if record then
-    redis.call('ZADD', KEYS[2], 'XX', now + cjson.decode(record).idle_ms, public)
-    touched = touched + 1
-  end
+local batch = {}
+local function send()
+  touched = touched + redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(batch))
+  batch = {}
 end
+for i = 1, #ARGV, 2 do
+  batch[#batch + 1] = now + tonumber(ARGV[i + 1])
+  batch[#batch + 1] = ARGV[i]
+  if #batch >= 1000 then send() end
+end
+if #batch > 0 then send() end
 return touched

@@ -1,0 +1,192 @@
+//! The node's copy of the clients it looked up by token digest, so a poll
+//! costs no round trip to Redis in the steady state.
+//!
+//! A client record never changes once stored; the only news is its
+//! removal, and removing publishes `gone:<public>` on the channel's wake-up
+//! channel, which makes every node forget it at once ([`Known::forget`]).
+//! So the copy is trusted for as long as the client keeps polling
+//! ([`CLIENT_CACHE_TTL`] after the last poll that found it) while two
+//! things hold:
+//!
+//! - the wake-up subscription is up: losing it may lose removal notices,
+//!   so the subscriber empties the copy when it (re)subscribes
+//!   ([`Known::clear`]), and a look-up that was under way across that
+//!   moment is not kept ([`Known::generation`]);
+//! - Redis answered recently ([`REDIS_SILENCE`]): a Redis that stopped
+//!   answering (paused, partitioned) without closing the connection is not
+//!   noticed by the subscription, and a poll must then get `503` from the
+//!   store, not a hold answered from memory. The touch task pings every
+//!   [`TOUCH_FLUSH`](super::TOUCH_FLUSH) and reports each answer
+//!   ([`Known::heard_from_redis`]).
+
+use super::super::provider::ClientRecord;
+use super::super::{TokenDigest, TokenMap};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a node keeps a client that stopped polling on it.
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How long Redis may go unheard before the copy is no longer trusted.
+pub const REDIS_SILENCE: Duration = Duration::from_secs(1);
+
+/// Clients this node looked up, per channel, by token digest.
+#[derive(Default)]
+pub(super) struct Known {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    channels: HashMap<String, KnownClients>,
+    /// Bumped by every [`Known::clear`].
+    generation: u64,
+    /// When Redis last answered the touch task.
+    heard: Option<Instant>,
+}
+
+/// One channel's clients and when a poll last found each.
+type KnownClients = TokenMap<TokenDigest, (ClientRecord, Instant)>;
+
+impl Known {
+    /// The client, if known and trusted; a hit counts as the client seen.
+    pub(super) fn get(&self, channel: &str, digest: &TokenDigest) -> Option<ClientRecord> {
+        let mut state = self.state.lock().expect("client cache poisoned");
+        let now = Instant::now();
+        let heard_lately = state
+            .heard
+            .is_some_and(|at| now.duration_since(at) < REDIS_SILENCE);
+        if !heard_lately {
+            return None;
+        }
+        let (record, at) = state.channels.get_mut(channel)?.get_mut(digest)?;
+        if now.duration_since(*at) >= CLIENT_CACHE_TTL {
+            return None;
+        }
+        *at = now;
+        Some(record.clone())
+    }
+
+    /// Where the cache stands: a look-up from Redis takes this before it
+    /// asks and gives it back to [`put`](Self::put).
+    pub(super) fn generation(&self) -> u64 {
+        self.state.lock().expect("client cache poisoned").generation
+    }
+
+    /// Keeps a client looked up in Redis, unless the cache was emptied
+    /// since `generation` (a removal notice may have been missed).
+    pub(super) fn put(
+        &self,
+        channel: &str,
+        digest: TokenDigest,
+        record: ClientRecord,
+        generation: u64,
+    ) {
+        let mut state = self.state.lock().expect("client cache poisoned");
+        if state.generation != generation {
+            return;
+        }
+        let now = Instant::now();
+        let clients = state.channels.entry(channel.to_owned()).or_default();
+        if clients.len() >= 1024 && clients.len().is_power_of_two() {
+            clients.retain(|_, (_, at)| now.duration_since(*at) < CLIENT_CACHE_TTL);
+        }
+        clients.insert(digest, (record, now));
+    }
+
+    pub(super) fn forget(&self, channel: &str, public: &str) {
+        let mut state = self.state.lock().expect("client cache poisoned");
+        if let Some(clients) = state.channels.get_mut(channel) {
+            clients.retain(|_, (record, _)| record.public.as_str() != public);
+        }
+    }
+
+    pub(super) fn clear(&self) {
+        let mut state = self.state.lock().expect("client cache poisoned");
+        state.channels.clear();
+        state.generation += 1;
+    }
+
+    pub(super) fn heard_from_redis(&self) {
+        self.state.lock().expect("client cache poisoned").heard = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comet::{PrivateToken, PublicToken};
+
+    fn record() -> ClientRecord {
+        ClientRecord {
+            public: PublicToken::generate(),
+            display_name: "ann".into(),
+            name_key: "ann".into(),
+            connection_timeout: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The same digest for the same number, in one test.
+    fn digest(n: usize) -> TokenDigest {
+        thread_local! {
+            static DIGESTS: [TokenDigest; 2] =
+                [PrivateToken::generate().digest(), PrivateToken::generate().digest()];
+        }
+        DIGESTS.with(|d| d[n - 1])
+    }
+
+    #[test]
+    fn nothing_is_trusted_before_redis_answered() {
+        let known = Known::default();
+        known.put("c", digest(1), record(), known.generation());
+        assert!(known.get("c", &digest(1)).is_none());
+        known.heard_from_redis();
+        assert!(known.get("c", &digest(1)).is_some());
+    }
+
+    #[test]
+    fn a_look_up_across_a_clear_is_not_kept() {
+        let known = Known::default();
+        known.heard_from_redis();
+        let before = known.generation();
+        known.clear();
+        known.put("c", digest(1), record(), before);
+        assert!(known.get("c", &digest(1)).is_none());
+        known.put("c", digest(1), record(), known.generation());
+        assert!(known.get("c", &digest(1)).is_some());
+    }
+
+    #[test]
+    fn a_removal_notice_forgets_the_client() {
+        let known = Known::default();
+        known.heard_from_redis();
+        let ann = record();
+        known.put("c", digest(1), ann.clone(), known.generation());
+        known.put("c", digest(2), record(), known.generation());
+        known.forget("c", ann.public.as_str());
+        assert!(known.get("c", &digest(1)).is_none());
+        assert!(known.get("c", &digest(2)).is_some());
+    }
+
+    #[test]
+    fn a_silent_redis_is_not_trusted() {
+        let known = Known::default();
+        known.put("c", digest(1), record(), known.generation());
+        known.state.lock().unwrap().heard = Some(Instant::now() - REDIS_SILENCE);
+        assert!(known.get("c", &digest(1)).is_none());
+    }
+
+    #[test]
+    fn a_client_that_stopped_polling_is_looked_up_again() {
+        let known = Known::default();
+        known.heard_from_redis();
+        known.put("c", digest(1), record(), known.generation());
+        let mut state = known.state.lock().unwrap();
+        let clients = state.channels.get_mut("c").unwrap();
+        clients.get_mut(&digest(1)).unwrap().1 = Instant::now() - CLIENT_CACHE_TTL;
+        drop(state);
+        assert!(known.get("c", &digest(1)).is_none());
+    }
+}

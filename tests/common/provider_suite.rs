@@ -603,6 +603,30 @@ pub async fn history_and_cursor_leave_no_gap(factory: Factory) {
     assert_eq!(texts(&got), ["in the gap"]);
 }
 
+/// History fills its limit with what the reader may see, past any number
+/// of newer messages for others, and its cursor is still the newest id.
+pub async fn history_skips_what_is_for_others(factory: Factory) {
+    let (_comet, chat) = single(&factory).await;
+    let (ann, _, _) = join(&chat, "ann").await;
+    let (bob, bob_public, _) = join(&chat, "bob").await;
+    for i in 0..3 {
+        say(&chat, &format!("h{i}")).await;
+    }
+    let mut newest = None;
+    for i in 0..7 {
+        let id = chat
+            .send_to(&[bob_public], "Text", &json!({ "m": format!("psst{i}") }))
+            .await
+            .unwrap();
+        newest = Some(id);
+    }
+    let (history, cursor) = chat.recent(&ann, 2).await.unwrap();
+    assert_eq!(texts(&history), ["h1", "h2"]);
+    assert_eq!(Some(cursor), newest, "nothing to repeat on the first poll");
+    let (history, _) = chat.recent(&bob, 2).await.unwrap();
+    assert_eq!(texts(&history), ["psst5", "psst6"]);
+}
+
 pub async fn two_polls_of_one_client_both_receive(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
     let (token, _, cursor) = join(&chat, "ann").await;
@@ -946,6 +970,7 @@ macro_rules! provider_suite {
             retention_drops_old_messages_by_age,
             malformed_cursor_is_refused,
             history_and_cursor_leave_no_gap,
+            history_skips_what_is_for_others,
             two_polls_of_one_client_both_receive,
             too_many_concurrent_polls_are_refused,
             idle_client_is_removed_once_with_one_leave,

@@ -616,17 +616,22 @@ impl Provider for RedisProvider {
         let mut tail = Vec::new();
         let mut head = None;
         let mut upper = "+".to_owned();
+        // The first page asks for just `limit` entries (the usual case:
+        // they are all for this reader), later pages for twice as many, up
+        // to SCAN: a page of history is not 200 entries read for one shown.
+        let mut count = limit.clamp(1, SCAN);
         loop {
             let page: Vec<Entry> = redis::cmd("XREVRANGE")
                 .arg(key(channel, "log"))
                 .arg(&upper)
                 .arg("-")
                 .arg("COUNT")
-                .arg(SCAN)
+                .arg(count)
                 .query_async(&mut redis)
                 .await
                 .map_err(unavailable)?;
-            let full = page.len() == SCAN;
+            let full = page.len() == count;
+            count = (count * 2).min(SCAN);
             if head.is_none() {
                 head = page.first().map(|(id, _)| Cursor(id.clone()));
             }

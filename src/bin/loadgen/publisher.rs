@@ -16,8 +16,11 @@ use crate::stats::Errors;
 use crate::sys;
 use crate::worker::Protocol;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
+
+/// A kept-alive connection unused for this long is replaced before use.
+const STALE: Duration = Duration::from_secs(30);
 use tokio_util::sync::CancellationToken;
 
 fn secs(s: f64) -> Duration {
@@ -32,6 +35,8 @@ pub struct Publisher {
     source: Option<IpAddr>,
     session: Session,
     conn: Option<Conn>,
+    /// When the connection last finished a request.
+    used: Instant,
     buf: Vec<u8>,
     form: String,
     request_timeout: Duration,
@@ -91,6 +96,7 @@ impl Publisher {
             source,
             session,
             conn: Some(conn),
+            used: Instant::now(),
             buf,
             form: String::new(),
             request_timeout,
@@ -98,11 +104,17 @@ impl Publisher {
     }
 
     /// `f` on the publisher's connection (reconnected if the server closed
-    /// it), within the request timeout; the connection is dropped on error.
+    /// it, or if it sat unused for [`STALE`], as browsers do: a server
+    /// closes idle keep-alive connections, ours after 75 s, and a request
+    /// written as it does so is lost), within the request timeout; the
+    /// connection is dropped on error.
     async fn call<T>(
         &mut self,
         f: impl AsyncFnOnce(&mut Conn, &Session, &mut String, &mut Vec<u8>) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
+        if self.used.elapsed() > STALE {
+            self.conn = None;
+        }
         let r = proto::timed(self.request_timeout, async {
             if self.conn.as_ref().is_none_or(|c| c.closed) {
                 self.conn = Some(Conn::connect(self.server, self.source).await?);
@@ -114,6 +126,7 @@ impl Publisher {
         if r.is_err() {
             self.conn = None;
         }
+        self.used = Instant::now();
         r
     }
 

@@ -112,6 +112,24 @@ impl TokenDigest {
     pub fn to_hex(&self) -> String {
         hex(&self.0)
     }
+
+    /// The digest [`to_hex`](Self::to_hex) wrote (lower-case hex only).
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut bytes = [0; 32];
+        for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Self(bytes))
+    }
 }
 
 /// How other clients address this one (private messages, presence). Its
@@ -181,6 +199,20 @@ mod tests {
             assert!(PrivateToken::parse(bad).is_none(), "{bad:?}");
         }
         assert!(PublicToken::parse("zz").is_none());
+    }
+
+    #[test]
+    fn a_digest_reads_back_from_its_hex_and_nothing_else_does() {
+        let digest = PrivateToken::generate().digest();
+        assert_eq!(TokenDigest::from_hex(&digest.to_hex()), Some(digest));
+        let hex = digest.to_hex();
+        assert_eq!(TokenDigest::from_hex(&hex[1..]), None);
+        assert_eq!(TokenDigest::from_hex(&hex.to_uppercase()), None);
+        assert_eq!(TokenDigest::from_hex(&format!("{}g", &hex[1..])), None);
+        assert_eq!(
+            TokenDigest::from_hex(PublicToken::generate().as_str()),
+            None
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! costs no round trip to Redis in the steady state.
 //!
 //! A client record never changes once stored; the only news is its
-//! removal, and removing publishes `gone:<public>` on the channel's wake-up
-//! channel, which makes every node forget it at once ([`Known::forget`]).
+//! removal, and removing publishes `gone:<token digest>` on the channel's
+//! wake-up channel, which makes every node forget it at once
+//! ([`Known::forget`], one hash look-up: 100 000 clients leaving must not
+//! cost a node a scan of its cache each).
 //! So the copy is trusted for as long as the client keeps polling
 //! ([`CLIENT_CACHE_TTL`] after the last poll that found it) while two
 //! things hold:
@@ -95,11 +97,18 @@ impl Known {
         clients.insert(digest, (record, now));
     }
 
-    pub(super) fn forget(&self, channel: &str, public: &str) {
+    pub(super) fn forget(&self, channel: &str, digest: &TokenDigest) {
         let mut state = self.state.lock().expect("client cache poisoned");
         if let Some(clients) = state.channels.get_mut(channel) {
-            clients.retain(|_, (record, _)| record.public.as_str() != public);
+            clients.remove(digest);
         }
+    }
+
+    /// Forgets every client of one channel (a removal notice this node
+    /// cannot read, e.g. from a node of another version).
+    pub(super) fn forget_channel(&self, channel: &str) {
+        let mut state = self.state.lock().expect("client cache poisoned");
+        state.channels.remove(channel);
     }
 
     pub(super) fn clear(&self) {
@@ -162,12 +171,16 @@ mod tests {
     fn a_removal_notice_forgets_the_client() {
         let known = Known::default();
         known.heard_from_redis();
-        let ann = record();
-        known.put("c", digest(1), ann.clone(), known.generation());
+        known.put("c", digest(1), record(), known.generation());
         known.put("c", digest(2), record(), known.generation());
-        known.forget("c", ann.public.as_str());
+        known.put("d", digest(1), record(), known.generation());
+        known.forget("c", &digest(1));
         assert!(known.get("c", &digest(1)).is_none());
         assert!(known.get("c", &digest(2)).is_some());
+        assert!(known.get("d", &digest(1)).is_some(), "only in its channel");
+        known.forget_channel("c");
+        assert!(known.get("c", &digest(2)).is_none());
+        assert!(known.get("d", &digest(1)).is_some());
     }
 
     #[test]

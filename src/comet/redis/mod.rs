@@ -21,8 +21,8 @@
 //! A poll costs no round trip of its own in the steady state either: the
 //! node keeps each client it looked up by token digest while the client
 //! keeps polling and Redis keeps answering (`known.rs`: removing a client
-//! publishes `gone:<public>` on the same channel and every node forgets it
-//! at once; a lost subscription empties the cache), and the idle deadlines
+//! publishes `gone:<token digest>` on the same channel and every node
+//! forgets it at once; a lost subscription empties the cache), and the idle deadlines
 //! of the clients polling here are pushed forward in one script call per
 //! channel every [`TOUCH_FLUSH`] (`touches.rs`).
 //!
@@ -288,8 +288,9 @@ async fn subscribe(client: redis::Client, channels: Arc<Channels>, known: Arc<Kn
                     while let Some(message) = messages.next().await {
                         let channel = message.get_channel_name().trim_start_matches("comet:wake:");
                         let payload: String = message.get_payload().unwrap_or_default();
-                        match payload.strip_prefix("gone:") {
-                            Some(public) => known.forget(channel, public),
+                        match payload.strip_prefix("gone:").map(TokenDigest::from_hex) {
+                            Some(Some(digest)) => known.forget(channel, &digest),
+                            Some(None) => known.forget_channel(channel),
                             None => channels.notify(channel),
                         }
                     }
@@ -475,15 +476,17 @@ impl Provider for RedisProvider {
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
-        self.known.forget(channel, public.as_str());
-        removed
-            .map(|j| {
-                serde_json::from_str::<StoredClient>(&j)
-                    .map_err(|e| CometError::Unavailable(e.to_string()))
-            })
-            .transpose()?
-            .map(|c| c.record())
-            .transpose()
+        let Some(removed) = removed else {
+            // Another node removed it; its notice makes this one forget.
+            return Ok(None);
+        };
+        let stored = serde_json::from_str::<StoredClient>(&removed)
+            .map_err(|e| CometError::Unavailable(e.to_string()))?;
+        match TokenDigest::from_hex(&stored.digest) {
+            Some(digest) => self.known.forget(channel, &digest),
+            None => self.known.forget_channel(channel),
+        }
+        stored.record().map(Some)
     }
 
     async fn append(

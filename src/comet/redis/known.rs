@@ -54,6 +54,17 @@ type KnownClients = TokenMap<TokenDigest, (ClientRecord, Instant)>;
 impl Known {
     /// The client, if known and trusted; a hit counts as the client seen.
     pub(super) fn get(&self, channel: &str, digest: &TokenDigest) -> Option<ClientRecord> {
+        self.get_with(channel, digest, ClientRecord::clone)
+    }
+
+    /// What `f` takes from the client, if known and trusted (a poll takes
+    /// only its token and timeouts: no names copied).
+    pub(super) fn get_with<T>(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+        f: impl FnOnce(&ClientRecord) -> T,
+    ) -> Option<T> {
         let mut state = self.state.lock().expect("client cache poisoned");
         let now = Instant::now();
         let heard_lately = state
@@ -67,7 +78,7 @@ impl Known {
             return None;
         }
         *at = now;
-        Some(record.clone())
+        Some(f(record))
     }
 
     /// Where the cache stands: a look-up from Redis takes this before it

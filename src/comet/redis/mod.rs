@@ -394,6 +394,30 @@ impl Provider for RedisProvider {
         Ok(record)
     }
 
+    /// From the node's cache without copying the record's names (every
+    /// poll comes here), or from Redis.
+    async fn client_seen(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<PollingClient>, CometError> {
+        let client = match self
+            .known
+            .get_with(channel, digest, |r| PollingClient::from(r))
+        {
+            Some(client) => Some(client),
+            None => self
+                .client_by_digest(channel, digest)
+                .await?
+                .as_ref()
+                .map(PollingClient::from),
+        };
+        if let Some(client) = &client {
+            self.touches.add(channel, client);
+        }
+        Ok(client)
+    }
+
     async fn client_by_public(
         &self,
         channel: &str,

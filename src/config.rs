@@ -11,7 +11,7 @@ mod redis_url;
 pub use read::parse_duration;
 pub use redis_url::{redact, RedisUrl};
 
-use crate::comet::{Retention, Settings};
+use comet::{Retention, Settings};
 use read::Reader;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub struct Config {
     /// Where `/metrics` is served (`COMET_METRICS`).
     pub metrics: MetricsAt,
     /// The HTTP front's deadlines and caps (`HTTP_*`, `[http]`).
-    pub http: crate::serve::Limits,
+    pub http: comet::serve::Limits,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,12 +1,11 @@
-//! Comet Chat: the reusable long-polling API (`comet`) and the chat app
-//! that shows it off (`chat`). The server entry is `main.rs`; the browser
-//! entry is [`hydrate`].
+//! Comet Chat: the chat app that shows off the `comet` crate (server push
+//! over HTTP long polling, `comet/` in this workspace). The server entry is
+//! `main.rs`; the browser entry is [`hydrate`].
 
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod assets;
 pub mod chat;
-pub mod comet;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
@@ -17,8 +16,6 @@ pub mod headers;
 pub mod origin;
 #[cfg(feature = "ssr")]
 pub mod peer;
-#[cfg(feature = "ssr")]
-pub mod serve;
 #[cfg(feature = "ssr")]
 pub mod server;
 

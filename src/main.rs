@@ -5,8 +5,9 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use anyhow::Context;
+    use comet::serve;
     use comet_chat::config::{Config, MetricsAt};
-    use comet_chat::{serve, server};
+    use comet_chat::server;
     use leptos::prelude::get_configuration;
 
     tracing_subscriber::fmt()

@@ -3,13 +3,13 @@
 
 use crate::app::{shell, App};
 use crate::chat::{self, session::ChatState};
-use crate::comet::{wants_early_ack, Comet, CometError, MemoryProvider, Provider, RedisProvider};
 use crate::config::{Config, MetricsAt};
-use crate::serve;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use comet::serve;
+use comet::{wants_early_ack, Comet, CometError, MemoryProvider, Provider, RedisProvider};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::Future;
@@ -115,8 +115,8 @@ pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full(crate::comet::metrics::POLL_HOLD.into()),
-                    crate::comet::metrics::POLL_HOLD_BUCKETS,
+                    Matcher::Full(comet::metrics::POLL_HOLD.into()),
+                    comet::metrics::POLL_HOLD_BUCKETS,
                 )
                 .expect("the poll hold buckets are not empty")
                 .build_recorder();
@@ -126,7 +126,7 @@ pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
             }
-            crate::comet::metrics::describe();
+            comet::metrics::describe();
             // Histogram samples are kept until drained: drain them every few
             // seconds even when nobody scrapes, so memory stays bounded.
             let upkeep = handle.clone();
@@ -146,7 +146,7 @@ pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
 /// elsewhere). The body says no more than that: the provider's error (a
 /// host name, a Redis message) is for the operator's log, not for whoever
 /// can reach the port.
-async fn healthz(chat: Arc<crate::comet::Manager>) -> (axum::http::StatusCode, &'static str) {
+async fn healthz(chat: Arc<comet::Manager>) -> (axum::http::StatusCode, &'static str) {
     match chat.ping().await {
         Ok(()) => (axum::http::StatusCode::OK, "ok"),
         Err(error) => {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use comet_chat::comet::Provider;
+use comet::Provider;
 use comet_chat::config::Config;
 use common::flaky::Flaky;
 use common::http::{start, start_with, App, Session};

@@ -6,7 +6,7 @@
 
 mod common;
 
-use comet_chat::serve::Limits;
+use comet::serve::Limits;
 use common::front::{plain, short_deadlines, start, MAX_BODY, MAX_HEAD};
 use common::raw::{get as get_req, PATIENCE};
 use std::time::Duration;

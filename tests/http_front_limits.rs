@@ -5,7 +5,7 @@
 
 mod common;
 
-use comet_chat::serve::{self, Limits};
+use comet::serve::{self, Limits};
 use common::front::{short_deadlines, start};
 use common::http::{App, Session};
 use common::raw::{get as get_req, Conn, Server, PATIENCE};

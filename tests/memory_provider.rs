@@ -2,7 +2,7 @@
 
 mod common;
 
-use comet_chat::comet::{MemoryProvider, Provider, Retention};
+use comet::{MemoryProvider, Provider, Retention};
 use std::sync::Arc;
 
 async fn memory(retention: Retention) -> Arc<dyn Provider> {
@@ -16,7 +16,7 @@ provider_suite!(memory);
 /// `answered()` waits, until every woken poll has answered.
 #[tokio::test]
 async fn a_node_is_answering_until_every_woken_poll_answers() {
-    use comet_chat::comet::{Comet, Poll};
+    use comet::{Comet, Poll};
     use futures::FutureExt;
     use std::time::Duration;
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use comet_chat::comet::{MemoryProvider, Provider, Retention};
+use comet::{MemoryProvider, Provider, Retention};
 use comet_chat::config::Config;
 use common::flaky::Flaky;
 use common::http::{serve_app, start_with};

@@ -9,9 +9,9 @@
 
 mod common;
 
-use comet_chat::comet::{Comet, Manager, PrivateToken};
+use comet::{serve, Comet, Manager, PrivateToken};
 use comet_chat::config::Config;
-use comet_chat::{chat, serve, server};
+use comet_chat::{chat, server};
 use common::http::serve_on_loopback;
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, StatusCode};
@@ -193,7 +193,7 @@ async fn every_poll_outcome_is_answered_alike_by_the_shortcut_and_the_router() {
     // 429: Ann already holds her one poll.
     let held = {
         let (chat, ann, now) = (paths.chat.clone(), ann.clone(), paths.head(&ann).await);
-        tokio::spawn(async move { chat.poll(&ann, Some(comet_chat::comet::Cursor(now))).await })
+        tokio::spawn(async move { chat.poll(&ann, Some(comet::Cursor(now))).await })
     };
     while paths.chat.waiting_polls() == 0 {
         tokio::task::yield_now().await;
@@ -217,8 +217,8 @@ async fn every_poll_outcome_is_answered_alike_by_the_shortcut_and_the_router() {
 /// which made the box 1 464 bytes instead of 736.)
 #[tokio::test]
 async fn the_shortcut_boxes_the_answer_once() {
-    use comet_chat::comet::{MemoryProvider, Provider, Retention};
-    use comet_chat::serve::Shortcut;
+    use comet::serve::Shortcut;
+    use comet::{MemoryProvider, Provider, Retention};
 
     let provider: Arc<dyn Provider> = Arc::new(MemoryProvider::new(Retention::default()));
     let comet = Comet::new(provider, Default::default(), &["c"]);

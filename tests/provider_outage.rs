@@ -11,7 +11,7 @@
 
 mod common;
 
-use comet_chat::comet::{Comet, CometError, Settings};
+use comet::{Comet, CometError, Settings};
 use common::flaky::Flaky;
 use serde_json::json;
 use std::future::Future;

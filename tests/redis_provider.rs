@@ -3,7 +3,7 @@
 
 mod common;
 
-use comet_chat::comet::{Provider, RedisProvider, Retention};
+use comet::{Provider, RedisProvider, Retention};
 use std::sync::Arc;
 
 async fn redis(retention: Retention) -> Arc<dyn Provider> {

@@ -1,6 +1,6 @@
 //! Soak: a few hundred clients polling and several of them sending, for a
 //! bounded time, twice over on one server (in-process provider, loopback
-//! only), driven by this crate's load generator. Every client must get
+//! only), driven by the workspace's load generator (`loadgen/`). Every client must get
 //! every message addressed to it exactly once and in order, every client
 //! and poll must be gone once they log out, and the second round must not
 //! leave the server bigger than the first did (no leak in the manager, the
@@ -37,8 +37,24 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("/metrics has no {name}:\n{text}"))
 }
 
+/// The load generator, built first (it is another package of this
+/// workspace, so cargo does not build it for this test): the debug build,
+/// beside this test's own executable.
+fn loadgen() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "loadgen"])
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "cargo build -p loadgen failed");
+    let exe = std::env::current_exe().expect("this test's path");
+    // target/debug/deps/soak-… → target/debug/loadgen
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/debug");
+    dir.join("loadgen")
+}
+
 async fn round(node: &Node, n: usize) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let output = Command::new(loadgen())
         .args(["chat", "--server", node.addr(), "--server-pid"])
         .arg(node.pid().to_string())
         .args(["--clients", CLIENTS, "--publishers", PUBLISHERS])

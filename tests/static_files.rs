@@ -6,9 +6,10 @@
 
 mod common;
 
+use comet::serve;
 use comet_chat::assets::{FOR_AN_HOUR, IMMUTABLE};
 use comet_chat::config::Config;
-use comet_chat::{serve, server};
+use comet_chat::server;
 use common::http::serve_on_loopback;
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, Response, StatusCode};

@@ -29,7 +29,7 @@ pub fn error_text(error: &ServerFnError) -> String {
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(username: String) -> Result<(), ServerFnError> {
     use super::{limits::AddrKey, session, text};
-    use crate::comet::{CometError, Taken};
+    use comet::{CometError, Taken};
     use http::StatusCode;
     let state = session::state()?;
     let name = text::valid_name(&username, state.max_name_chars)?;
@@ -118,7 +118,7 @@ pub async fn send_private_message(
     id: Option<String>,
 ) -> Result<(), ServerFnError> {
     use super::{limits, session, text as check};
-    use crate::comet::PublicToken;
+    use comet::PublicToken;
     use http::StatusCode;
     let state = session::state()?;
     let client = session::current_client(&state).await?;
@@ -151,7 +151,7 @@ pub async fn send_private_message(
         .await
     {
         Ok(_) => Ok(()),
-        Err(crate::comet::CometError::UnknownRecipient) => Err(session::refuse(
+        Err(comet::CometError::UnknownRecipient) => Err(session::refuse(
             StatusCode::NOT_FOUND,
             "That user is not online.",
         )),

@@ -21,8 +21,8 @@ pub mod session;
 #[cfg(feature = "ssr")]
 pub mod text;
 
-use crate::comet::wire::{Member, PresenceChange, PRESENCE};
-use crate::comet::Message;
+use comet::wire::{Member, PresenceChange, PRESENCE};
+use comet::Message;
 use serde::{Deserialize, Serialize};
 
 /// The comet channel the chat lives on.
@@ -209,7 +209,7 @@ pub struct Me {
 pub struct History {
     pub me: Me,
     pub messages: Vec<Message>,
-    pub cursor: crate::comet::Cursor,
+    pub cursor: comet::Cursor,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use super::api::{
     error_text, online_users, recent_messages, Logout, SendMessage, SendPrivateMessage,
 };
 use super::{apply_presence, name_hue, presence_of, History, Line, LineKind, OnlineUser};
-use crate::comet::Status;
+use comet::Status;
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -98,7 +98,7 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
         }
         let cursor = history.cursor.clone();
         Effect::new(move |_| {
-            use crate::comet::subscriber::{Failure, Subscriber};
+            use comet::subscriber::{Failure, Subscriber};
             let handle =
                 Subscriber::new(format!("/comet/{}", super::CHANNEL))
                     .since(Some(cursor.clone()))
@@ -214,12 +214,12 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 #[derive(Default)]
 struct Reread {
-    since: Option<Vec<crate::comet::wire::PresenceChange>>,
+    since: Option<Vec<comet::wire::PresenceChange>>,
 }
 
 #[cfg(feature = "hydrate")]
 impl Reread {
-    fn note(&mut self, change: &crate::comet::wire::PresenceChange) {
+    fn note(&mut self, change: &comet::wire::PresenceChange) {
         if let Some(since) = &mut self.since {
             since.push(change.clone());
         }

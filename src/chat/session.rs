@@ -8,8 +8,8 @@
 //! can do something about the first (wait), nothing about the second.
 
 use super::limits::Limits;
-use crate::comet::{cookie_clash, request_token, ClientRecord, CometError, Manager, PrivateToken};
 use crate::peer::Peer;
+use comet::{cookie_clash, request_token, ClientRecord, CometError, Manager, PrivateToken};
 use http::{header, request::Parts, HeaderValue, StatusCode};
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -149,7 +149,7 @@ pub fn client_ip(state: &ChatState) -> Option<std::net::IpAddr> {
 /// script can read it, SameSite=Strict so no other site can send it, and
 /// over HTTPS `__Host-`-prefixed, so no sibling subdomain can plant one.
 pub fn set_token_cookie(token: Option<&str>, secure: bool) {
-    let name = crate::comet::token_cookie(secure);
+    let name = comet::token_cookie(secure);
     let mut cookie = match token {
         Some(token) => format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/"),
         None => format!("{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),

@@ -13,7 +13,7 @@
 
 use super::session::refuse;
 use super::ChatText;
-use crate::comet::{unix_millis, ClientRecord, PublicToken};
+use comet::{unix_millis, ClientRecord, PublicToken};
 use http::StatusCode;
 use leptos::prelude::ServerFnError;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};

@@ -7,7 +7,7 @@
 
 use super::read::Reader;
 use super::ConfigError;
-use crate::serve::Limits;
+use comet::serve::Limits;
 use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);

@@ -231,7 +231,7 @@ fn http_limits_come_from_env_or_file_and_bad_ones_are_named() {
     assert_eq!(http.max_connections_per_addr, 4);
     assert_eq!(
         http.keepalive_timeout,
-        crate::serve::Limits::default().keepalive_timeout
+        comet::serve::Limits::default().keepalive_timeout
     );
     for key in [
         "HTTP_HEAD_TIMEOUT",

@@ -5,9 +5,9 @@
 //! never gets a reply). Until a switch is thrown, every call passes
 //! through to the in-process provider.
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use comet_chat::comet::{
+use comet::async_trait;
+use comet::{
     Audience, ClientRecord, CometError, Cursor, MemoryProvider, PollingClient, Provider,
     PublicToken, Retention, StoredMessage, TokenDigest,
 };

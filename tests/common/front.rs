@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::Router;
-use comet_chat::serve::Limits;
+use comet::serve::Limits;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;

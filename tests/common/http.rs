@@ -1,9 +1,9 @@
 //! The app on a loopback port, driven by a plain HTTP client the way
 //! `curl` users would: shared by the protocol and hold-up tests.
 
-use comet_chat::comet::Provider;
+use comet::serve::{self, Limits};
+use comet::Provider;
 use comet_chat::config::Config;
-use comet_chat::serve::{self, Limits};
 use comet_chat::server;
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, StatusCode};

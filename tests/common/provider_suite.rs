@@ -5,10 +5,11 @@
 //! is enough: every test also uses its own random channel name).
 //!
 //! The tests drive providers through the manager, as the app does, so they
-//! prove the guarantees DESIGN.md promises rather than one method at a time.
+//! prove the guarantees the crate docs and the README's "Wire protocol"
+//! promise rather than one method at a time.
 
-use comet_chat::comet::wire::{PresenceChange, PRESENCE};
-use comet_chat::comet::{
+use comet::wire::{PresenceChange, PRESENCE};
+use comet::{
     Comet, CometError, Cursor, Manager, Message, Poll, PollingClient, PrivateToken, Provider,
     PublicToken, Retention, Settings,
 };
@@ -324,10 +325,7 @@ pub async fn duplicate_display_name_is_refused(factory: Factory) {
     for taken in ["Ann", "ann", "ANN"] {
         let err = chat.initialize_client(taken).await.unwrap_err();
         assert!(
-            matches!(
-                err,
-                CometError::ClientExists(comet_chat::comet::Taken::DisplayName)
-            ),
+            matches!(err, CometError::ClientExists(comet::Taken::DisplayName)),
             "{err:?}"
         );
         assert!(err.to_string().contains("client already exists"));
@@ -351,10 +349,7 @@ pub async fn names_are_unique_by_the_key_the_app_gives(factory: Factory) {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            CometError::ClientExists(comet_chat::comet::Taken::DisplayName)
-        ),
+        matches!(err, CometError::ClientExists(comet::Taken::DisplayName)),
         "{err:?}"
     );
     chat.remove_client(&ada.public).await.unwrap();
@@ -394,7 +389,7 @@ fn presence(messages: &[Message]) -> Vec<PresenceChange> {
         .collect()
 }
 
-fn names(members: &[comet_chat::comet::wire::Member]) -> Vec<&str> {
+fn names(members: &[comet::wire::Member]) -> Vec<&str> {
     members.iter().map(|m| m.name.as_str()).collect()
 }
 

@@ -4,7 +4,7 @@
 //! they are on the wire, which an HTTP client library would hide).
 
 use super::http::{serve_on_loopback_until, test_config};
-use comet_chat::serve::{self, Limits};
+use comet::serve::{self, Limits};
 use comet_chat::server;
 use leptos::config::LeptosOptions;
 use std::net::SocketAddr;

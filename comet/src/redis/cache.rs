@@ -14,8 +14,8 @@
 //! decides `410` for expired cursors.
 
 use super::{parse_entry, Entry};
-use crate::comet::provider::StoredMessage;
-use crate::comet::{Cursor, PublicToken, Retention};
+use crate::provider::StoredMessage;
+use crate::{Cursor, PublicToken, Retention};
 use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use std::collections::{HashMap, VecDeque};
@@ -62,7 +62,7 @@ impl Log {
     }
 
     fn prune(&mut self, retention: &Retention) {
-        let now = crate::comet::unix_millis();
+        let now = crate::unix_millis();
         let oldest_kept = now.saturating_sub(retention.max_age.as_millis() as u64);
         while let Some((id, _)) = self.entries.front() {
             if self.entries.len() <= retention.max_messages && id.0 >= oldest_kept {

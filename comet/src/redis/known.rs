@@ -136,7 +136,7 @@ impl Known {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::comet::{PrivateToken, PublicToken};
+    use crate::{PrivateToken, PublicToken};
 
     fn record() -> ClientRecord {
         ClientRecord {

@@ -1,5 +1,5 @@
 //! Where a browser subscription stands, and how long it waits before
-//! retrying. Shared (not behind `hydrate`) so server-rendered pages can
+//! retrying. Shared (not behind `browser`) so server-rendered pages can
 //! show the initial status too, and so the back-off is tested natively.
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The JSON of `POST /comet/{channel}`, shared by the server and the browser
-//! subscriber so the two cannot drift apart. DESIGN.md and the README
-//! document it; it is a public contract, so change it only additively.
+//! subscriber so the two cannot drift apart. The crate docs and the README's
+//! "Wire protocol" document it; it is a public contract, so change it only
+//! additively.
 
 use serde::{Deserialize, Serialize};
 

@@ -14,7 +14,8 @@
 //! - `token`, `error`, `provider`, `memory`, `manager`, `route` (feature
 //!   `ssr`): tokens, typed errors, the [`Provider`] seam (where clients and
 //!   messages are kept and how polls are woken), the in-process provider, the
-//!   per-channel [`Manager`] the app talks to, and the axum channel route.
+//!   per-channel [`Manager`] the app talks to, and the axum channel route;
+//!   `stream`: a server-side [`Subscription`], a poll loop as a `Stream`.
 //! - `subscriber` (feature `hydrate`): the browser's long-poll loop;
 //!   `tabs`: one poll shared by all the tabs of a browser.
 //!
@@ -44,6 +45,8 @@ pub mod redis;
 #[cfg(feature = "ssr")]
 mod route;
 #[cfg(feature = "ssr")]
+mod stream;
+#[cfg(feature = "ssr")]
 mod token;
 
 #[cfg(feature = "hydrate")]
@@ -65,5 +68,6 @@ pub use {
         cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,
         SECURE_TOKEN_COOKIE, TOKEN_COOKIE,
     },
+    stream::Subscription,
     token::{PrivateToken, PublicToken, TokenDigest, TokenHasher, TokenMap},
 };

@@ -16,6 +16,7 @@ use common::flaky::Flaky;
 use serde_json::json;
 use std::future::Future;
 use std::time::Duration;
+use tokio_stream::StreamExt;
 
 /// Far beyond any provider timeout: reaching it means the call was held.
 const HELD: Duration = Duration::from_secs(3600);
@@ -60,4 +61,48 @@ async fn every_manager_call_fails_unavailable_when_the_provider_stops_answering(
     refused("poll", chat.poll(&token, Some(cursor))).await;
     refused("poll from now", chat.poll(&token, None)).await;
     refused("reaping", chat.reap_idle()).await;
+}
+
+/// A server-side stream surfaces each failed try as an item, waits a
+/// back-off that grows between tries, and once the provider answers again
+/// goes on from its cursor: nothing is lost, nothing is hidden.
+#[tokio::test(start_paused = true)]
+async fn a_stream_yields_outages_backs_off_and_resumes() {
+    let provider = Flaky::new();
+    let comet = Comet::new(provider.clone(), Settings::default(), &["c"]);
+    let chat = comet.channel("c").unwrap();
+    let (token, _) = chat.initialize_client("ann").await.unwrap();
+    let (_, cursor) = chat.recent(&token, 10).await.unwrap();
+    chat.send_to_all("Text", &json!({ "m": "kept" }))
+        .await
+        .unwrap();
+    let mut stream = chat.subscribe(token, Some(cursor.clone()));
+
+    provider.refuse();
+    let mut tries = Vec::new();
+    for _ in 0..4 {
+        let item = tokio::time::timeout(HELD, stream.next()).await.unwrap();
+        assert!(
+            matches!(item, Some(Err(CometError::Unavailable(_)))),
+            "{item:?}"
+        );
+        tries.push(tokio::time::Instant::now());
+    }
+    let waits: Vec<_> = tries.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        waits.windows(2).all(|w| w[1] > w[0]) && waits[0] > Duration::ZERO,
+        "the back-off grows: {waits:?}"
+    );
+    assert!(
+        waits.iter().all(|&wait| wait <= Duration::from_secs(2)),
+        "and stays short: {waits:?}"
+    );
+    assert_eq!(stream.cursor(), Some(&cursor), "the cursor did not move");
+
+    provider.recover();
+    let item = tokio::time::timeout(HELD, stream.next()).await.unwrap();
+    match item {
+        Some(Ok(message)) => assert_eq!(message.contents["m"], "kept"),
+        other => panic!("expected the kept message, got {other:?}"),
+    }
 }

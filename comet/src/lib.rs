@@ -14,7 +14,8 @@
 //! - `token`, `error`, `provider`, `memory`, `manager`, `route` (feature
 //!   `server`): tokens, typed errors, the [`Provider`] seam (where clients and
 //!   messages are kept and how polls are woken), the in-process provider, the
-//!   per-channel [`Manager`] the app talks to, and the axum channel route.
+//!   per-channel [`Manager`] the app talks to, and the axum channel route;
+//!   `stream`: a server-side [`Subscription`], a poll loop as a `Stream`.
 //! - `subscriber` (feature `browser`): the browser's long-poll loop;
 //!   `tabs`: one poll shared by all the tabs of a browser.
 //!
@@ -103,6 +104,8 @@ mod route;
 #[cfg(feature = "server")]
 pub mod serve;
 #[cfg(feature = "server")]
+mod stream;
+#[cfg(feature = "server")]
 mod token;
 
 #[cfg(feature = "browser")]
@@ -123,6 +126,7 @@ pub use {
         cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,
         SECURE_TOKEN_COOKIE, TOKEN_COOKIE,
     },
+    stream::Subscription,
     token::{PrivateToken, PublicToken, TokenDigest, TokenHasher, TokenMap},
 };
 

@@ -46,6 +46,8 @@ mod route;
 #[cfg(feature = "ssr")]
 mod token;
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "hydrate")]
 pub mod subscriber;
 #[cfg(feature = "hydrate")]

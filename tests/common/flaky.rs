@@ -48,6 +48,12 @@ impl Flaky {
         self.state.store(STALLED, Ordering::SeqCst);
     }
 
+    /// From now on every call passes through again (calls already stalled
+    /// stay stalled).
+    pub fn recover(&self) {
+        self.state.store(UP, Ordering::SeqCst);
+    }
+
     async fn gate(&self) -> Result<(), CometError> {
         match self.state.load(Ordering::SeqCst) {
             REFUSING => Err(CometError::Unavailable(INTERNALS.into())),

@@ -12,7 +12,6 @@ mod common;
 
 use common::http::{chat_texts, start_with, App, Session};
 use common::processes::die_with_parent;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -153,17 +152,5 @@ async fn tail_prints_the_chat_and_sends_what_is_typed() {
         .expect("tail exits at the end of its input")
         .unwrap();
     assert!(status.success(), "{status}");
-    let online: Value = app
-        .server_fn(&bob, "online_users", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = online
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["bob"], "ada logged out");
+    assert_eq!(app.online_names(&bob).await, ["bob"], "ada logged out");
 }

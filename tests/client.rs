@@ -200,3 +200,35 @@ async fn a_bad_request_is_a_failure_that_ends_the_stream() {
     let after = tokio::time::timeout(PATIENCE, events.next()).await;
     assert!(matches!(after, Ok(None)), "{after:?}");
 }
+
+#[tokio::test]
+async fn a_poll_left_unanswered_is_given_up_past_the_poll_timeout_and_retried() {
+    // A server that takes connections and never answers (hung, or a
+    // proxy that lost its upstream).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hung = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let client = Client::new(format!("http://{addr}"), Auth::Bearer("t".into()))
+        .poll_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut events = client.messages("chat", None);
+    match tokio::time::timeout(Duration::from_secs(30), events.next()).await {
+        Ok(Some(Event::Retrying {
+            error: ClientError::Connection(error),
+            ..
+        })) => assert!(error.is_timeout(), "{error}"),
+        other => panic!("expected a timed-out poll, got {other:?}"),
+    }
+    // The poll timeout plus the client's 10 s for the way there and back.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(10_500) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    hung.abort();
+}

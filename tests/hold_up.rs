@@ -449,19 +449,7 @@ async fn bad_inputs_get_clear_errors_and_damage_nothing() {
         got.extend(chat_texts(&reply));
     }
     assert_eq!(got, texts, "only the good sends arrived, in order");
-    let online: Value = app
-        .server_fn(&ann, "online_users", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = online
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ann", "bob"]);
+    assert_eq!(app.online_names(&ann).await, ["ann", "bob"]);
 }
 
 #[tokio::test]

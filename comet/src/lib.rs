@@ -18,6 +18,8 @@
 //!   `stream`: a server-side [`Subscription`], a poll loop as a `Stream`.
 //! - `subscriber` (feature `browser`): the browser's long-poll loop;
 //!   `tabs`: one poll shared by all the tabs of a browser.
+//! - `client` (feature `client`): a native Rust client, a bot's or a
+//!   terminal's: a `Stream` of a channel's messages over HTTP.
 //!
 //! This crate knows nothing about what the messages mean: join and leave
 //! are ordinary messages ([`wire::PRESENCE`]), coalesced per short window
@@ -107,6 +109,9 @@ pub mod serve;
 mod stream;
 #[cfg(feature = "server")]
 mod token;
+
+#[cfg(feature = "client")]
+pub mod client;
 
 #[cfg(feature = "browser")]
 pub mod subscriber;

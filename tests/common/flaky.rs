@@ -43,14 +43,15 @@ impl Flaky {
         self.state.store(REFUSING, Ordering::SeqCst);
     }
 
-    /// From now on every call passes through again (the store is back).
-    pub fn recover(&self) {
-        self.state.store(UP, Ordering::SeqCst);
-    }
-
     /// From now on every call is left pending forever.
     pub fn stall(&self) {
         self.state.store(STALLED, Ordering::SeqCst);
+    }
+
+    /// From now on every call passes through again (calls already stalled
+    /// stay stalled).
+    pub fn recover(&self) {
+        self.state.store(UP, Ordering::SeqCst);
     }
 
     async fn gate(&self) -> Result<(), CometError> {

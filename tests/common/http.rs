@@ -160,6 +160,22 @@ impl App {
         self.server_fn(s, "send_message", &[("text", text)]).await
     }
 
+    /// The names of who is online, as `s` is shown them (sorted by name).
+    pub async fn online_names(&self, s: &Session) -> Vec<String> {
+        let online: Value = self
+            .server_fn(s, "online_users", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        online
+            .as_array()
+            .expect("online_users answers a list")
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The cursor to poll from, as the chat page gets it.
     /// Where to poll from to get what comes after this client's own join
     /// (which goes out at the end of its presence window).

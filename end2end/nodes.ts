@@ -66,6 +66,15 @@ export function serverBinary(): string {
   throw new Error("no server build matches target/site/pkg: run `cargo leptos end-to-end` (or `build`) first");
 }
 
+/** Whether the build in target/site is a release build. */
+export function isReleaseBuild(): boolean {
+  try {
+    return serverBinary().includes(`${path.sep}release${path.sep}`);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Starts a node on `addr` (with this process's environment, so the same
  * COMET_* settings and Redis) and waits until it is healthy. Its log goes to

@@ -1,16 +1,27 @@
 import { defineConfig } from "@playwright/test";
+import { chromium, suiteServer } from "./suite-server";
+import { isReleaseBuild } from "./nodes";
 
 /**
  * Browser tests for Comet Chat.
  *
  * `cargo leptos end-to-end` builds and starts the server, then runs
  * `npx playwright test` in this folder without waiting for the port to open;
- * global-setup.ts does that waiting (GET /healthz).
+ * global-setup.ts does that waiting (GET /healthz), or starts the suite's
+ * own server when BASE_URL is not set (suite-server.ts says which).
  *
- * The server is expected to run with a 2 s long-poll timeout and a 4 s idle
- * timeout (session.spec.ts relies on the latter).
+ * The server is expected to run with the settings in server.env (a 2 s
+ * long-poll timeout, a 4 s idle timeout, no login limit...).
  */
-const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:3100";
+const server = suiteServer();
+// Workers and global-setup.ts read the same decision.
+process.env.BASE_URL = server.baseURL;
+if (server.own) process.env.E2E_OWN_SERVER = server.ownAddr;
+// The page-weight budget (@release) holds for the release build only: a
+// suite that serves a debug build itself leaves those tests out, and says so.
+const debugOwn = server.own && !isReleaseBuild();
+if (debugOwn) console.log("serving a debug build: @release tests left out (run a release build for them)");
+const executablePath = chromium();
 
 export default defineConfig({
   testDir: "./tests",
@@ -24,8 +35,9 @@ export default defineConfig({
   timeout: 60_000,
   expect: { timeout: 10_000 },
   forbidOnly: !!process.env.CI,
+  grepInvert: debugOwn ? /@release/ : undefined,
   use: {
-    baseURL: BASE_URL,
+    baseURL: server.baseURL,
     trace: "retain-on-failure",
     screenshot: "only-on-failure",
   },
@@ -34,9 +46,10 @@ export default defineConfig({
       name: "chromium",
       use: {
         browserName: "chromium",
-        // Debian's Chromium: no Playwright browser download is possible here.
+        // A system Chromium (CHROMIUM, or found): no Playwright browser
+        // download is possible here.
         launchOptions: {
-          executablePath: "/usr/bin/chromium",
+          executablePath,
           args: [
             "--headless",
             "--no-sandbox",

@@ -33,7 +33,7 @@
 //! the connection manager and the subscriber reconnect by themselves.
 //!
 //! An outage must not hold requests: the manager bounds every call (see
-//! `manager.rs`), and the connection manager is configured
+//! `manager/mod.rs`), and the connection manager is configured
 //! ([`connection_config`]) so that its own waits are as short. Its defaults
 //! are a 1 s connect timeout and six reconnect retries with exponential
 //! back-off, during which every command awaits the reconnect: that is where
@@ -73,7 +73,7 @@ const SCAN: usize = 200;
 
 /// The connection timeout and response timeout when none is given: the
 /// default of [`Settings::provider_timeout`](super::Settings).
-pub const DEFAULT_TIMEOUT: Duration = super::manager::DEFAULT_PROVIDER_TIMEOUT;
+pub const DEFAULT_TIMEOUT: Duration = super::manager::settings::DEFAULT_PROVIDER_TIMEOUT;
 
 /// The connection manager's settings for a provider timeout of `timeout`:
 /// no connect attempt, response or reconnect back-off longer than it.

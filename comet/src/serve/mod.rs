@@ -35,7 +35,8 @@
 //!   response, repeat; the close watch while a handler runs.
 //! - `write.rs`: writing responses under the write deadline.
 //! - `deadline.rs`: a deadline whose timer starts only when work waits.
-//! - `wire.rs`: parsing request heads and writing response heads.
+//! - `wire/`: parsing request heads, what their headers decide (body
+//!   length, keep-alive, `100 Continue`), and writing response heads.
 //! - `limits.rs`: the deadlines and caps, and their defaults.
 
 mod accept;

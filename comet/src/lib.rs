@@ -16,6 +16,8 @@
 //!   messages are kept and how polls are woken), the in-process provider, the
 //!   per-channel [`Manager`] the app talks to, and the axum channel route;
 //!   `stream`: a server-side [`Subscription`], a poll loop as a `Stream`.
+//!   `manager/` is one file per part: the channel set ([`Comet`]), clients,
+//!   sends and history, a poll's life, the idle reaper, [`Settings`].
 //! - `subscriber` (feature `browser`): the browser's long-poll loop;
 //!   `tabs`: one poll shared by all the tabs of a browser.
 //! - `client` (feature `client`): a native Rust client, a bot's or a

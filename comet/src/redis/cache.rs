@@ -13,7 +13,7 @@
 //! after a Redis error reset the cache) falls back to Redis, which also
 //! decides `410` for expired cursors.
 
-use super::{parse_entry, Entry};
+use super::stored::{parse_entry, Entry};
 use crate::provider::StoredMessage;
 use crate::{Cursor, PublicToken, Retention};
 use bytes::Bytes;
@@ -148,7 +148,7 @@ impl Channels {
 
     async fn fetch(&self, channel: &Channel) -> Result<(), redis::RedisError> {
         let mut redis = self.redis.clone();
-        let log_key = super::key(&channel.name, "log");
+        let log_key = super::stored::key(&channel.name, "log");
         let mut last = channel.log.lock().expect("cache poisoned").last();
         if last.is_none() {
             // First fetch: start the cache at the newest id.

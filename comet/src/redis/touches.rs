@@ -10,7 +10,8 @@
 
 use super::super::{PollingClient, PublicToken, TokenMap};
 use super::known::Known;
-use super::{key, Scripts};
+use super::stored::key;
+use super::Scripts;
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

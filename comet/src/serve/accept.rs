@@ -142,7 +142,7 @@ pub fn tune(stream: &TcpStream, limits: &Limits) {
 /// Probes a peer silent for `idle` (every `idle / 3`, three times), and
 /// gives up on sent data unacknowledged for `2 × idle`: a held poll from a
 /// vanished client is then closed by the kernel (and the read watch of
-/// `conn.rs` cancels it) instead of lasting until the next write.
+/// `read.rs` cancels it) instead of lasting until the next write.
 #[cfg(target_os = "linux")]
 fn keepalive(stream: &TcpStream, idle: std::time::Duration) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;

@@ -32,16 +32,20 @@
 //!
 //! - `accept.rs`: connection caps and socket options, at accept.
 //! - `conn.rs`: one connection: read a request, run the router, write the
-//!   response, repeat; the close watch while a handler runs.
+//!   response, repeat.
+//! - `read.rs`: reading a request's head and body under their deadlines,
+//!   and the close watch while a handler runs.
 //! - `write.rs`: writing responses under the write deadline.
 //! - `deadline.rs`: a deadline whose timer starts only when work waits.
-//! - `wire.rs`: parsing request heads and writing response heads.
+//! - `wire/`: parsing request heads, what their headers decide (body
+//!   length, keep-alive, `100 Continue`), and writing response heads.
 //! - `limits.rs`: the deadlines and caps, and their defaults.
 
 mod accept;
 mod conn;
 mod deadline;
 mod limits;
+mod read;
 mod wire;
 #[cfg(test)]
 mod wire_props;

@@ -15,7 +15,8 @@
 //! [`pending_write_bytes`] (and the gauge `http_write_pending_bytes`) while
 //! it waits for the client.
 
-use super::conn::{unless_closed, Failure};
+use super::conn::Failure;
+use super::read::unless_closed;
 use super::wire::{self, Framing};
 use super::{Limits, Reply};
 use axum::body::{Body, HttpBody};

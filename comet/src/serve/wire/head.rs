@@ -1,16 +1,13 @@
-//! HTTP/1.x framing: request heads in (parsed by `httparse`), response
-//! heads out. Kept apart from the connection loop so the rules about what is
-//! refused (and why) sit in one place.
+//! Request heads in: where a head ends (scanned once, however it arrives)
+//! and what it says, refused where a proxy could read it differently.
 
+use super::Refusal;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
-use std::io::Write;
 
 /// Largest request head accepted (request line and headers).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most header lines in a request.
 const MAX_HEADERS: usize = 64;
-/// Largest request body accepted (server-function forms, poll bodies).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug)]
 pub struct RequestHead {
@@ -20,19 +17,6 @@ pub struct RequestHead {
     pub headers: HeaderMap,
     /// Bytes of the buffer the head took.
     pub len: usize,
-}
-
-/// Why a request cannot be served; answered, then the connection closes.
-#[derive(Debug)]
-pub struct Refusal {
-    pub status: StatusCode,
-    pub reason: &'static str,
-}
-
-impl Refusal {
-    fn new(status: StatusCode, reason: &'static str) -> Self {
-        Self { status, reason }
-    }
 }
 
 /// Where the search for the end of a head stopped, kept between reads so a
@@ -142,153 +126,9 @@ fn find_head_end(buf: &[u8], scan: &mut HeadScan) -> Result<Option<usize>, Refus
     Ok(None)
 }
 
-/// The request body's length, refusing what this server does not accept:
-/// chunked request bodies (no client of this app sends them), a
-/// `Content-Length` that is not plain digits (`+5`, `5 5`, `0x5`: a proxy
-/// might read those differently), conflicting lengths (a request-smuggling
-/// shape) and bodies over [`MAX_BODY_BYTES`].
-pub fn body_length(headers: &HeaderMap) -> Result<usize, Refusal> {
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        return Err(Refusal::new(
-            StatusCode::LENGTH_REQUIRED,
-            "send a Content-Length body, not a chunked one",
-        ));
-    }
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        let n = content_length(value.as_bytes()).ok_or(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "invalid Content-Length",
-        ))?;
-        if length.is_some_and(|l| l != n) {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "conflicting Content-Length",
-            ));
-        }
-        length = Some(n);
-    }
-    let length = length.unwrap_or(0);
-    if length > MAX_BODY_BYTES as u64 {
-        return Err(Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large",
-        ));
-    }
-    Ok(length as usize)
-}
-
-/// `1*DIGIT` (RFC 9110 §8.6), nothing else; `None` past `u64`.
-fn content_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    value.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
-}
-
-/// Whether a `Connection` header line of the request names `token`; the
-/// header is a comma-separated list and may come in several lines.
-fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
-}
-
-/// Whether the client wants the connection kept open after this request.
-pub fn client_keeps_alive(version: Version, headers: &HeaderMap) -> bool {
-    match version {
-        Version::HTTP_10 => {
-            connection_has(headers, "keep-alive") && !connection_has(headers, "close")
-        }
-        _ => !connection_has(headers, "close"),
-    }
-}
-
-/// Whether to send `100 Continue`: only to HTTP/1.1, which defined it
-/// (an HTTP/1.0 client would read it as the final answer).
-pub fn expects_continue(version: Version, headers: &HeaderMap) -> bool {
-    version == Version::HTTP_11
-        && headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// How a response body is framed on the wire.
-#[derive(Clone, Copy, Debug)]
-pub enum Framing {
-    /// `Content-Length: n`.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-    /// Neither: the body ends when the connection closes. How a streamed
-    /// body goes to an HTTP/1.0 client, which does not know chunked.
-    Close,
-    /// No body (HEAD, 204, 304): the handler's headers go out as they are.
-    None,
-}
-
-/// Appends a response head to `out`. Framing and connection headers are
-/// ours; the handler's versions of them are dropped.
-pub fn write_head<'a>(
-    out: &mut Vec<u8>,
-    status: StatusCode,
-    headers: impl IntoIterator<Item = (&'a HeaderName, &'a HeaderValue)>,
-    framing: Framing,
-    keep_alive: bool,
-) {
-    // Writing into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    let ours = !matches!(framing, Framing::None);
-    for (name, value) in headers {
-        let framing_header = name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING;
-        if name == header::CONNECTION || (ours && framing_header) {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    match framing {
-        Framing::Length(n) => {
-            let _ = write!(out, "content-length: {n}\r\n");
-        }
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        Framing::Close | Framing::None => {}
-    }
-    out.extend_from_slice(if keep_alive {
-        b"connection: keep-alive\r\n\r\n"
-    } else {
-        b"connection: close\r\n\r\n"
-    });
-}
-
-/// A complete plain-text answer for a refused request.
-pub fn refusal_response(refusal: &Refusal) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
-        refusal.status.as_u16(),
-        refusal.status.canonical_reason().unwrap_or(""),
-        refusal.reason.len(),
-        refusal.reason
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::body_length;
     use super::*;
 
     fn parse(raw: &[u8]) -> Result<Option<RequestHead>, Refusal> {
@@ -438,39 +278,5 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
         assert!(parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
-    }
-
-    #[test]
-    fn keep_alive_follows_version_and_every_connection_header() {
-        let headers = |values: &[&'static str]| {
-            let mut h = HeaderMap::new();
-            for v in values {
-                h.append(header::CONNECTION, HeaderValue::from_static(v));
-            }
-            h
-        };
-        assert!(client_keeps_alive(Version::HTTP_11, &HeaderMap::new()));
-        assert!(!client_keeps_alive(Version::HTTP_11, &headers(&["close"])));
-        assert!(!client_keeps_alive(
-            Version::HTTP_11,
-            &headers(&["upgrade", "foo, Close"])
-        ));
-        assert!(!client_keeps_alive(Version::HTTP_10, &HeaderMap::new()));
-        assert!(client_keeps_alive(
-            Version::HTTP_10,
-            &headers(&["Keep-Alive"])
-        ));
-        assert!(client_keeps_alive(
-            Version::HTTP_10,
-            &headers(&["te", "keep-alive"])
-        ));
-    }
-
-    #[test]
-    fn only_http_1_1_is_sent_100_continue() {
-        let mut h = HeaderMap::new();
-        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
-        assert!(expects_continue(Version::HTTP_11, &h));
-        assert!(!expects_continue(Version::HTTP_10, &h));
     }
 }

@@ -1,0 +1,383 @@
+//! [`RedisProvider`]'s [`Provider`] implementation: every store call as
+//! Redis commands and Lua scripts, polls answered from the read cache when
+//! it can.
+
+use super::stored::{
+    key, read_reply, sha_hex, unavailable, valid_cursor, wake_channel, Entry, StoredClient,
+};
+use super::RedisProvider;
+use crate::provider::{
+    Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW,
+};
+use crate::{CometError, Cursor, PublicToken, Taken, TokenDigest};
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::watch;
+
+/// Stream entries fetched per round trip when scanning.
+const SCAN: usize = 200;
+
+#[async_trait]
+impl Provider for RedisProvider {
+    async fn insert_client(
+        &self,
+        channel: &str,
+        client: &ClientRecord,
+        digest: &TokenDigest,
+    ) -> Result<(), CometError> {
+        let lname = client.name_key.clone();
+        let stored = StoredClient {
+            public: client.public.to_string(),
+            name: client.display_name.clone(),
+            lname: lname.clone(),
+            digest: digest.to_hex(),
+            conn_ms: client.connection_timeout.as_millis() as u64,
+            idle_ms: client.idle_timeout.as_millis() as u64,
+        };
+        let outcome: String = self
+            .scripts
+            .insert
+            .key(key(channel, "clients"))
+            .key(key(channel, "digests"))
+            .key(key(channel, "names"))
+            .key(key(channel, "deadlines"))
+            .arg(&stored.public)
+            .arg(&stored.digest)
+            .arg(&lname)
+            .arg(serde_json::to_string(&stored)?)
+            .arg(stored.idle_ms)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        match outcome.as_str() {
+            "ok" => Ok(()),
+            "name" => Err(CometError::ClientExists(Taken::DisplayName)),
+            _ => Err(CometError::ClientExists(Taken::Token)),
+        }
+    }
+
+    async fn client_by_digest(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        if let Some(record) = self.known.get(channel, digest) {
+            return Ok(Some(record));
+        }
+        let generation = self.known.generation();
+        let public: Option<String> = redis::cmd("HGET")
+            .arg(key(channel, "digests"))
+            .arg(digest.to_hex())
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        let Some(public) = public else {
+            return Ok(None);
+        };
+        let record = self
+            .stored_client(channel, &public)
+            .await?
+            .map(|c| c.record())
+            .transpose()?;
+        if let Some(record) = &record {
+            self.known.put(channel, *digest, record.clone(), generation);
+        }
+        Ok(record)
+    }
+
+    /// From the node's cache without copying the record's names (every
+    /// poll comes here), or from Redis.
+    async fn client_seen(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<PollingClient>, CometError> {
+        let client = match self
+            .known
+            .get_with(channel, digest, |r| PollingClient::from(r))
+        {
+            Some(client) => Some(client),
+            None => self
+                .client_by_digest(channel, digest)
+                .await?
+                .as_ref()
+                .map(PollingClient::from),
+        };
+        if let Some(client) = &client {
+            self.touches.add(channel, client);
+        }
+        Ok(client)
+    }
+
+    async fn client_by_public(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        self.stored_client(channel, public.as_str())
+            .await?
+            .map(|c| c.record())
+            .transpose()
+    }
+
+    async fn clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
+        let all: Vec<String> = redis::cmd("HVALS")
+            .arg(key(channel, "clients"))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        let mut list = all
+            .iter()
+            .filter_map(|j| serde_json::from_str::<StoredClient>(j).ok())
+            .map(|c| c.record())
+            .collect::<Result<Vec<_>, _>>()?;
+        list.sort_by_key(|c| c.display_name.to_lowercase());
+        Ok(list)
+    }
+
+    async fn client_count(&self, channel: &str) -> Result<usize, CometError> {
+        redis::cmd("HLEN")
+            .arg(key(channel, "clients"))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), CometError> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Recorded within [`TOUCH_FLUSH`](super::TOUCH_FLUSH), batched with
+    /// every other client seen on this node.
+    async fn touch(&self, channel: &str, client: &PollingClient) -> Result<(), CometError> {
+        self.touches.add(channel, client);
+        Ok(())
+    }
+
+    async fn idle_clients(&self, channel: &str) -> Result<Vec<ClientRecord>, CometError> {
+        let due: Vec<String> = self
+            .scripts
+            .idle
+            .key(key(channel, "deadlines"))
+            .key(key(channel, "clients"))
+            .arg(1000)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        due.iter()
+            .filter_map(|j| serde_json::from_str::<StoredClient>(j).ok())
+            .map(|c| c.record())
+            .collect()
+    }
+
+    async fn remove_client(
+        &self,
+        channel: &str,
+        public: &PublicToken,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let removed: Option<String> = self
+            .scripts
+            .remove
+            .key(key(channel, "clients"))
+            .key(key(channel, "digests"))
+            .key(key(channel, "names"))
+            .key(key(channel, "deadlines"))
+            .arg(public.as_str())
+            .arg(wake_channel(channel))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        let Some(removed) = removed else {
+            // Another node removed it; its notice makes this one forget.
+            return Ok(None);
+        };
+        let stored = serde_json::from_str::<StoredClient>(&removed)
+            .map_err(|e| CometError::Unavailable(e.to_string()))?;
+        match TokenDigest::from_hex(&stored.digest) {
+            Some(digest) => self.known.forget(channel, &digest),
+            None => self.known.forget_channel(channel),
+        }
+        stored.record().map(Some)
+    }
+
+    async fn append(
+        &self,
+        channel: &str,
+        audience: Audience,
+        name: &str,
+        contents: &serde_json::Value,
+        once: Option<&str>,
+    ) -> Result<Cursor, CometError> {
+        let audience = match &audience {
+            Audience::Everyone => "*".to_owned(),
+            Audience::Clients(list) => list
+                .iter()
+                .map(PublicToken::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let mut call = self.scripts.append.prepare_invoke();
+        call.key(key(channel, "log")).key(key(channel, "trimmed"));
+        if let Some(once) = once {
+            // The key names a string holding the first send's id for
+            // ONCE_WINDOW; sha256 keeps it short and free of odd bytes.
+            call.key(key(channel, &format!("once:{}", sha_hex(once))));
+        }
+        let id: String = call
+            .arg(audience)
+            .arg(name)
+            .arg(serde_json::to_string(contents)?)
+            .arg(self.retention.max_messages)
+            .arg(self.retention.max_age.as_millis() as u64)
+            .arg(wake_channel(channel))
+            .arg(ONCE_WINDOW.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(Cursor(id))
+    }
+
+    async fn head(&self, channel: &str) -> Result<Cursor, CometError> {
+        let mut redis = self.redis.clone();
+        let last: Vec<Entry> = redis::cmd("XREVRANGE")
+            .arg(key(channel, "log"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        if let Some((id, _)) = last.into_iter().next() {
+            return Ok(Cursor(id));
+        }
+        let trimmed: Option<String> = redis::cmd("GET")
+            .arg(key(channel, "trimmed"))
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        Ok(Cursor(trimmed.unwrap_or_else(|| "0-0".into())))
+    }
+
+    async fn read_after(
+        &self,
+        channel: &str,
+        since: &Cursor,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<Vec<Bytes>, CometError> {
+        if !valid_cursor(since) {
+            return Err(CometError::InvalidCursor(
+                "not a cursor of this server".into(),
+            ));
+        }
+        // Most polls are answered from the node's read cache; the rest
+        // (older or newer cursors than it holds) go to Redis.
+        if let Some(cached) =
+            self.channels
+                .get(channel)
+                .read_after(since, reader, limit, &self.retention)
+        {
+            return Ok(cached);
+        }
+        let mut from = since.clone();
+        let mut out = Vec::new();
+        // Private messages for others are skipped here, so one page may
+        // hold nothing for this reader: keep paging until something is or
+        // the log ends.
+        loop {
+            let (status, entries): (String, Vec<Entry>) = {
+                let reply: redis::Value = self
+                    .scripts
+                    .read
+                    .key(key(channel, "log"))
+                    .key(key(channel, "trimmed"))
+                    .arg(from.as_str())
+                    .arg(SCAN)
+                    .invoke_async(&mut self.redis.clone())
+                    .await
+                    .map_err(unavailable)?;
+                read_reply(reply)?
+            };
+            match status.as_str() {
+                "expired" => return Err(CometError::CursorExpired),
+                "ahead" => {
+                    return Err(CometError::InvalidCursor(
+                        "the cursor is ahead of the channel".into(),
+                    ))
+                }
+                _ => {}
+            }
+            let page_full = entries.len() == SCAN;
+            if let Some((last, _)) = entries.last() {
+                from = Cursor(last.clone());
+            }
+            out.extend(Self::messages(entries, reader).into_iter().map(|m| m.json));
+            if out.len() >= limit || !page_full || !out.is_empty() {
+                out.truncate(limit);
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn read_tail(
+        &self,
+        channel: &str,
+        reader: &PublicToken,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
+        let mut redis = self.redis.clone();
+        let mut tail = Vec::new();
+        let mut head = None;
+        let mut upper = "+".to_owned();
+        // The first page asks for just `limit` entries (the usual case:
+        // they are all for this reader), later pages for twice as many, up
+        // to SCAN: a page of history is not 200 entries read for one shown.
+        let mut count = limit.clamp(1, SCAN);
+        loop {
+            let page: Vec<Entry> = redis::cmd("XREVRANGE")
+                .arg(key(channel, "log"))
+                .arg(&upper)
+                .arg("-")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut redis)
+                .await
+                .map_err(unavailable)?;
+            let full = page.len() == count;
+            count = (count * 2).min(SCAN);
+            if head.is_none() {
+                head = page.first().map(|(id, _)| Cursor(id.clone()));
+            }
+            if let Some((oldest, _)) = page.last() {
+                upper = format!("({oldest}");
+            }
+            for message in Self::messages(page, reader) {
+                if tail.len() < limit {
+                    tail.push(message);
+                }
+            }
+            if tail.len() >= limit || !full {
+                break;
+            }
+        }
+        tail.reverse();
+        let head = match head {
+            Some(head) => head,
+            None => self.head(channel).await?,
+        };
+        Ok((tail, head))
+    }
+
+    fn watch(&self, channel: &str) -> watch::Receiver<u64> {
+        self.channels.get(channel).wake.subscribe()
+    }
+
+    fn wake_all(&self, channel: &str) {
+        self.channels.get(channel).wake.send_modify(|_| {});
+    }
+}

@@ -1,6 +1,5 @@
-//! The provider suite against the in-process provider.
-
-mod common;
+//! The provider suite (comet's, feature `testing`) against the in-process
+//! provider.
 
 use comet::{MemoryProvider, Provider, Retention};
 use std::sync::Arc;
@@ -9,7 +8,7 @@ async fn memory(retention: Retention) -> Arc<dyn Provider> {
     Arc::new(MemoryProvider::new(retention))
 }
 
-provider_suite!(memory);
+comet::provider_suite!(memory);
 
 /// In-process, a send wakes waiting polls synchronously, so the moment
 /// between "woken" and "answered" can be seen: the node is answering, and

@@ -1,5 +1,6 @@
-//! The provider suite against the Redis provider, on a redis-server these
-//! tests start themselves (loopback, free port) and stop when they end.
+//! The provider suite (comet's, feature `testing`) against the Redis
+//! provider, on a redis-server these tests start themselves (loopback, free
+//! port) and stop when they end.
 
 mod common;
 
@@ -15,4 +16,4 @@ async fn redis(retention: Retention) -> Arc<dyn Provider> {
     )
 }
 
-provider_suite!(redis);
+comet::provider_suite!(redis);

@@ -22,6 +22,10 @@
 //!   `tabs`: one poll shared by all the tabs of a browser.
 //! - `client` (feature `client`): a native Rust client, a bot's or a
 //!   terminal's: a `Stream` of a channel's messages over HTTP.
+//! - `testing` (feature `testing`): the provider suite both providers
+//!   pass, for a provider of your own to prove itself with one line in its
+//!   tests, `comet::provider_suite!(my_factory);` (`my_factory`: an async fn
+//!   taking a `Retention` and giving a fresh `Arc<dyn Provider>`).
 //!
 //! This crate knows nothing about what the messages mean: join and leave
 //! are ordinary messages ([`wire::PRESENCE`]), coalesced per short window
@@ -109,6 +113,8 @@ mod route;
 pub mod serve;
 #[cfg(feature = "server")]
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "server")]
 mod token;
 

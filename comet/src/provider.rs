@@ -1,7 +1,7 @@
 //! The provider seam: where a channel keeps its clients and its ordered log,
 //! and how waiting polls are woken. The in-process provider (`memory.rs`)
 //! serves one node; a shared one (Redis) serves many. Every provider passes
-//! the same test suite (`tests/common/provider_suite.rs`).
+//! the same test suite (`testing`, feature `testing`).
 //!
 //! The contract, in the order the manager relies on it:
 //!

@@ -1,5 +1,6 @@
-//! Shared test code: the provider suite every provider runs, a provider
-//! that fails on demand (`flaky`), the app on a loopback port driven over
+//! Shared test code (the provider suite every provider runs is comet's own,
+//! `comet::provider_suite!`, feature `testing`): a provider that fails on
+//! demand (`flaky`), the app on a loopback port driven over
 //! HTTP (`http`) or raw bytes (`raw`), the HTTP front's own router
 //! (`front`), node processes (`processes`) and their users (`nodes`), and
 //! a redis-server for the tests that need one.
@@ -10,7 +11,6 @@ pub mod front;
 pub mod http;
 pub mod nodes;
 pub mod processes;
-pub mod provider_suite;
 pub mod raw;
 pub mod redis_server;
 

@@ -529,10 +529,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// `HH:MM`: in UTC on the server, in the reader's time zone once hydrated.
 fn clock(ms: u64) -> String {
-    let hydrated = use_context::<crate::app::Hydrated>()
-        .map(|h| h.0.get())
-        .unwrap_or(false);
-    if hydrated {
+    if crate::hydrated::is_hydrated() {
         #[cfg(feature = "hydrate")]
         {
             let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));

@@ -6,12 +6,13 @@
 //! - `session`, `text`, `limits`, `args` (server only): who is calling,
 //!   what they may type, how fast, and how malformed calls are answered.
 //! - `login`: the login page at `/`.
-//! - `room`: the chat page at `/chat`.
+//! - `room`: the chat page at `/chat`; `clock`: its times.
 //! - this file: what a chat message looks like inside a comet message.
 
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod args;
+pub mod clock;
 #[cfg(feature = "ssr")]
 pub mod limits;
 pub mod login;

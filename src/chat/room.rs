@@ -6,6 +6,7 @@
 use super::api::{
     error_text, online_users, recent_messages, Logout, SendMessage, SendPrivateMessage,
 };
+use super::clock::{clock, iso_time};
 use super::{apply_presence, name_hue, presence_of, History, Line, LineKind, OnlineUser};
 use comet::Status;
 use leptos::either::Either;
@@ -499,43 +500,4 @@ fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 fn near_bottom(el: &leptos::web_sys::HtmlDivElement) -> bool {
     el.scroll_height() - el.scroll_top() - el.client_height() < 80
-}
-
-/// `2026-11-25T15:04:05Z`, for the `datetime` attribute.
-fn iso_time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (era * 400 + yoe + if m <= 2 { 1 } else { 0 }, m, d)
-}
-
-/// `HH:MM`: in UTC on the server, in the reader's time zone once hydrated.
-fn clock(ms: u64) -> String {
-    if crate::hydrated::is_hydrated() {
-        #[cfg(feature = "hydrate")]
-        {
-            let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-            return format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
-        }
-    }
-    let secs = ms / 1000 % 86_400;
-    format!("{:02}:{:02}", secs / 3600, secs % 3600 / 60)
 }

@@ -6,13 +6,15 @@
 //! - `session`, `text`, `limits`, `args` (server only): who is calling,
 //!   what they may type, how fast, and how malformed calls are answered.
 //! - `login`: the login page at `/`.
-//! - `room`: the chat page at `/chat`; `clock`: its times.
+//! - `room`: the chat page at `/chat`; `clock`: its times; `composer`:
+//!   its message box.
 //! - this file: what a chat message looks like inside a comet message.
 
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod args;
 pub mod clock;
+pub mod composer;
 #[cfg(feature = "ssr")]
 pub mod limits;
 pub mod login;

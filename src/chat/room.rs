@@ -4,8 +4,11 @@
 //! twice. Without a valid session it redirects to login.
 
 use super::api::{online_users, recent_messages, Logout};
-use super::composer::Composer;
 use super::clock::{clock, iso_time};
+use super::composer::Composer;
+use super::people::People;
+#[cfg(feature = "hydrate")]
+use super::reread::{reread_online, Reread};
 use super::{apply_presence, name_hue, presence_of, History, Line, LineKind, OnlineUser};
 use comet::Status;
 use leptos::either::Either;
@@ -206,123 +209,6 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
             </div>
             <Composer to/>
         </div>
-    }
-}
-
-/// A re-read of who is online under way, and the presence changes that
-/// arrived since it was asked for.
-#[cfg(feature = "hydrate")]
-#[derive(Default)]
-struct Reread {
-    since: Option<Vec<comet::wire::PresenceChange>>,
-}
-
-#[cfg(feature = "hydrate")]
-impl Reread {
-    fn note(&mut self, change: &comet::wire::PresenceChange) {
-        if let Some(since) = &mut self.since {
-            since.push(change.clone());
-        }
-    }
-}
-
-/// A crowd's presence change lists only some of its members: read the whole
-/// list again, then apply every change that arrived meanwhile (they are
-/// idempotent, so those the list already has do no harm, and the newest
-/// state of each member wins). Again if one of those was incomplete too.
-#[cfg(feature = "hydrate")]
-fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Reread>) {
-    let started = reread
-        .try_update_value(|r| {
-            r.since
-                .is_none()
-                .then(|| r.since = Some(Vec::new()))
-                .is_some()
-        })
-        .unwrap_or(false);
-    if !started {
-        return;
-    }
-    leptos::task::spawn_local(async move {
-        // A crowd's pages all learn of it at once: spread their re-reads.
-        let delay = (js_sys::Math::random() * 1000.0) as u32;
-        gloo_timers::future::TimeoutFuture::new(delay).await;
-        // The page may be gone meanwhile (a logout): then nobody needs it.
-        if reread.try_update_value(|_| ()).is_none() {
-            return;
-        }
-        let list = online_users().await;
-        let Some(since) = reread.try_update_value(|r| r.since.take().unwrap_or_default()) else {
-            return;
-        };
-        // On an error the list stays as it was; the next crowd retries.
-        let Ok(mut list) = list else {
-            return;
-        };
-        list.sort_by_key(|u| u.name.to_lowercase());
-        let mut complete = true;
-        for change in &since {
-            complete &= apply_presence(&mut list, change);
-        }
-        online.try_set(list);
-        if !complete {
-            reread_online(online, reread);
-        }
-    });
-}
-
-/// Who is online, with a count; everyone but you is a button that starts a
-/// private message to them.
-#[component]
-fn People(
-    online: RwSignal<Vec<OnlineUser>>,
-    me: String,
-    to: RwSignal<Option<OnlineUser>>,
-) -> impl IntoView {
-    view! {
-        <aside class="people" aria-labelledby="people-title">
-            <h2 id="people-title">
-                "Online " <span class="count" data-testid="online-count">{move || online.with(Vec::len)}</span>
-            </h2>
-            <ul data-testid="online">
-                <For each=move || online.get() key=|user| user.public.clone() let:user>
-                    {
-                        let hue = format!("--hue: {}", name_hue(&user.name));
-                        let name = user.name.clone();
-                        let data_name = user.name.clone();
-                        if user.public == me {
-                            Either::Left(view! {
-                                <li data-testid="online-user" data-name=data_name class="self">
-                                    <span class="name" style=hue>{name}</span>
-                                    <span class="you">" (you)"</span>
-                                </li>
-                            })
-                        } else {
-                            let label = format!("Send {name} a private message");
-                            let selected = {
-                                let public = user.public.clone();
-                                move || to.with(|t| t.as_ref().is_some_and(|t| t.public == public))
-                            };
-                            Either::Right(view! {
-                                <li data-testid="online-user" data-name=data_name>
-                                    <button
-                                        type="button"
-                                        class="person"
-                                        style=hue
-                                        title=label.clone()
-                                        aria-label=label
-                                        aria-pressed=move || if selected() { "true" } else { "false" }
-                                        on:click=move |_| to.set(Some(user.clone()))
-                                    >
-                                        {name}
-                                    </button>
-                                </li>
-                            })
-                        }
-                    }
-                </For>
-            </ul>
-        </aside>
     }
 }
 

@@ -7,8 +7,9 @@
 //!   what they may type, how fast, and how malformed calls are answered.
 //! - `login`: the login page at `/`.
 //! - `room`: the chat page at `/chat`; `clock`: its times; `composer`:
-//!   its message box; `people`: who is online; `reread` (browser only):
-//!   the online list read again after an incomplete change.
+//!   its message box; `people`: who is online; `live` (started in the
+//!   browser only): what keeps it current; `reread` (browser only): the
+//!   online list read again after an incomplete change.
 //! - this file: what a chat message looks like inside a comet message.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod composer;
 #[cfg(feature = "ssr")]
 pub mod limits;
+pub mod live;
 pub mod login;
 pub mod people;
 #[cfg(feature = "hydrate")]

@@ -6,9 +6,8 @@
 use super::api::{online_users, recent_messages, Logout};
 use super::clock::{clock, iso_time};
 use super::composer::Composer;
+use super::live::{self, Live};
 use super::people::People;
-#[cfg(feature = "hydrate")]
-use super::reread::{reread_online, Reread};
 use super::{apply_presence, name_hue, presence_of, History, Line, LineKind, OnlineUser};
 use comet::Status;
 use leptos::either::Either;
@@ -93,92 +92,15 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
     let status = RwSignal::new(Status::Connecting);
     let log_ref = NodeRef::<leptos::html::Div>::new();
 
-    #[cfg(feature = "hydrate")]
-    {
-        let reread = StoredValue::new(Reread::default());
-        if !complete {
-            reread_online(online, reread);
-        }
-        let cursor = history.cursor.clone();
-        Effect::new(move |_| {
-            use comet::subscriber::{Failure, Subscriber};
-            let handle =
-                Subscriber::new(format!("/comet/{}", super::CHANNEL))
-                    .since(Some(cursor.clone()))
-                    .on_message(move |message| {
-                        if !seen
-                            .try_update_value(|s| s.insert(message.id.0.clone()))
-                            .unwrap_or(false)
-                        {
-                            return;
-                        }
-                        if let Some(change) = presence_of(&message) {
-                            reread.try_update_value(|r| r.note(&change));
-                            let complete = online
-                                .try_update(|o| apply_presence(o, &change))
-                                .unwrap_or(true);
-                            if !complete {
-                                reread_online(online, reread);
-                            }
-                        }
-                        let new_lines = Line::from_message(&message);
-                        if new_lines.is_empty() {
-                            return;
-                        }
-                        // Handlers and frame callbacks can outlive the page
-                        // (a reply landing as the user navigates away), so
-                        // every reactive access here is a `try_`.
-                        let stick = log_ref
-                            .try_get_untracked()
-                            .flatten()
-                            .map(|el| near_bottom(&el))
-                            .unwrap_or(true);
-                        if lines.try_update(|l| l.extend(new_lines)).is_none() {
-                            return;
-                        }
-                        if stick {
-                            request_animation_frame(move || {
-                                if let Some(el) = log_ref.try_get_untracked().flatten() {
-                                    el.set_scroll_top(el.scroll_height());
-                                }
-                            });
-                        }
-                    })
-                    .on_failure(move |failure| {
-                    if failure == Failure::CursorExpired {
-                        let notice = Line {
-                            id: format!("notice-{}", js_sys::Date::now()),
-                            kind: LineKind::Notice,
-                            from: String::new(),
-                            from_public: String::new(),
-                            text: "Some messages were missed while you were away; showing new ones from here.".into(),
-                            at_ms: js_sys::Date::now() as u64,
-                            to: None,
-                            names: None,
-                        };
-                        lines.try_update(|l| l.push(notice));
-                    }
-                })
-                .on_status(move |s| {
-                    status.try_set(s);
-                })
-                    // One poll for all of this browser's chat tabs.
-                    .start_shared(&format!("/comet/{}", super::CHANNEL));
-            on_cleanup(move || handle.stop());
-        });
-        // Open at the newest message, once the page is laid out.
-        Effect::new(move |_| {
-            if log_ref.get().is_some() {
-                request_animation_frame(move || {
-                    if let Some(el) = log_ref.try_get_untracked().flatten() {
-                        el.set_scroll_top(el.scroll_height());
-                    }
-                });
-            }
-        });
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (&seen, &history.cursor, &online, complete);
+    live::start(Live {
+        cursor: history.cursor,
+        seen,
+        online,
+        complete,
+        lines,
+        status,
+        log: log_ref,
+    });
 
     let my_public = me.public.clone();
     let logout = ServerAction::<Logout>::new();
@@ -258,9 +180,4 @@ fn MessageLine(line: Line, mine: bool) -> impl IntoView {
             <time datetime=iso_time(at_ms)>{move || clock(at_ms)}</time>
         </li>
     }
-}
-
-#[cfg(feature = "hydrate")]
-fn near_bottom(el: &leptos::web_sys::HtmlDivElement) -> bool {
-    el.scroll_height() - el.scroll_top() - el.client_height() < 80
 }

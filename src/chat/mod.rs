@@ -3,8 +3,9 @@
 //! component that long-polls `/comet/chat` for everything it receives.
 //!
 //! - `api`: the server functions under `/api/`.
-//! - `session`, `text`, `limits`, `args` (server only): who is calling,
-//!   what they may type, how fast, and how malformed calls are answered.
+//! - `session`, `text`, `limits` and `throttle`, `args` (server only): who
+//!   is calling, what they may type, how fast, and how malformed calls are
+//!   answered.
 //! - `login`: the login page at `/`.
 //! - `room`: the chat page at `/chat`; `clock`: its times; `composer`:
 //!   its message box; `people`: who is online; `live` (started in the
@@ -29,6 +30,8 @@ pub mod room;
 pub mod session;
 #[cfg(feature = "ssr")]
 pub mod text;
+#[cfg(feature = "ssr")]
+pub mod throttle;
 
 use comet::wire::{Member, PresenceChange, PRESENCE};
 use comet::Message;

@@ -1,6 +1,7 @@
 //! The HTML shell and the routes.
 
 use crate::chat::{login::LoginPage, room::ChatRoute};
+use crate::hydrated::provide_hydrated;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
@@ -9,10 +10,7 @@ use leptos_router::{
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    // This page's Content-Security-Policy names the nonce Leptos gives its
-    // inline hydration script (see headers.rs).
-    #[cfg(feature = "ssr")]
-    crate::headers::provide_page_policy();
+    provide_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -34,24 +32,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// True once the page has hydrated: lets views switch from server-side
-/// defaults (UTC clock) to browser ones (local time) without a mismatch.
-#[derive(Clone, Copy)]
-pub struct Hydrated(pub RwSignal<bool>);
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let hydrated = RwSignal::new(false);
-    provide_context(Hydrated(hydrated));
-    // Effects run only in the browser, after hydration: the marker tests
-    // (and styles) rely on.
-    Effect::new(move |_| {
-        hydrated.set(true);
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    provide_hydrated();
 
     view! {
         <Title text="Comet Chat"/>
@@ -65,3 +49,14 @@ pub fn App() -> impl IntoView {
         </Router>
     }
 }
+
+/// This page's Content-Security-Policy names the nonce Leptos gives its
+/// inline hydration script (see headers.rs).
+#[cfg(feature = "ssr")]
+fn provide_page_policy() {
+    crate::headers::provide_page_policy();
+}
+
+/// The browser renders no headers.
+#[cfg(not(feature = "ssr"))]
+fn provide_page_policy() {}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod guard;
 #[cfg(feature = "ssr")]
 pub mod headers;
+pub mod hydrated;
 #[cfg(feature = "ssr")]
 pub mod origin;
 #[cfg(feature = "ssr")]

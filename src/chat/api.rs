@@ -5,8 +5,8 @@
 //! Errors are `ServerFnError::ServerError` with a sentence meant for the
 //! user; [`error_text`] pulls that sentence out for the UI. The checks live
 //! beside them: `session` (who is calling, how refusals are answered),
-//! `text` (names and messages), `limits` (per-address rates) and `args`
-//! (malformed arguments are `400`, not Leptos's `500`).
+//! `text` (names and messages), `limits` and `throttle` (per-address
+//! rates) and `args` (malformed arguments are `400`, not Leptos's `500`).
 
 use super::{History, OnlineUser};
 use leptos::prelude::*;
@@ -28,19 +28,12 @@ pub fn error_text(error: &ServerFnError) -> String {
 
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(username: String) -> Result<(), ServerFnError> {
-    use super::{limits::AddrKey, session, text};
+    use super::{session, text, throttle};
     use comet::{CometError, Taken};
     use http::StatusCode;
     let state = session::state()?;
     let name = text::valid_name(&username, state.max_name_chars)?;
-    let address = AddrKey::of(session::client_ip(&state));
-    state.limits.logins.take(address).map_err(|wait| {
-        session::refuse_for(
-            StatusCode::TOO_MANY_REQUESTS,
-            wait,
-            "Too many logins from your network. Please wait a minute and try again.",
-        )
-    })?;
+    throttle::check_login(&state)?;
     let key = text::name_key(&name);
     let (token, client) = match state.chat.initialize_client_keyed(&name, key).await {
         Ok(created) => created,
@@ -95,12 +88,12 @@ pub async fn logout() -> Result<(), ServerFnError> {
 /// lost answer is not sent twice.
 #[server(prefix = "/api", endpoint = "send_message")]
 pub async fn send_message(text: String, id: Option<String>) -> Result<(), ServerFnError> {
-    use super::{limits, session, text as check};
+    use super::{session, text as check, throttle};
     let state = session::state()?;
     let client = session::current_client(&state).await?;
     let once = check::once_key(&client, id.as_deref())?;
     let contents = check::chat_text(state.max_message_chars, &client, &text, None)?;
-    limits::check_send(&state)?;
+    throttle::check_send(&state)?;
     state
         .chat
         .send_to_all_once(once.as_deref(), super::CHAT_MESSAGE, &contents)
@@ -117,7 +110,7 @@ pub async fn send_private_message(
     text: String,
     id: Option<String>,
 ) -> Result<(), ServerFnError> {
-    use super::{limits, session, text as check};
+    use super::{session, text as check, throttle};
     use comet::PublicToken;
     use http::StatusCode;
     let state = session::state()?;
@@ -138,7 +131,7 @@ pub async fn send_private_message(
         &text,
         Some((&target, &target_record.display_name)),
     )?;
-    limits::check_send(&state)?;
+    throttle::check_send(&state)?;
     let audience = [target, client.public];
     match state
         .chat

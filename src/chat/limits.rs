@@ -137,20 +137,6 @@ impl Limits {
     }
 }
 
-/// Refuses a send over the caller's address's rate with a "slow down"
-/// sentence and `Retry-After`.
-pub fn check_send(state: &super::session::ChatState) -> Result<(), leptos::prelude::ServerFnError> {
-    use super::session;
-    let address = AddrKey::of(session::client_ip(state));
-    state.limits.sends.take(address).map_err(|wait| {
-        session::refuse_for(
-            http::StatusCode::TOO_MANY_REQUESTS,
-            wait,
-            "You are sending messages too fast. Please slow down.",
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

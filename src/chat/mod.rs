@@ -3,23 +3,35 @@
 //! component that long-polls `/comet/chat` for everything it receives.
 //!
 //! - `api`: the server functions under `/api/`.
-//! - `session`, `text`, `limits`, `args` (server only): who is calling,
-//!   what they may type, how fast, and how malformed calls are answered.
+//! - `session`, `text`, `limits` and `throttle`, `args` (server only): who
+//!   is calling, what they may type, how fast, and how malformed calls are
+//!   answered.
 //! - `login`: the login page at `/`.
-//! - `room`: the chat page at `/chat`.
+//! - `room`: the chat page at `/chat`; `clock`: its times; `composer`:
+//!   its message box; `people`: who is online; `live` (started in the
+//!   browser only): what keeps it current; `reread` (browser only): the
+//!   online list read again after an incomplete change.
 //! - this file: what a chat message looks like inside a comet message.
 
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod args;
+pub mod clock;
+pub mod composer;
 #[cfg(feature = "ssr")]
 pub mod limits;
+pub mod live;
 pub mod login;
+pub mod people;
+#[cfg(feature = "hydrate")]
+pub mod reread;
 pub mod room;
 #[cfg(feature = "ssr")]
 pub mod session;
 #[cfg(feature = "ssr")]
 pub mod text;
+#[cfg(feature = "ssr")]
+pub mod throttle;
 
 use comet::wire::{Member, PresenceChange, PRESENCE};
 use comet::Message;

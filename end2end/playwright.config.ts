@@ -1,5 +1,5 @@
 import { defineConfig } from "@playwright/test";
-import { chromium, suiteServer } from "./suite-server";
+import { chromium, precompressed, suiteServer } from "./suite-server";
 import { isReleaseBuild } from "./nodes";
 
 /**
@@ -17,6 +17,8 @@ const server = suiteServer();
 // Workers and global-setup.ts read the same decision.
 process.env.BASE_URL = server.baseURL;
 if (server.own) process.env.E2E_OWN_SERVER = server.ownAddr;
+// page-weight.spec.ts expects `Vary: Accept-Encoding` only of such a build.
+process.env.E2E_PRECOMPRESSED = precompressed() ? "1" : "0";
 // The page-weight budget (@release) holds for the release build only: a
 // suite that serves a debug build itself leaves those tests out, and says so.
 const debugOwn = server.own && !isReleaseBuild();

@@ -62,3 +62,16 @@ export function chromium(): string | undefined {
   }
   return ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find((p) => fs.existsSync(p));
 }
+
+/**
+ * Whether the build in target/site was precompressed (`--precompress`:
+ * brotli files beside the others): only then is a static file answered
+ * per `Accept-Encoding`, with `Vary`.
+ */
+export function precompressed(): boolean {
+  try {
+    return fs.readdirSync(path.join(ROOT, "target", "site", "pkg")).some((f) => f.endsWith(".br"));
+  } catch {
+    return false;
+  }
+}

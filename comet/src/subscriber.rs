@@ -43,6 +43,16 @@ pub enum Failure {
 
 type Handler<T> = Box<dyn Fn(T)>;
 
+/// A subscription taken apart for tab sharing
+/// ([`Subscriber::into_shared_parts`]).
+pub(super) struct SharedParts {
+    pub(super) poller: Subscriber,
+    pub(super) since: Option<Cursor>,
+    pub(super) on_message: Handler<Message>,
+    pub(super) on_failure: Handler<Failure>,
+    pub(super) on_status: Handler<Status>,
+}
+
 /// Configures a subscription; [`start`](Self::start) runs it.
 pub struct Subscriber {
     url: String,
@@ -151,9 +161,11 @@ impl Subscriber {
         leptos::task::spawn_local(async move { self.run(stopped).await });
     }
 
-    /// Starts it shared with this browser's other tabs on the same `name`
-    /// (one of them polls, all get every message; see `tabs.rs`).
-    pub fn start_shared(self, name: &str) -> SubscriberHandle {
+    /// This subscription split for tab sharing (`tabs.rs`): the poller
+    /// (URL, timeout handler and back-off kept; cursor and the other
+    /// handlers emptied) and what it took out: the cursor and the message,
+    /// failure and status handlers, which every tab keeps for itself.
+    pub(super) fn into_shared_parts(self) -> SharedParts {
         let Subscriber {
             url,
             since,
@@ -163,7 +175,7 @@ impl Subscriber {
             on_status,
             max_backoff_ms,
         } = self;
-        let inner = Subscriber {
+        let poller = Subscriber {
             url,
             since: None,
             on_message: Box::new(|_| {}),
@@ -172,7 +184,13 @@ impl Subscriber {
             on_status: Box::new(|_| {}),
             max_backoff_ms,
         };
-        super::tabs::start_shared(inner, name, since, on_message, on_failure, on_status)
+        SharedParts {
+            poller,
+            since,
+            on_message,
+            on_failure,
+            on_status,
+        }
     }
 
     async fn run(self, stopped: Arc<AtomicBool>) {

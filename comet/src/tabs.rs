@@ -18,7 +18,7 @@
 //! Browsers without Web Locks or `BroadcastChannel` fall back to one poll
 //! per tab.
 
-use super::subscriber::{Failure, Subscriber, SubscriberHandle};
+use super::subscriber::{Failure, SharedParts, Subscriber, SubscriberHandle};
 use super::{Cursor, Message, Status};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -156,11 +156,25 @@ impl Page {
     }
 }
 
-/// Starts `subscriber` shared between the tabs of this origin under
-/// `name` (e.g. the channel URL): one tab polls, every tab gets every
-/// message once. Falls back to `subscriber.start()` where the browser lacks
-/// what sharing needs.
-pub fn start_shared(
+impl Subscriber {
+    /// Starts it shared with this browser's other tabs on the same `name`
+    /// (e.g. the channel URL): one tab polls, every tab gets every message
+    /// once. Falls back to [`start`](Self::start) where the browser lacks
+    /// what sharing needs.
+    pub fn start_shared(self, name: &str) -> SubscriberHandle {
+        let SharedParts {
+            poller,
+            since,
+            on_message,
+            on_failure,
+            on_status,
+        } = self.into_shared_parts();
+        share(poller, name, since, on_message, on_failure, on_status)
+    }
+}
+
+/// [`Subscriber::start_shared`], the subscription taken apart.
+fn share(
     subscriber: Subscriber,
     name: &str,
     since: Option<Cursor>,

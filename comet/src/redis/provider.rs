@@ -3,7 +3,8 @@
 //! it can.
 
 use super::stored::{
-    key, read_reply, sha_hex, unavailable, valid_cursor, wake_channel, Entry, StoredClient,
+    key, read_reply, sha_hex, unavailable, valid_cursor, wake_channel, with_client_keys, Entry,
+    StoredClient,
 };
 use super::RedisProvider;
 use crate::provider::{
@@ -34,13 +35,7 @@ impl Provider for RedisProvider {
             conn_ms: client.connection_timeout.as_millis() as u64,
             idle_ms: client.idle_timeout.as_millis() as u64,
         };
-        let outcome: String = self
-            .scripts
-            .insert
-            .key(key(channel, "clients"))
-            .key(key(channel, "digests"))
-            .key(key(channel, "names"))
-            .key(key(channel, "deadlines"))
+        let outcome: String = with_client_keys(&self.scripts.insert, channel)
             .arg(&stored.public)
             .arg(&stored.digest)
             .arg(&lname)
@@ -179,13 +174,7 @@ impl Provider for RedisProvider {
         channel: &str,
         public: &PublicToken,
     ) -> Result<Option<ClientRecord>, CometError> {
-        let removed: Option<String> = self
-            .scripts
-            .remove
-            .key(key(channel, "clients"))
-            .key(key(channel, "digests"))
-            .key(key(channel, "names"))
-            .key(key(channel, "deadlines"))
+        let removed: Option<String> = with_client_keys(&self.scripts.remove, channel)
             .arg(public.as_str())
             .arg(wake_channel(channel))
             .invoke_async(&mut self.redis.clone())

@@ -42,6 +42,20 @@ pub(super) fn key(channel: &str, what: &str) -> String {
     format!("comet:{{{channel}}}:{what}")
 }
 
+/// A call of `script` (insert.lua or remove.lua) with the keys both take,
+/// in their order: the channel's client records, digest index, name index
+/// and idle deadlines.
+pub(super) fn with_client_keys<'a>(
+    script: &'a redis::Script,
+    channel: &str,
+) -> redis::ScriptInvocation<'a> {
+    let mut call = script.prepare_invoke();
+    for what in ["clients", "digests", "names", "deadlines"] {
+        call.key(key(channel, what));
+    }
+    call
+}
+
 pub(super) fn sha_hex(text: &str) -> String {
     use sha2::Digest;
     crate::token::hex(&sha2::Sha256::digest(text.as_bytes()))

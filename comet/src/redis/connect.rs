@@ -2,8 +2,8 @@
 //! than the provider timeout), the `connect*` constructors, and starting
 //! the provider's tasks (the wake-up subscriber and the touch flusher).
 
-use super::cache::Channels;
-use super::known::Known;
+use super::client_cache::ClientCache;
+use super::read_cache::ReadCache;
 use super::stored::unavailable;
 use super::touches::{self, Touches};
 use super::wakeups::subscribe;
@@ -74,9 +74,9 @@ impl RedisProvider {
     }
 
     fn start(client: redis::Client, redis: ConnectionManager, retention: Retention) -> Self {
-        let channels = Arc::new(Channels::new(redis.clone(), retention));
-        let known = Arc::new(Known::default());
-        let subscriber = tokio::spawn(subscribe(client, channels.clone(), known.clone()));
+        let channels = Arc::new(ReadCache::new(redis.clone(), retention));
+        let client_cache = Arc::new(ClientCache::default());
+        let subscriber = tokio::spawn(subscribe(client, channels.clone(), client_cache.clone()));
         let scripts = Arc::new(Scripts {
             insert: script(include_str!("insert.lua")),
             touch: script(include_str!("touch.lua")),
@@ -90,14 +90,14 @@ impl RedisProvider {
             redis.clone(),
             scripts.clone(),
             touches.clone(),
-            known.clone(),
+            client_cache.clone(),
         ));
         Self {
             redis,
             retention,
             scripts,
             channels,
-            known,
+            client_cache,
             touches,
             tasks: vec![subscriber, toucher],
         }

@@ -15,12 +15,12 @@
 //!
 //! Wake-ups: appending publishes the new id on `comet:wake:{c}`; each node
 //! keeps one pattern subscription, fetches the new entries once into its
-//! read cache (`cache.rs`), then bumps the channel's local `watch`, so a
+//! read cache (`read_cache.rs`), then bumps the channel's local `watch`, so a
 //! broadcast costs each node one read, not one per waiting poll.
 //!
 //! A poll costs no round trip of its own in the steady state either: the
 //! node keeps each client it looked up by token digest while the client
-//! keeps polling and Redis keeps answering (`known.rs`: removing a client
+//! keeps polling and Redis keeps answering (`client_cache.rs`: removing a client
 //! publishes `gone:<token digest>` on the same channel and every node
 //! forgets it at once; a lost subscription empties the cache), and the idle deadlines
 //! of the clients polling here are pushed forward in one script call per
@@ -43,7 +43,7 @@
 //! after two quick retries (the next command starts a new one), so a Redis
 //! that comes back is in use again within about a second.
 //!
-//! What lives where, beside `cache.rs`, `known.rs` and `touches.rs`:
+//! What lives where, beside `read_cache.rs`, `client_cache.rs` and `touches.rs`:
 //!
 //! - this file: [`RedisProvider`] itself and its Lua scripts.
 //! - `connect.rs`: connecting ([`connection_config`], the `connect*`
@@ -58,18 +58,18 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use std::sync::Arc;
 
-mod cache;
+mod client_cache;
 mod connect;
-mod known;
 mod provider;
+mod read_cache;
 mod stored;
 mod touches;
 mod wakeups;
 
-use cache::Channels;
+use client_cache::ClientCache;
+pub use client_cache::{CLIENT_CACHE_TTL, REDIS_SILENCE};
 pub use connect::{connection_config, DEFAULT_TIMEOUT};
-use known::Known;
-pub use known::{CLIENT_CACHE_TTL, REDIS_SILENCE};
+use read_cache::ReadCache;
 use touches::Touches;
 pub use touches::TOUCH_FLUSH;
 
@@ -79,8 +79,8 @@ pub struct RedisProvider {
     redis: ConnectionManager,
     retention: Retention,
     scripts: Arc<Scripts>,
-    channels: Arc<Channels>,
-    known: Arc<Known>,
+    channels: Arc<ReadCache>,
+    client_cache: Arc<ClientCache>,
     touches: Arc<Touches>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }

@@ -56,10 +56,10 @@ impl Provider for RedisProvider {
         channel: &str,
         digest: &TokenDigest,
     ) -> Result<Option<ClientRecord>, CometError> {
-        if let Some(record) = self.known.get(channel, digest) {
+        if let Some(record) = self.client_cache.get(channel, digest) {
             return Ok(Some(record));
         }
-        let generation = self.known.generation();
+        let generation = self.client_cache.generation();
         let public: Option<String> = redis::cmd("HGET")
             .arg(key(channel, "digests"))
             .arg(digest.to_hex())
@@ -75,7 +75,8 @@ impl Provider for RedisProvider {
             .map(|c| c.record())
             .transpose()?;
         if let Some(record) = &record {
-            self.known.put(channel, *digest, record.clone(), generation);
+            self.client_cache
+                .put(channel, *digest, record.clone(), generation);
         }
         Ok(record)
     }
@@ -88,7 +89,7 @@ impl Provider for RedisProvider {
         digest: &TokenDigest,
     ) -> Result<Option<PollingClient>, CometError> {
         let client = match self
-            .known
+            .client_cache
             .get_with(channel, digest, |r| PollingClient::from(r))
         {
             Some(client) => Some(client),
@@ -187,8 +188,8 @@ impl Provider for RedisProvider {
         let stored = serde_json::from_str::<StoredClient>(&removed)
             .map_err(|e| CometError::Unavailable(e.to_string()))?;
         match TokenDigest::from_hex(&stored.digest) {
-            Some(digest) => self.known.forget(channel, &digest),
-            None => self.known.forget_channel(channel),
+            Some(digest) => self.client_cache.forget(channel, &digest),
+            None => self.client_cache.forget_channel(channel),
         }
         stored.record().map(Some)
     }

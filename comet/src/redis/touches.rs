@@ -1,7 +1,7 @@
 //! Client activity, batched: a poll that starts or ends records its client
 //! here, and every [`TOUCH_FLUSH`] one `touch.lua` call per channel moves
 //! all their idle deadlines forward, then a `PING` tells the client cache
-//! that Redis still answers (see `known.rs`).
+//! that Redis still answers (see `client_cache.rs`).
 //!
 //! Each touch carries the client's idle timeout, so the script only sets
 //! scores (`ZADD XX`, which leaves removed clients removed): no record is
@@ -9,7 +9,7 @@
 //! a broadcast, that is what Redis's one thread has to do for them.
 
 use super::super::{PollingClient, PublicToken, TokenMap};
-use super::known::Known;
+use super::client_cache::ClientCache;
 use super::stored::key;
 use super::Scripts;
 use redis::aio::ConnectionManager;
@@ -66,7 +66,7 @@ pub(super) async fn flush_touches(
     redis: ConnectionManager,
     scripts: Arc<Scripts>,
     touches: Arc<Touches>,
-    known: Arc<Known>,
+    client_cache: Arc<ClientCache>,
 ) {
     let mut tick = tokio::time::interval(TOUCH_FLUSH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -86,7 +86,7 @@ pub(super) async fn flush_touches(
         }
         let pong: Result<String, _> = redis::cmd("PING").query_async(&mut redis.clone()).await;
         if pong.is_ok() {
-            known.heard_from_redis();
+            client_cache.heard_from_redis();
         }
     }
 }

@@ -2,8 +2,8 @@
 //! publications, turned into read-cache fetches and wake-ups (or, for a
 //! removal notice, a forgotten client).
 
-use super::cache::Channels;
-use super::known::Known;
+use super::client_cache::ClientCache;
+use super::read_cache::ReadCache;
 use crate::TokenDigest;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,11 @@ use std::time::Duration;
 /// publication makes the node's read cache fetch that channel once and
 /// then wake its polls. After a lost connection every channel is refreshed
 /// (publications may have been missed) and it reconnects with back-off.
-pub(super) async fn subscribe(client: redis::Client, channels: Arc<Channels>, known: Arc<Known>) {
+pub(super) async fn subscribe(
+    client: redis::Client,
+    channels: Arc<ReadCache>,
+    client_cache: Arc<ClientCache>,
+) {
     use futures::StreamExt;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -21,15 +25,15 @@ pub(super) async fn subscribe(client: redis::Client, channels: Arc<Channels>, kn
                 if pubsub.psubscribe("comet:wake:*").await.is_ok() {
                     backoff = Duration::from_millis(100);
                     // Removal notices may have been missed while away.
-                    known.clear();
+                    client_cache.clear();
                     channels.notify_all();
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         let channel = message.get_channel_name().trim_start_matches("comet:wake:");
                         let payload: String = message.get_payload().unwrap_or_default();
                         match payload.strip_prefix("gone:").map(TokenDigest::from_hex) {
-                            Some(Some(digest)) => known.forget(channel, &digest),
-                            Some(None) => known.forget_channel(channel),
+                            Some(Some(digest)) => client_cache.forget(channel, &digest),
+                            Some(None) => client_cache.forget_channel(channel),
                             None => channels.notify(channel),
                         }
                     }
@@ -38,7 +42,7 @@ pub(super) async fn subscribe(client: redis::Client, channels: Arc<Channels>, kn
             }
             Err(error) => tracing::warn!(%error, "cannot subscribe to Redis wake-ups"),
         }
-        known.clear();
+        client_cache.clear();
         channels.notify_all();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));

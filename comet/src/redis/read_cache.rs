@@ -34,16 +34,16 @@ pub(super) fn stream_id(cursor: &str) -> Option<StreamId> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
-pub(super) struct Channels {
+pub(super) struct ReadCache {
     redis: ConnectionManager,
     retention: Retention,
-    map: RwLock<HashMap<String, Arc<Channel>>>,
+    map: RwLock<HashMap<String, Arc<CachedChannel>>>,
 }
 
-pub(super) struct Channel {
+pub(super) struct CachedChannel {
     name: String,
     pub(super) wake: watch::Sender<u64>,
-    log: Mutex<Log>,
+    log: Mutex<CachedLog>,
     /// A publication arrived that no fetch has looked at yet.
     dirty: AtomicBool,
     /// A fetch task is running for this channel.
@@ -51,12 +51,12 @@ pub(super) struct Channel {
 }
 
 #[derive(Default)]
-struct Log {
+struct CachedLog {
     base: Option<StreamId>,
     entries: VecDeque<(StreamId, StoredMessage)>,
 }
 
-impl Log {
+impl CachedLog {
     fn last(&self) -> Option<StreamId> {
         self.entries.back().map(|(id, _)| *id).or(self.base)
     }
@@ -74,7 +74,7 @@ impl Log {
     }
 }
 
-impl Channels {
+impl ReadCache {
     pub(super) fn new(redis: ConnectionManager, retention: Retention) -> Self {
         Self {
             redis,
@@ -83,7 +83,7 @@ impl Channels {
         }
     }
 
-    pub(super) fn get(&self, name: &str) -> Arc<Channel> {
+    pub(super) fn get(&self, name: &str) -> Arc<CachedChannel> {
         if let Some(channel) = self.map.read().expect("channel map poisoned").get(name) {
             return channel.clone();
         }
@@ -92,10 +92,10 @@ impl Channels {
             .expect("channel map poisoned")
             .entry(name.to_owned())
             .or_insert_with(|| {
-                Arc::new(Channel {
+                Arc::new(CachedChannel {
                     name: name.to_owned(),
                     wake: watch::channel(0).0,
-                    log: Mutex::new(Log::default()),
+                    log: Mutex::new(CachedLog::default()),
                     dirty: AtomicBool::new(false),
                     fetching: AtomicBool::new(false),
                 })
@@ -127,12 +127,12 @@ impl Channels {
         }
     }
 
-    async fn fetch_loop(self: Arc<Self>, channel: Arc<Channel>) {
+    async fn fetch_loop(self: Arc<Self>, channel: Arc<CachedChannel>) {
         loop {
             channel.dirty.store(false, Ordering::SeqCst);
             if let Err(error) = self.fetch(&channel).await {
                 tracing::warn!(channel = %channel.name, %error, "cannot refresh the read cache");
-                *channel.log.lock().expect("cache poisoned") = Log::default();
+                *channel.log.lock().expect("cache poisoned") = CachedLog::default();
             }
             channel.wake.send_modify(|n| *n = n.wrapping_add(1));
             channel.fetching.store(false, Ordering::SeqCst);
@@ -146,7 +146,7 @@ impl Channels {
         }
     }
 
-    async fn fetch(&self, channel: &Channel) -> Result<(), redis::RedisError> {
+    async fn fetch(&self, channel: &CachedChannel) -> Result<(), redis::RedisError> {
         let mut redis = self.redis.clone();
         let log_key = super::stored::key(&channel.name, "log");
         let mut last = channel.log.lock().expect("cache poisoned").last();
@@ -196,7 +196,7 @@ impl Channels {
     }
 }
 
-impl Channel {
+impl CachedChannel {
     /// What is newer than `since` for `reader`, if the cache can tell.
     pub(super) fn read_after(
         &self,

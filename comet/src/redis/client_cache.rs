@@ -1,10 +1,10 @@
-//! The node's copy of the clients it looked up by token digest, so a poll
-//! costs no round trip to Redis in the steady state.
+//! The client cache: the node's copy of the clients it looked up by token
+//! digest, so a poll costs no round trip to Redis in the steady state.
 //!
 //! A client record never changes once stored; the only news is its
 //! removal, and removing publishes `gone:<token digest>` on the channel's
 //! wake-up channel, which makes every node forget it at once
-//! ([`Known::forget`], one hash look-up: 100 000 clients leaving must not
+//! ([`ClientCache::forget`], one hash look-up: 100 000 clients leaving must not
 //! cost a node a scan of its cache each).
 //! So the copy is trusted for as long as the client keeps polling
 //! ([`CLIENT_CACHE_TTL`] after the last poll that found it) while two
@@ -12,14 +12,14 @@
 //!
 //! - the wake-up subscription is up: losing it may lose removal notices,
 //!   so the subscriber empties the copy when it (re)subscribes
-//!   ([`Known::clear`]), and a look-up that was under way across that
-//!   moment is not kept ([`Known::generation`]);
+//!   ([`ClientCache::clear`]), and a look-up that was under way across that
+//!   moment is not kept ([`ClientCache::generation`]);
 //! - Redis answered recently ([`REDIS_SILENCE`]): a Redis that stopped
 //!   answering (paused, partitioned) without closing the connection is not
 //!   noticed by the subscription, and a poll must then get `503` from the
 //!   store, not a hold answered from memory. The touch task pings every
 //!   [`TOUCH_FLUSH`](super::TOUCH_FLUSH) and reports each answer
-//!   ([`Known::heard_from_redis`]).
+//!   ([`ClientCache::heard_from_redis`]).
 
 use super::super::provider::ClientRecord;
 use super::super::{TokenDigest, TokenMap};
@@ -35,23 +35,23 @@ pub const REDIS_SILENCE: Duration = Duration::from_secs(1);
 
 /// Clients this node looked up, per channel, by token digest.
 #[derive(Default)]
-pub(super) struct Known {
+pub(super) struct ClientCache {
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    channels: HashMap<String, KnownClients>,
-    /// Bumped by every [`Known::clear`].
+    channels: HashMap<String, CachedClients>,
+    /// Bumped by every [`ClientCache::clear`].
     generation: u64,
     /// When Redis last answered the touch task.
     heard: Option<Instant>,
 }
 
 /// One channel's clients and when a poll last found each.
-type KnownClients = TokenMap<TokenDigest, (ClientRecord, Instant)>;
+type CachedClients = TokenMap<TokenDigest, (ClientRecord, Instant)>;
 
-impl Known {
+impl ClientCache {
     /// The client, if known and trusted; a hit counts as the client seen.
     pub(super) fn get(&self, channel: &str, digest: &TokenDigest) -> Option<ClientRecord> {
         self.get_with(channel, digest, ClientRecord::clone)
@@ -159,58 +159,58 @@ mod tests {
 
     #[test]
     fn nothing_is_trusted_before_redis_answered() {
-        let known = Known::default();
-        known.put("c", digest(1), record(), known.generation());
-        assert!(known.get("c", &digest(1)).is_none());
-        known.heard_from_redis();
-        assert!(known.get("c", &digest(1)).is_some());
+        let cache = ClientCache::default();
+        cache.put("c", digest(1), record(), cache.generation());
+        assert!(cache.get("c", &digest(1)).is_none());
+        cache.heard_from_redis();
+        assert!(cache.get("c", &digest(1)).is_some());
     }
 
     #[test]
     fn a_look_up_across_a_clear_is_not_kept() {
-        let known = Known::default();
-        known.heard_from_redis();
-        let before = known.generation();
-        known.clear();
-        known.put("c", digest(1), record(), before);
-        assert!(known.get("c", &digest(1)).is_none());
-        known.put("c", digest(1), record(), known.generation());
-        assert!(known.get("c", &digest(1)).is_some());
+        let cache = ClientCache::default();
+        cache.heard_from_redis();
+        let before = cache.generation();
+        cache.clear();
+        cache.put("c", digest(1), record(), before);
+        assert!(cache.get("c", &digest(1)).is_none());
+        cache.put("c", digest(1), record(), cache.generation());
+        assert!(cache.get("c", &digest(1)).is_some());
     }
 
     #[test]
     fn a_removal_notice_forgets_the_client() {
-        let known = Known::default();
-        known.heard_from_redis();
-        known.put("c", digest(1), record(), known.generation());
-        known.put("c", digest(2), record(), known.generation());
-        known.put("d", digest(1), record(), known.generation());
-        known.forget("c", &digest(1));
-        assert!(known.get("c", &digest(1)).is_none());
-        assert!(known.get("c", &digest(2)).is_some());
-        assert!(known.get("d", &digest(1)).is_some(), "only in its channel");
-        known.forget_channel("c");
-        assert!(known.get("c", &digest(2)).is_none());
-        assert!(known.get("d", &digest(1)).is_some());
+        let cache = ClientCache::default();
+        cache.heard_from_redis();
+        cache.put("c", digest(1), record(), cache.generation());
+        cache.put("c", digest(2), record(), cache.generation());
+        cache.put("d", digest(1), record(), cache.generation());
+        cache.forget("c", &digest(1));
+        assert!(cache.get("c", &digest(1)).is_none());
+        assert!(cache.get("c", &digest(2)).is_some());
+        assert!(cache.get("d", &digest(1)).is_some(), "only in its channel");
+        cache.forget_channel("c");
+        assert!(cache.get("c", &digest(2)).is_none());
+        assert!(cache.get("d", &digest(1)).is_some());
     }
 
     #[test]
     fn a_silent_redis_is_not_trusted() {
-        let known = Known::default();
-        known.put("c", digest(1), record(), known.generation());
-        known.state.lock().unwrap().heard = Some(Instant::now() - REDIS_SILENCE);
-        assert!(known.get("c", &digest(1)).is_none());
+        let cache = ClientCache::default();
+        cache.put("c", digest(1), record(), cache.generation());
+        cache.state.lock().unwrap().heard = Some(Instant::now() - REDIS_SILENCE);
+        assert!(cache.get("c", &digest(1)).is_none());
     }
 
     #[test]
     fn a_client_that_stopped_polling_is_looked_up_again() {
-        let known = Known::default();
-        known.heard_from_redis();
-        known.put("c", digest(1), record(), known.generation());
-        let mut state = known.state.lock().unwrap();
+        let cache = ClientCache::default();
+        cache.heard_from_redis();
+        cache.put("c", digest(1), record(), cache.generation());
+        let mut state = cache.state.lock().unwrap();
         let clients = state.channels.get_mut("c").unwrap();
         clients.get_mut(&digest(1)).unwrap().1 = Instant::now() - CLIENT_CACHE_TTL;
         drop(state);
-        assert!(known.get("c", &digest(1)).is_none());
+        assert!(cache.get("c", &digest(1)).is_none());
     }
 }

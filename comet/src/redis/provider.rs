@@ -56,29 +56,10 @@ impl Provider for RedisProvider {
         channel: &str,
         digest: &TokenDigest,
     ) -> Result<Option<ClientRecord>, CometError> {
-        if let Some(record) = self.client_cache.get(channel, digest) {
-            return Ok(Some(record));
+        match self.client_cache.get(channel, digest) {
+            Some(record) => Ok(Some(record)),
+            None => self.looked_up_client(channel, digest).await,
         }
-        let generation = self.client_cache.generation();
-        let public: Option<String> = redis::cmd("HGET")
-            .arg(key(channel, "digests"))
-            .arg(digest.to_hex())
-            .query_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
-        let Some(public) = public else {
-            return Ok(None);
-        };
-        let record = self
-            .stored_client(channel, &public)
-            .await?
-            .map(|c| c.record())
-            .transpose()?;
-        if let Some(record) = &record {
-            self.client_cache
-                .put(channel, *digest, record.clone(), generation);
-        }
-        Ok(record)
     }
 
     /// From the node's cache without copying the record's names (every
@@ -94,7 +75,7 @@ impl Provider for RedisProvider {
         {
             Some(client) => Some(client),
             None => self
-                .client_by_digest(channel, digest)
+                .looked_up_client(channel, digest)
                 .await?
                 .as_ref()
                 .map(PollingClient::from),

@@ -4,7 +4,7 @@
 
 use super::RedisProvider;
 use crate::provider::{Audience, ClientRecord, StoredMessage};
-use crate::{CometError, Cursor, PublicToken};
+use crate::{CometError, Cursor, PublicToken, TokenDigest};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -130,6 +130,35 @@ impl RedisProvider {
             .map_err(unavailable)?;
         json.map(|j| serde_json::from_str(&j).map_err(|e| CometError::Unavailable(e.to_string())))
             .transpose()
+    }
+
+    /// The client with this token digest as Redis has it (two look-ups),
+    /// kept in the client cache unless the cache was emptied meanwhile.
+    pub(super) async fn looked_up_client(
+        &self,
+        channel: &str,
+        digest: &TokenDigest,
+    ) -> Result<Option<ClientRecord>, CometError> {
+        let generation = self.client_cache.generation();
+        let public: Option<String> = redis::cmd("HGET")
+            .arg(key(channel, "digests"))
+            .arg(digest.to_hex())
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        let Some(public) = public else {
+            return Ok(None);
+        };
+        let record = self
+            .stored_client(channel, &public)
+            .await?
+            .map(|c| c.record())
+            .transpose()?;
+        if let Some(record) = &record {
+            self.client_cache
+                .put(channel, *digest, record.clone(), generation);
+        }
+        Ok(record)
     }
 
     /// Stream entries to stored messages, keeping those `reader` may see.

@@ -48,8 +48,11 @@ fi
 
 if [ "${1:-}" = "test" ]; then
   apt_install chromium redis-server
-  if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
-    say "npm ci in end2end/"
-    (cd "$ROOT/end2end" && npm ci --silent --no-audit --no-fund)
-  fi
+  # The chat's browser suite, and the one of the app outside the workspace.
+  for dir in end2end fixtures/news/end2end; do
+    if [ ! -d "$ROOT/$dir/node_modules/@playwright/test" ]; then
+      say "npm ci in $dir/"
+      (cd "$ROOT/$dir" && npm ci --silent --no-audit --no-fund)
+    fi
+  done
 fi

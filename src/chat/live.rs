@@ -33,8 +33,9 @@ pub struct Live {
 /// with the page.
 #[cfg(feature = "hydrate")]
 pub fn start(live: Live) {
+    use super::presence::{apply_presence, presence_of};
     use super::reread::{reread_online, Reread};
-    use super::{apply_presence, presence_of, CHANNEL};
+    use super::CHANNEL;
     use comet::subscriber::{Failure, Subscriber};
     let (seen, online, lines, status, log) =
         (live.seen, live.online, live.lines, live.status, live.log);

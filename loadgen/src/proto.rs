@@ -235,17 +235,19 @@ pub struct PollReply<'a> {
 pub struct WireMessage<'a> {
     #[serde(borrow)]
     pub id: Cow<'a, str>,
-    #[serde(borrow)]
-    pub n: Cow<'a, str>,
-    /// Chat contents; join/leave contents parse too (with no `m`).
-    #[serde(default, borrow)]
-    pub c: Option<Contents<'a>>,
+    /// The message's kind (`"n"` on the wire).
+    #[serde(rename = "n", borrow)]
+    pub name: Cow<'a, str>,
+    /// Chat contents (`"c"`); join/leave contents parse too (with no text).
+    #[serde(rename = "c", default, borrow)]
+    pub contents: Option<Contents<'a>>,
 }
 
 #[derive(Deserialize)]
 pub struct Contents<'a> {
-    #[serde(default, borrow)]
-    pub m: Option<Cow<'a, str>>,
+    /// A chat message's text (`"m"`).
+    #[serde(rename = "m", default, borrow)]
+    pub text: Option<Cow<'a, str>>,
 }
 
 pub fn parse_poll(body: &[u8]) -> Result<PollReply<'_>, CallError> {
@@ -332,7 +334,7 @@ mod tests {
         assert_eq!(reply.status, "messages");
         assert_eq!(reply.messages.len(), 2);
         assert_eq!(reply.messages[1].id, "ab-4");
-        assert!(reply.messages[0].c.as_ref().unwrap().m.is_none());
+        assert!(reply.messages[0].contents.as_ref().unwrap().text.is_none());
         let reply = parse_poll(br#"{"status":"timeout"}"#).unwrap();
         assert!(reply.messages.is_empty());
     }

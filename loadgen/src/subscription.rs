@@ -50,8 +50,8 @@ impl Answer<'_> {
         match self {
             Answer::Batch(reply) => {
                 for m in &reply.messages {
-                    let text = (m.n == "ChatMessage")
-                        .then(|| m.c.as_ref().and_then(|c| c.m.as_deref()))
+                    let text = (m.name == "ChatMessage")
+                        .then(|| m.contents.as_ref().and_then(|c| c.text.as_deref()))
                         .flatten();
                     f(text);
                 }

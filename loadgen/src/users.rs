@@ -145,7 +145,11 @@ impl User {
                     let reply = proto::parse_poll(&body)?;
                     let mut found = false;
                     for m in &reply.messages {
-                        let text = m.c.as_ref().and_then(|c| c.m.as_deref()).unwrap_or("");
+                        let text = m
+                            .contents
+                            .as_ref()
+                            .and_then(|c| c.text.as_deref())
+                            .unwrap_or("");
                         found |= proto::parse_text(text, &prefix)
                             .is_some_and(|(p, s, _)| p == self.index && s == mine);
                     }

@@ -48,21 +48,27 @@ pub const PRIVATE_MESSAGE: &str = "PrivateMessage";
 
 /// Contents of [`CHAT_MESSAGE`] and [`PRIVATE_MESSAGE`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The JSON keys are short (every poll reply repeats them); the Rust
+/// names say what they are.
 pub struct ChatText {
-    /// From: display name.
-    pub f: String,
-    /// From: public token.
-    pub p: String,
+    /// The sender's display name.
+    #[serde(rename = "f")]
+    pub from_name: String,
+    /// The sender's public token.
+    #[serde(rename = "p")]
+    pub from_public: String,
     /// The text, shown as text, never as HTML.
-    pub m: String,
+    #[serde(rename = "m")]
+    pub text: String,
     /// Sent at, milliseconds since the Unix epoch.
-    pub t: u64,
-    /// To (public token), for a private message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// To (display name), for a private message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tn: Option<String>,
+    #[serde(rename = "t")]
+    pub sent_at_ms: u64,
+    /// For a private message: the recipient's public token.
+    #[serde(rename = "to", default, skip_serializing_if = "Option::is_none")]
+    pub to_public: Option<String>,
+    /// For a private message: the recipient's display name.
+    #[serde(rename = "tn", default, skip_serializing_if = "Option::is_none")]
+    pub to_name: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,11 +130,11 @@ impl Line {
                 vec![Line {
                     id,
                     kind,
-                    from: c.f,
-                    from_public: c.p,
-                    text: c.m,
-                    at_ms: c.t,
-                    to: c.tn,
+                    from: c.from_name,
+                    from_public: c.from_public,
+                    text: c.text,
+                    at_ms: c.sent_at_ms,
+                    to: c.to_name,
                     names: None,
                 }]
             }
@@ -174,6 +180,24 @@ pub fn name_hue(name: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_text_keeps_its_short_json_keys() {
+        let text = ChatText {
+            from_name: "Ada".into(),
+            from_public: "pub".into(),
+            text: "hi".into(),
+            sent_at_ms: 7,
+            to_public: Some("to".into()),
+            to_name: Some("Bo".into()),
+        };
+        let json = serde_json::to_value(&text).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"f": "Ada", "p": "pub", "m": "hi", "t": 7, "to": "to", "tn": "Bo"})
+        );
+        assert_eq!(serde_json::from_value::<ChatText>(json).unwrap(), text);
+    }
 
     #[test]
     fn a_name_always_gets_the_same_hue() {

@@ -150,12 +150,12 @@ pub fn chat_text(
         ));
     }
     let contents = ChatText {
-        f: from.display_name.clone(),
-        p: from.public.to_string(),
-        m: text.to_owned(),
-        t: unix_millis(),
-        to: to.map(|(public, _)| public.to_string()),
-        tn: to.map(|(_, name)| name.to_owned()),
+        from_name: from.display_name.clone(),
+        from_public: from.public.to_string(),
+        text: text.to_owned(),
+        sent_at_ms: unix_millis(),
+        to_public: to.map(|(public, _)| public.to_string()),
+        to_name: to.map(|(_, name)| name.to_owned()),
     };
     serde_json::to_value(contents).map_err(super::session::internal)
 }

@@ -17,7 +17,8 @@
 //! `println!` rather than `tracing`.
 
 use comet::client::{Auth, Client, Event};
-use comet_chat::chat::{History, Line, LineKind, CHANNEL};
+use comet_chat::chat::lines::{Line, LineKind};
+use comet_chat::chat::{History, CHANNEL};
 use reqwest::{header, redirect, StatusCode};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_stream::wrappers::LinesStream;

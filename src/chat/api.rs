@@ -8,7 +8,8 @@
 //! `text` (names and messages), `limits` and `throttle` (per-address
 //! rates) and `args` (malformed arguments are `400`, not Leptos's `500`).
 
-use super::{History, OnlineUser};
+use super::lines::OnlineUser;
+use super::History;
 use leptos::prelude::*;
 
 /// Shown when a display name is already in use (exact wording matters: it

@@ -4,7 +4,8 @@
 //! answer was lost is not sent twice.
 
 use super::api::{error_text, SendMessage, SendPrivateMessage};
-use super::{name_hue, OnlineUser};
+use super::lines::OnlineUser;
+use super::name_hue;
 use leptos::prelude::*;
 
 #[component]

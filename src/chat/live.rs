@@ -6,7 +6,7 @@
 //! while the reader is there. The server renders the page once and starts
 //! none of it.
 
-use super::{Line, OnlineUser};
+use super::lines::{Line, OnlineUser};
 use comet::{Cursor, Status};
 use leptos::prelude::*;
 use std::collections::HashSet;
@@ -33,7 +33,7 @@ pub struct Live {
 /// with the page.
 #[cfg(feature = "hydrate")]
 pub fn start(live: Live) {
-    use super::presence::{apply_presence, presence_of};
+    use super::lines::{apply_presence, presence_of};
     use super::reread::{reread_online, Reread};
     use super::CHANNEL;
     use comet::subscriber::{Failure, Subscriber};
@@ -127,7 +127,7 @@ fn near_bottom(el: &leptos::web_sys::HtmlDivElement) -> bool {
 fn missed_notice() -> Line {
     Line {
         id: format!("notice-{}", js_sys::Date::now()),
-        kind: super::LineKind::Notice,
+        kind: super::lines::LineKind::Notice,
         from: String::new(),
         from_public: String::new(),
         text: "Some messages were missed while you were away; showing new ones from here.".into(),

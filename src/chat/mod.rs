@@ -11,9 +11,10 @@
 //!   its message box; `people`: who is online; `live` (started in the
 //!   browser only): what keeps it current; `reread` (browser only): the
 //!   online list read again after an incomplete change.
-//! - `presence`: how joins and leaves read in the log and the online list.
+//! - `lines`: how comet messages read on the page: the log's lines (joins
+//!   and leaves counted), and the online list presence keeps current.
 //! - this file: what a chat message looks like inside a comet message, and
-//!   what the chat page is given (`History`, `OnlineUser`).
+//!   what the chat page is given first (`History`).
 
 pub mod api;
 #[cfg(feature = "ssr")]
@@ -22,10 +23,10 @@ pub mod clock;
 pub mod composer;
 #[cfg(feature = "ssr")]
 pub mod limits;
+pub mod lines;
 pub mod live;
 pub mod login;
 pub mod people;
-pub mod presence;
 #[cfg(feature = "hydrate")]
 pub mod reread;
 pub mod room;
@@ -71,81 +72,6 @@ pub struct ChatText {
     pub to_name: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LineKind {
-    Chat,
-    Private,
-    Join,
-    Leave,
-    /// Said by this page itself (e.g. "messages were missed"), never sent.
-    Notice,
-}
-
-impl LineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineKind::Chat => "chat",
-            LineKind::Private => "private",
-            LineKind::Join => "join",
-            LineKind::Leave => "leave",
-            LineKind::Notice => "notice",
-        }
-    }
-}
-
-/// One line of the message list, as the page shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    pub id: String,
-    pub kind: LineKind,
-    pub from: String,
-    pub from_public: String,
-    pub text: String,
-    pub at_ms: u64,
-    /// For a private message: to whom (display name).
-    pub to: Option<String>,
-    /// For a line that counts people ("12 people joined"): the names it
-    /// knows, shown on hover.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub names: Option<String>,
-}
-
-impl Line {
-    /// The lines for a comet message: none for a kind this page does not
-    /// show (or contents it cannot read); one for a chat message; for a
-    /// presence change, a line for who joined and one for who left (either
-    /// may be missing, see [`presence::presence_lines`]).
-    pub fn from_message(message: &Message) -> Vec<Line> {
-        let id = message.id.0.clone();
-        match message.name.as_str() {
-            CHAT_MESSAGE | PRIVATE_MESSAGE => {
-                let Ok(c) = serde_json::from_value::<ChatText>(message.contents.clone()) else {
-                    return Vec::new();
-                };
-                let kind = if message.name == PRIVATE_MESSAGE {
-                    LineKind::Private
-                } else {
-                    LineKind::Chat
-                };
-                vec![Line {
-                    id,
-                    kind,
-                    from: c.from_name,
-                    from_public: c.from_public,
-                    text: c.text,
-                    at_ms: c.sent_at_ms,
-                    to: c.to_name,
-                    names: None,
-                }]
-            }
-            comet::wire::PRESENCE => presence::presence_of(message)
-                .map(|change| presence::presence_lines(&id, &change))
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
-    }
-}
-
 /// Your own session, as the chat page needs it (never the private token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
@@ -160,12 +86,6 @@ pub struct History {
     pub me: Me,
     pub messages: Vec<Message>,
     pub cursor: comet::Cursor,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OnlineUser {
-    pub name: String,
-    pub public: String,
 }
 
 /// A stable hue (0–359) for a name, so a user has one colour everywhere.

@@ -2,7 +2,8 @@
 //! the page (`live`); everyone but you is a button that picks them for a
 //! private message in the composer.
 
-use super::{name_hue, OnlineUser};
+use super::lines::OnlineUser;
+use super::name_hue;
 use leptos::either::Either;
 use leptos::prelude::*;
 

@@ -2,8 +2,7 @@
 //! incomplete (a crowd lists only some of its members).
 
 use super::api::online_users;
-use super::presence::apply_presence;
-use super::OnlineUser;
+use super::lines::{apply_presence, OnlineUser};
 use leptos::prelude::*;
 
 /// A re-read of who is online under way, and the presence changes that

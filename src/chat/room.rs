@@ -6,10 +6,10 @@
 use super::api::{online_users, recent_messages, Logout};
 use super::clock::{clock, iso_time};
 use super::composer::Composer;
+use super::lines::{apply_presence, presence_of, Line, LineKind, OnlineUser};
 use super::live::{self, Live};
 use super::people::People;
-use super::presence::{apply_presence, presence_of};
-use super::{name_hue, History, Line, LineKind, OnlineUser};
+use super::{name_hue, History};
 use comet::Status;
 use leptos::either::Either;
 use leptos::prelude::*;

@@ -1,10 +1,87 @@
-//! How presence changes (comet's [`PRESENCE`] messages) read in the chat:
-//! the log's lines ("Ada and Bo joined", "12 people left") and the online
-//! list they keep current.
+//! How comet messages read on the chat page: one [`Line`] of the log per
+//! chat message, presence changes as counted lines ("Ada and Bo joined",
+//! "12 people left"), and the online list ([`OnlineUser`]) those same
+//! changes keep current.
 
-use super::{Line, LineKind, OnlineUser};
+use super::{ChatText, CHAT_MESSAGE, PRIVATE_MESSAGE};
 use comet::wire::{Member, PresenceChange, PRESENCE};
 use comet::Message;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineKind {
+    Chat,
+    Private,
+    Join,
+    Leave,
+    /// Said by this page itself (e.g. "messages were missed"), never sent.
+    Notice,
+}
+
+impl LineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineKind::Chat => "chat",
+            LineKind::Private => "private",
+            LineKind::Join => "join",
+            LineKind::Leave => "leave",
+            LineKind::Notice => "notice",
+        }
+    }
+}
+
+/// One line of the message list, as the page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub id: String,
+    pub kind: LineKind,
+    pub from: String,
+    pub from_public: String,
+    pub text: String,
+    pub at_ms: u64,
+    /// For a private message: to whom (display name).
+    pub to: Option<String>,
+    /// For a line that counts people ("12 people joined"): the names it
+    /// knows, shown on hover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<String>,
+}
+
+impl Line {
+    /// The lines for a comet message: none for a kind this page does not
+    /// show (or contents it cannot read); one for a chat message; for a
+    /// presence change, a line for who joined and one for who left (either
+    /// may be missing, see [`presence_lines`]).
+    pub fn from_message(message: &Message) -> Vec<Line> {
+        let id = message.id.0.clone();
+        match message.name.as_str() {
+            CHAT_MESSAGE | PRIVATE_MESSAGE => {
+                let Ok(c) = serde_json::from_value::<ChatText>(message.contents.clone()) else {
+                    return Vec::new();
+                };
+                let kind = if message.name == PRIVATE_MESSAGE {
+                    LineKind::Private
+                } else {
+                    LineKind::Chat
+                };
+                vec![Line {
+                    id,
+                    kind,
+                    from: c.from_name,
+                    from_public: c.from_public,
+                    text: c.text,
+                    at_ms: c.sent_at_ms,
+                    to: c.to_name,
+                    names: None,
+                }]
+            }
+            PRESENCE => presence_of(message)
+                .map(|change| presence_lines(&id, &change))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// The presence change a message carries, if it is one.
 pub fn presence_of(message: &Message) -> Option<PresenceChange> {
@@ -74,6 +151,12 @@ fn crowd_text(members: &[Member], more: usize, verb: &str) -> Option<String> {
         }
         _ => Some(format!("{count} people {verb}")),
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineUser {
+    pub name: String,
+    pub public: String,
 }
 
 /// Who is online: a snapshot, kept current by presence changes (the same

@@ -2,11 +2,14 @@
 //! then environment variables, then the built-in defaults for anything
 //! neither sets. A bad value stops start-up with a message naming it: a
 //! server that silently ignores `COMET_POLL_TIMEOUT=abc` is worse than one
-//! that does not start.
+//! that does not start. Every setting's key, variable, default and bounds
+//! are one row of [`table::SETTINGS`]; this file says which field each
+//! fills.
 
 mod http;
 mod read;
 mod redis_url;
+pub mod table;
 
 pub use read::parse_duration;
 pub use redis_url::{redact, RedisUrl};
@@ -14,7 +17,7 @@ pub use redis_url::{redact, RedisUrl};
 use comet::{Retention, Settings};
 use read::Reader;
 use std::net::SocketAddr;
-use std::time::Duration;
+use table::{setting, Kind};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -87,10 +90,6 @@ pub enum ConfigError {
     Unknown { key: String, path: String },
 }
 
-/// Upper bounds (see `read.rs` for why every setting has one).
-const HOUR: Duration = Duration::from_secs(3600);
-const DAY: Duration = Duration::from_secs(24 * 3600);
-
 impl Config {
     /// From `COMET_CONFIG` (default `Leptos.toml`, if present) and the process environment.
     pub fn load() -> Result<Config, ConfigError> {
@@ -110,89 +109,40 @@ impl Config {
         Self::from_sources(text.as_deref(), &path, |key| std::env::var(key).ok())
     }
 
-    /// From a settings file's text and an environment lookup. Each setting:
-    /// its environment variable, else its file key, else the default; both
-    /// sources pass the same validation ([`Reader`]).
+    /// From a settings file's text and an environment lookup. Each setting
+    /// (its row in [`table::SETTINGS`]): its environment variable, else its
+    /// file key, else its default; all three pass the same validation
+    /// ([`Reader`]).
     pub fn from_sources(
         file: Option<&str>,
         path: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let mut r = Reader::new(&env, file, path)?;
-        let defaults = Settings::default();
-        let retention = Retention::default();
+        let config = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(config)
+    }
+
+    fn read(r: &mut Reader) -> Result<Config, ConfigError> {
         let comet = Settings {
-            connection_timeout: r.duration(
-                "COMET_POLL_TIMEOUT",
-                "comet.poll_timeout",
-                defaults.connection_timeout,
-                HOUR,
-            )?,
-            idle_timeout: r.duration(
-                "COMET_IDLE_TIMEOUT",
-                "comet.idle_timeout",
-                defaults.idle_timeout,
-                DAY,
-            )?,
-            reap_interval: r.duration(
-                "COMET_REAP_INTERVAL",
-                "comet.reap_interval",
-                defaults.reap_interval,
-                HOUR,
-            )?,
-            max_polls_per_client: r.count(
-                "COMET_MAX_POLLS_PER_CLIENT",
-                "comet.max_polls_per_client",
-                defaults.max_polls_per_client,
-                1..=1_000,
-            )?,
-            max_polls: r.count(
-                "COMET_MAX_POLLS",
-                "comet.max_polls",
-                defaults.max_polls,
-                1..=10_000_000,
-            )?,
-            max_clients: r.count(
-                "COMET_MAX_CLIENTS",
-                "comet.max_clients",
-                defaults.max_clients,
-                1..=100_000_000,
-            )?,
-            batch_limit: r.count(
-                "COMET_BATCH_LIMIT",
-                "comet.batch_limit",
-                defaults.batch_limit,
-                1..=100_000,
-            )?,
-            max_body_bytes: r.count(
-                "COMET_MAX_BODY_BYTES",
-                "comet.max_body_bytes",
-                defaults.max_body_bytes,
-                1..=1 << 20,
-            )?,
-            max_display_name_chars: r.count(
-                "CHAT_MAX_NAME_CHARS",
-                "chat.max_name_chars",
-                defaults.max_display_name_chars,
-                1..=1_000,
-            )?,
-            provider_timeout: r.duration(
-                "COMET_PROVIDER_TIMEOUT",
-                "comet.provider_timeout",
-                defaults.provider_timeout,
-                Duration::from_secs(60),
-            )?,
-            presence_window: r.duration(
-                "COMET_PRESENCE_WINDOW",
-                "comet.presence_window",
-                defaults.presence_window,
-                Duration::from_secs(10),
-            )?,
-            presence_cap: defaults.presence_cap,
+            connection_timeout: r.duration(setting!("comet.poll_timeout"))?,
+            idle_timeout: r.duration(setting!("comet.idle_timeout"))?,
+            reap_interval: r.duration(setting!("comet.reap_interval"))?,
+            max_polls_per_client: r.count(setting!("comet.max_polls_per_client"))?,
+            max_polls: r.count(setting!("comet.max_polls"))?,
+            max_clients: r.count(setting!("comet.max_clients"))?,
+            batch_limit: r.count(setting!("comet.batch_limit"))?,
+            max_body_bytes: r.count(setting!("comet.max_body_bytes"))?,
+            max_display_name_chars: r.count(setting!("chat.max_name_chars"))?,
+            provider_timeout: r.duration(setting!("comet.provider_timeout"))?,
+            presence_window: r.duration(setting!("comet.presence_window"))?,
+            // Not a setting: the library's choice.
+            presence_cap: Settings::default().presence_cap,
         };
         if comet.idle_timeout <= comet.connection_timeout {
             return Err(ConfigError::Invalid {
-                key: "COMET_IDLE_TIMEOUT".into(),
+                key: setting!("comet.idle_timeout").var.into(),
                 value: format!("{:?}", comet.idle_timeout),
                 reason: format!(
                     "must be longer than the poll timeout ({:?}), or clients holding a poll would be removed",
@@ -201,74 +151,54 @@ impl Config {
             });
         }
         let retention = Retention {
-            max_messages: r.count(
-                "COMET_RETENTION_MESSAGES",
-                "comet.retention_messages",
-                retention.max_messages,
-                1..=10_000_000,
-            )?,
-            max_age: r.duration(
-                "COMET_RETENTION_AGE",
-                "comet.retention_age",
-                retention.max_age,
-                365 * DAY,
-            )?,
+            max_messages: r.count(setting!("comet.retention_messages"))?,
+            max_age: r.duration(setting!("comet.retention_age"))?,
         };
         let chat = ChatSettings {
             max_name_chars: comet.max_display_name_chars,
-            max_message_chars: r.count(
-                "CHAT_MAX_MESSAGE_CHARS",
-                "chat.max_message_chars",
-                2000,
-                1..=100_000,
-            )?,
-            history: r.count("CHAT_HISTORY", "chat.history", 50, 1..=10_000)?,
-            cookie_secure: r.flag("CHAT_COOKIE_SECURE", "chat.cookie_secure", false)?,
-            send_rate: r.count("CHAT_SEND_RATE", "chat.send_rate", 10, 0..=1_000_000)?,
-            send_burst: r.count("CHAT_SEND_BURST", "chat.send_burst", 50, 1..=1_000_000)?,
-            // 10 a minute after a burst of 20: a household or office behind
-            // one NAT logging in together, and each retyping a taken name
-            // once or twice, stays under it; a script filling the chat from
-            // one address gets 20 names, then one every 6 seconds.
-            login_rate: r.count("CHAT_LOGIN_RATE", "chat.login_rate", 10, 0..=1_000_000)?,
-            login_burst: r.count("CHAT_LOGIN_BURST", "chat.login_burst", 20, 1..=1_000_000)?,
-            trusted_proxies: trusted_proxies(&mut r)?,
+            max_message_chars: r.count(setting!("chat.max_message_chars"))?,
+            history: r.count(setting!("chat.history"))?,
+            cookie_secure: r.flag(setting!("chat.cookie_secure"))?,
+            send_rate: r.count(setting!("chat.send_rate"))?,
+            send_burst: r.count(setting!("chat.send_burst"))?,
+            login_rate: r.count(setting!("chat.login_rate"))?,
+            login_burst: r.count(setting!("chat.login_burst"))?,
+            trusted_proxies: trusted_proxies(r)?,
         };
-        let redis_url = match r.find("COMET_REDIS_URL", "comet.redis_url") {
-            None => None,
-            Some(found) => match found.value.as_str().map(str::trim) {
-                Some("") => None,
-                Some(url) => Some(RedisUrl::new(url.to_owned()).map_err(|reason| {
-                    found.invalid_showing(format!("{:?}", redact(url)), reason)
-                })?),
-                None => return Err(found.invalid("expected a redis:// URL")),
-            },
-        };
-        let metrics = match r.find("COMET_METRICS", "comet.metrics") {
-            None => MetricsAt::Same,
-            Some(found) => match found.value.as_str().map(str::trim) {
-                Some("same") => MetricsAt::Same,
-                Some("off") => MetricsAt::Off,
-                Some(addr) => MetricsAt::Separate(addr.parse().map_err(|_| {
-                    found.invalid("expected same, off, or an address such as 127.0.0.1:9100")
-                })?),
-                None => {
-                    return Err(
-                        found.invalid("expected same, off, or an address such as 127.0.0.1:9100")
-                    )
-                }
-            },
-        };
-        let http = http::limits(&mut r)?;
-        r.finish()?;
         Ok(Config {
             comet,
             retention,
             chat,
-            redis_url,
-            metrics,
-            http,
+            redis_url: redis_url(r)?,
+            metrics: metrics(r)?,
+            http: http::limits(r)?,
         })
+    }
+}
+
+/// `COMET_REDIS_URL`: empty (the default) means none.
+fn redis_url(r: &mut Reader) -> Result<Option<RedisUrl>, ConfigError> {
+    let found = r.other(setting!("comet.redis_url"), Kind::RedisUrl);
+    match found.value.as_str().map(str::trim) {
+        Some("") => Ok(None),
+        Some(url) => Ok(Some(RedisUrl::new(url.to_owned()).map_err(|reason| {
+            found.invalid_showing(format!("{:?}", redact(url)), reason)
+        })?)),
+        None => Err(found.invalid("expected a redis:// URL")),
+    }
+}
+
+/// `COMET_METRICS`: `same`, `off`, or an address of its own.
+fn metrics(r: &mut Reader) -> Result<MetricsAt, ConfigError> {
+    const EXPECTED: &str = "expected same, off, or an address such as 127.0.0.1:9100";
+    let found = r.other(setting!("comet.metrics"), Kind::Metrics);
+    match found.value.as_str().map(str::trim) {
+        Some("same") => Ok(MetricsAt::Same),
+        Some("off") => Ok(MetricsAt::Off),
+        Some(addr) => Ok(MetricsAt::Separate(
+            addr.parse().map_err(|_| found.invalid(EXPECTED))?,
+        )),
+        None => Err(found.invalid(EXPECTED)),
     }
 }
 
@@ -277,9 +207,7 @@ impl Config {
 fn trusted_proxies(r: &mut Reader) -> Result<Vec<crate::peer::Cidr>, ConfigError> {
     const EXPECTED: &str =
         "expected IP addresses or networks such as 10.0.0.0/8, separated by commas";
-    let Some(found) = r.find("CHAT_TRUSTED_PROXIES", "chat.trusted_proxies") else {
-        return Ok(Vec::new());
-    };
+    let found = r.other(setting!("chat.trusted_proxies"), Kind::Networks);
     let items: Vec<String> = match &found.value {
         toml::Value::String(text) => text
             .split(',')

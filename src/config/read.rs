@@ -1,23 +1,20 @@
 //! How one setting is read: the environment variable if set, else the
-//! settings file's key, else the default; and the one validation both pass.
+//! settings file's key, else the default; and the one validation all three
+//! pass. Which variable, key, default and bounds: the setting's row in
+//! [`SETTINGS`](super::table::SETTINGS).
 //!
-//! Why one path for both sources: a check written twice drifts. Before
+//! Why one path for every source: a check written twice drifts. Before
 //! this reader a count of `0` in `Leptos.toml` was accepted where the same
 //! value in the environment was refused, and a duration too large for
 //! [`Duration`] panicked instead of naming its variable. Here every value,
 //! whatever its source, becomes a [`toml::Value`] first (an environment
-//! value is a string), is parsed by the same function and checked against
-//! the same bounds; an error names where the value came from
-//! (`COMET_MAX_POLLS` or `comet.max_polls in Leptos.toml`).
-//!
-//! Every setting has an upper bound as well as a lower one: a poll timeout
-//! of a thousand years is not a choice anyone makes on purpose, and a
-//! number that large is where arithmetic on it (deadlines, `Instant + d`)
-//! would overflow and panic much later, far from its cause.
+//! value and a default are strings), is parsed by the same function and
+//! checked against the same bounds; an error names where the value came
+//! from (`COMET_MAX_POLLS` or `comet.max_polls in Leptos.toml`).
 
+use super::table::{Kind, Setting};
 use super::ConfigError;
 use std::collections::BTreeSet;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 use toml::Value;
 
@@ -32,7 +29,7 @@ pub(super) struct Reader<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     file: toml::Table,
     path: &'a str,
-    read: BTreeSet<String>,
+    read: BTreeSet<&'static str>,
 }
 
 /// A value found for a setting, with the name an error should give it.
@@ -83,37 +80,47 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The raw value of a setting: `env_key` in the environment, else
-    /// `file_key` (`section.key`) in the file.
-    pub fn find(&mut self, env_key: &str, file_key: &str) -> Option<Found> {
-        self.read.insert(file_key.to_owned());
-        if let Some(text) = (self.env)(env_key) {
-            return Some(Found {
-                name: env_key.to_owned(),
+    /// The value of `setting`: its variable if set, else its key in the
+    /// file, else its default (read as if it had been set to it).
+    fn value(&mut self, setting: &'static Setting) -> Found {
+        self.read.insert(setting.key);
+        if let Some(text) = (self.env)(setting.var) {
+            return Found {
+                name: setting.var.to_owned(),
                 value: Value::String(text),
-            });
+            };
         }
-        let (section, key) = file_key.split_once('.')?;
-        let value = self.file.get(section)?.as_table()?.get(key)?.clone();
-        Some(Found {
-            name: format!("{file_key} in {}", self.path),
-            value,
-        })
+        if let Some(value) = self.in_file(setting.key) {
+            return Found {
+                name: format!("{} in {}", setting.key, self.path),
+                value,
+            };
+        }
+        Found {
+            name: format!("the default of {}", setting.var),
+            value: Value::String(setting.default.to_owned()),
+        }
     }
 
-    /// A duration between 1 ms and `max`: `25s`, `500ms`, `2m`, `1h`, or
-    /// a number of seconds (a string in the environment, a string or a
-    /// number in the file).
-    pub fn duration(
-        &mut self,
-        env_key: &str,
-        file_key: &str,
-        default: Duration,
-        max: Duration,
-    ) -> Result<Duration, ConfigError> {
-        let Some(found) = self.find(env_key, file_key) else {
-            return Ok(default);
+    /// As [`value`](Self::value), for a setting of `kind` whose parser
+    /// lives beside its type.
+    pub fn other(&mut self, setting: &'static Setting, kind: Kind) -> Found {
+        assert_eq!(setting.kind, kind, "{} in SETTINGS", setting.key);
+        self.value(setting)
+    }
+
+    fn in_file(&self, key: &str) -> Option<Value> {
+        let (section, key) = key.split_once('.')?;
+        self.file.get(section)?.as_table()?.get(key).cloned()
+    }
+
+    /// A [`Kind::Duration`]: between 1 ms and its `max`; a string in the
+    /// environment, a string or a number of seconds in the file.
+    pub fn duration(&mut self, setting: &'static Setting) -> Result<Duration, ConfigError> {
+        let Kind::Duration { max } = setting.kind else {
+            panic!("{} is not a duration in SETTINGS", setting.key);
         };
+        let found = self.value(setting);
         let parsed = match &found.value {
             Value::String(text) => parse_duration(text),
             Value::Integer(n) => u64::try_from(*n).ok().map(Duration::from_secs),
@@ -130,45 +137,31 @@ impl<'a> Reader<'a> {
             })
     }
 
-    /// A whole number within `range`, as `T` (the range fits in `T`).
-    pub fn count<T: TryFrom<u64>>(
-        &mut self,
-        env_key: &str,
-        file_key: &str,
-        default: T,
-        range: RangeInclusive<u64>,
-    ) -> Result<T, ConfigError> {
-        let Some(found) = self.find(env_key, file_key) else {
-            return Ok(default);
+    /// A [`Kind::Count`]: a whole number within its bounds, as `T` (the
+    /// bounds fit in `T`).
+    pub fn count<T: TryFrom<u64>>(&mut self, setting: &'static Setting) -> Result<T, ConfigError> {
+        let Kind::Count { min, max } = setting.kind else {
+            panic!("{} is not a count in SETTINGS", setting.key);
         };
+        let found = self.value(setting);
         let parsed = match &found.value {
             Value::String(text) => text.trim().parse::<u64>().ok(),
             Value::Integer(n) => u64::try_from(*n).ok(),
             _ => None,
         };
-        let reason = match range.start() {
-            0 => format!(
-                "expected a whole number up to {} (0: no limit)",
-                range.end()
-            ),
-            low => format!("expected a whole number from {low} to {}", range.end()),
+        let reason = match min {
+            0 => format!("expected a whole number up to {max} (0: no limit)"),
+            low => format!("expected a whole number from {low} to {max}"),
         };
         parsed
-            .filter(|n| range.contains(n))
+            .filter(|n| (min..=max).contains(n))
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| found.invalid(reason))
     }
 
-    /// `true`/`false` (also `1`/`0`, `yes`/`no` in the environment).
-    pub fn flag(
-        &mut self,
-        env_key: &str,
-        file_key: &str,
-        default: bool,
-    ) -> Result<bool, ConfigError> {
-        let Some(found) = self.find(env_key, file_key) else {
-            return Ok(default);
-        };
+    /// A [`Kind::Flag`]: `true`/`false` (also `1`/`0`, `yes`/`no` as a string).
+    pub fn flag(&mut self, setting: &'static Setting) -> Result<bool, ConfigError> {
+        let found = self.other(setting, Kind::Flag);
         match &found.value {
             Value::Boolean(b) => Ok(*b),
             Value::String(text) => match text.trim() {
@@ -180,6 +173,12 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The keys read so far.
+    #[cfg(test)]
+    pub fn read(&self) -> &BTreeSet<&'static str> {
+        &self.read
+    }
+
     /// Refuses any file key no setting read: a misspelt key would
     /// otherwise leave its setting at the default without a word.
     pub fn finish(self) -> Result<(), ConfigError> {
@@ -189,7 +188,7 @@ impl<'a> Reader<'a> {
             };
             for key in table.keys() {
                 let full = format!("{section}.{key}");
-                if !self.read.contains(&full) {
+                if !self.read.contains(full.as_str()) {
                     return Err(self.unknown(&full));
                 }
             }

@@ -1,6 +1,7 @@
 //! The settings' parsing and validation.
 
 use super::*;
+use std::time::Duration;
 
 fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
     move |key| {

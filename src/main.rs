@@ -1,5 +1,6 @@
-//! The server: config → provider → channels → router → serve, with a
-//! graceful shutdown that first answers every waiting poll.
+//! The server: config → provider → channels → router → serve, and a
+//! graceful shutdown in the order the `comet` crate's docs give step by
+//! step, with what clients see (section "Shutdown", `comet/src/lib.rs`).
 
 #[cfg(feature = "ssr")]
 #[tokio::main]
@@ -61,15 +62,16 @@ async fn main() -> anyhow::Result<()> {
         metrics = ?config.metrics,
         "serving Comet Chat on http://{addr}"
     );
+    // The graceful stop, in the order of the `comet` crate's docs
+    // ("Shutdown"), which say what each step guarantees.
     let stopping = comet.clone();
     serve::serve(listener, app, config.http.clone(), async move {
         shutdown_signal().await;
         tracing::info!("shutting down: answering waiting polls");
-        stopping.shutdown();
+        stopping.shutdown(); // step 1
     })
-    .await;
-    // Joins and leaves still in their window go out before the process ends.
-    comet.flush_presence().await;
+    .await; // steps 2 to 4
+    comet.flush_presence().await; // step 5
     Ok(())
 }
 

@@ -87,6 +87,83 @@
 //! Wiring it into an app ([`Comet::router`]), the Redis provider for
 //! several nodes, and the browser subscriber are shown by the chat in this
 //! repository (`src/server.rs`, `src/chat/`).
+//!
+//! # Shutdown
+//!
+//! How a node stops, told once here: the chat's `src/main.rs` does exactly
+//! this (the example below is the same wiring), and the items named keep
+//! only their own part. Times are the defaults.
+//!
+//! 1. Held polls answer. The signal (SIGTERM, Ctrl-C) resolves the future
+//!    given to [`serve::serve`], which calls [`Comet::shutdown`]: every
+//!    poll held on this node is woken and answers `503` `unavailable` +
+//!    `Retry-After: 1`, its message saying the node is stopping, and so
+//!    does every poll that arrives later. A woken poll reads once more
+//!    first, so a message that arrived meanwhile is answered `200`, not
+//!    lost. Each answers within one provider call
+//!    ([`Settings::provider_timeout`], 800 ms), two after a long hold (its
+//!    client's last-seen is refreshed too). The exception is a poll whose
+//!    `200` head is already out (an early acknowledgement): it cannot
+//!    change its status and ends `{"status":"timeout"}`, and its client's
+//!    next poll meets step 2. Server-side [`Subscription`]s end with
+//!    [`CometError::Stopping`]; the idle reaper and the presence sender
+//!    stop.
+//! 2. No new connections. `serve` drops its listener: a new connection is
+//!    refused, one queued but not yet accepted is reset. The client sees a
+//!    network error and backs off; a load balancer's health check fails
+//!    and it sends clients to another node.
+//! 3. Connections close as they finish. A kept-alive connection waiting
+//!    for its next request is closed at once; an answer written from now
+//!    on says `Connection: close` and its connection closes after it; a
+//!    streamed answer whose head is out (a page, an early-acknowledged
+//!    poll) finishes, then closes. A poll answered in step 1 just before
+//!    this step may have said keep-alive: its connection is closed here
+//!    all the same. Other requests in flight (a login, a send) are
+//!    answered as usual.
+//! 4. Drain. `serve` returns when the last connection is done, or after
+//!    [`serve::Limits::drain_timeout`] (10 s) at worst; a connection still
+//!    open then is cut when the process exits.
+//! 5. Last presence. After `serve` returns, [`Comet::flush_presence`]
+//!    sends the joins and leaves still waiting for their window (step 3's
+//!    logins and logouts too: the sender stopped in step 1). Each provider
+//!    call in it is bounded by the provider timeout; if one fails, the
+//!    window is lost and logged.
+//! 6. The process exits: at worst the drain bound plus step 5's few
+//!    provider calls after the signal.
+//!
+//! What another node sees (the Redis provider): no "left", since this
+//! node's clients are still clients of the channel. They poll again a
+//! second later (a client's jitter on a first failure, at most 500 ms, is
+//! below `Retry-After`, so they come together), a load balancer sends them
+//! to another node, and their cursors carry on there: nothing is lost or
+//! repeated. One that never comes back is removed as idle by another node
+//! after its idle timeout, with one "left". With the in-process provider
+//! clients and messages end with the process: after a restart every
+//! client's poll gets `401` and its user logs in again.
+//!
+//! ```
+//! # #[cfg(feature = "server")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use comet::{serve, Comet, MemoryProvider, Retention, Settings};
+//! use std::sync::Arc;
+//!
+//! let provider = Arc::new(MemoryProvider::new(Retention::default()));
+//! let comet = Comet::new(provider, Settings::default(), &["news"]);
+//! let listener = serve::listen("127.0.0.1:0".parse().unwrap())?;
+//! let signal = async {}; // tokio::signal::ctrl_c(), say
+//! let stopping = comet.clone();
+//! serve::serve(listener, comet.router::<()>(), serve::Limits::default(), async move {
+//!     signal.await;
+//!     stopping.shutdown(); // step 1
+//! })
+//! .await; // steps 2 to 4
+//! comet.flush_presence().await; // step 5
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "server"))]
+//! # fn main() {}
+//! ```
 
 pub mod status;
 pub mod wire;

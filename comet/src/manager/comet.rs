@@ -91,7 +91,8 @@ impl Comet {
     /// `Retry-After`; polls that arrive later get the same) and stops the
     /// reapers, so clients move to another node at once instead of waiting
     /// out a dying server, or re-polling it in a loop as an instant
-    /// `timeout` would have them do.
+    /// `timeout` would have them do. Step 1 of a node's
+    /// [shutdown](crate#shutdown).
     pub fn shutdown(&self) {
         for manager in self.channels.values() {
             // Set before the wake-up: a poll that reads after the wake-up
@@ -104,9 +105,9 @@ impl Comet {
         self.shutdown.cancel();
     }
 
-    /// Sends every channel's pending presence window now. A graceful stop
-    /// calls it after [`shutdown`](Self::shutdown), so joins and leaves of
-    /// the last moments are not lost with the process.
+    /// Sends every channel's pending presence window now, so joins and
+    /// leaves of the last moments are not lost with the process. Step 5 of
+    /// a node's [shutdown](crate#shutdown).
     pub async fn flush_presence(&self) {
         for manager in self.channels.values() {
             if let Err(error) = manager.flush_presence().await {

@@ -162,7 +162,8 @@ impl Shared {
 /// Serves `app` until `shutdown` resolves; then stops accepting, closes
 /// idle connections at once, answers requests in flight with
 /// `Connection: close`, and returns when the last connection is done (or
-/// after [`Limits::drain_timeout`] at worst).
+/// after [`Limits::drain_timeout`] at worst). Steps 2 to 4 of a node's
+/// [shutdown](crate#shutdown), which says what `shutdown` should do first.
 pub async fn serve(
     listener: TcpListener,
     app: impl Into<App>,

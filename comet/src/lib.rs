@@ -211,7 +211,9 @@ pub use {
     error::{CometError, Taken},
     manager::{unix_millis, Comet, Manager, OpenPoll, Poll, Settings},
     memory::{MemoryProvider, Retention},
-    provider::{Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW},
+    provider::{
+        Audience, ClientRecord, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
+    },
     route::{
         cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,
         SECURE_TOKEN_COOKIE, TOKEN_COOKIE,

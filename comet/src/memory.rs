@@ -7,7 +7,7 @@
 
 use super::client_table::{Clash, ClientTable};
 use super::provider::{
-    Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW,
+    Audience, ClientRecord, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
 };
 use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use arc_swap::ArcSwap;
@@ -81,10 +81,11 @@ struct Log {
     head: u64,
     /// Every message up to and including this number has been dropped.
     evicted_upto: u64,
-    /// `once` keys of recent appends and their sequence numbers, and the
-    /// same keys oldest first, to forget them after [`ONCE_WINDOW`].
-    once: HashMap<String, u64>,
-    once_order: VecDeque<(Instant, String)>,
+    /// Idempotency keys of recent appends and their sequence numbers, and
+    /// the same keys oldest first, to forget them after
+    /// [`IDEMPOTENCY_WINDOW`].
+    idempotency_keys: HashMap<String, u64>,
+    idempotency_keys_by_age: VecDeque<(Instant, String)>,
 }
 
 #[derive(Serialize)]
@@ -275,21 +276,21 @@ impl Provider for MemoryProvider {
         audience: Audience,
         name: &str,
         contents: &serde_json::Value,
-        once: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<Cursor, CometError> {
         let state = self.channel(channel);
         let seq = {
             let mut log = state.log.lock().expect("log poisoned");
             let now = Instant::now();
-            while let Some((at, key)) = log.once_order.front() {
-                if now.duration_since(*at) < ONCE_WINDOW {
+            while let Some((at, key)) = log.idempotency_keys_by_age.front() {
+                if now.duration_since(*at) < IDEMPOTENCY_WINDOW {
                     break;
                 }
                 let key = key.clone();
-                log.once.remove(&key);
-                log.once_order.pop_front();
+                log.idempotency_keys.remove(&key);
+                log.idempotency_keys_by_age.pop_front();
             }
-            if let Some(seq) = once.and_then(|key| log.once.get(key)) {
+            if let Some(seq) = idempotency_key.and_then(|key| log.idempotency_keys.get(key)) {
                 return Ok(state.cursor(*seq));
             }
             let seq = log.head + 1;
@@ -308,9 +309,9 @@ impl Provider for MemoryProvider {
                 },
             ));
             log.head = seq;
-            if let Some(key) = once {
-                log.once.insert(key.to_owned(), seq);
-                log.once_order.push_back((now, key.to_owned()));
+            if let Some(key) = idempotency_key {
+                log.idempotency_keys.insert(key.to_owned(), seq);
+                log.idempotency_keys_by_age.push_back((now, key.to_owned()));
             }
             log.prune(&self.retention, Instant::now());
             seq

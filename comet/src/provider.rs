@@ -20,8 +20,9 @@ use bytes::Bytes;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How long a send's `once` key is remembered.
-pub const ONCE_WINDOW: Duration = Duration::from_secs(600);
+/// How long a send's idempotency key is remembered: a send retried with
+/// the same key within this window is not appended again.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(600);
 
 /// A client as the provider keeps it. Its private token is known only by
 /// digest.
@@ -159,8 +160,9 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Result<Option<ClientRecord>, CometError>;
 
     /// Appends a message, returning its id. `name` and `contents` are
-    /// encoded here, once. With `once`, a key the sender chose: if a message
-    /// with the same key was appended within [`ONCE_WINDOW`], nothing is
+    /// encoded here, once. With `idempotency_key`, a key the sender chose:
+    /// if a message with the same key was appended within
+    /// [`IDEMPOTENCY_WINDOW`], nothing is
     /// appended and that message's id is returned (a retried send after a
     /// lost answer must not show twice). Atomic across nodes.
     async fn append(
@@ -169,7 +171,7 @@ pub trait Provider: Send + Sync + 'static {
         audience: Audience,
         name: &str,
         contents: &serde_json::Value,
-        once: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<Cursor, CometError>;
 
     /// The id of the newest message (a cursor meaning "from now on").

@@ -92,12 +92,12 @@ pub async fn send_message(text: String, id: Option<String>) -> Result<(), Server
     use super::{session, text as check, throttle};
     let state = session::state()?;
     let client = session::current_client(&state).await?;
-    let once = check::once_key(&client, id.as_deref())?;
+    let idempotency_key = check::idempotency_key(&client, id.as_deref())?;
     let contents = check::chat_text(state.max_message_chars, &client, &text, None)?;
     throttle::check_send(&state)?;
     state
         .chat
-        .send_to_all_once(once.as_deref(), super::CHAT_MESSAGE, &contents)
+        .send_to_all_idempotent(idempotency_key.as_deref(), super::CHAT_MESSAGE, &contents)
         .await
         .map_err(session::comet_error)?;
     Ok(())
@@ -116,7 +116,7 @@ pub async fn send_private_message(
     use http::StatusCode;
     let state = session::state()?;
     let client = session::current_client(&state).await?;
-    let once = check::once_key(&client, id.as_deref())?;
+    let idempotency_key = check::idempotency_key(&client, id.as_deref())?;
     let target = PublicToken::parse(&to)
         .ok_or_else(|| session::refuse(StatusCode::BAD_REQUEST, "That is not a user's address."))?;
     let not_online = || session::refuse(StatusCode::NOT_FOUND, "That user is not online.");
@@ -136,9 +136,9 @@ pub async fn send_private_message(
     let audience = [target, client.public];
     match state
         .chat
-        .send_to_once(
+        .send_to_idempotent(
             &audience,
-            once.as_deref(),
+            idempotency_key.as_deref(),
             super::PRIVATE_MESSAGE,
             &contents,
         )

@@ -160,9 +160,12 @@ pub fn chat_text(
     serde_json::to_value(contents).map_err(super::session::internal)
 }
 
-/// The `once` key of a send: the sender's public token and the page's
-/// id for the send, so two users' ids never collide.
-pub fn once_key(client: &ClientRecord, id: Option<&str>) -> Result<Option<String>, ServerFnError> {
+/// The idempotency key of a send: the sender's public token and the
+/// page's id for the send, so two users' ids never collide.
+pub fn idempotency_key(
+    client: &ClientRecord,
+    id: Option<&str>,
+) -> Result<Option<String>, ServerFnError> {
     let Some(id) = id.filter(|id| !id.is_empty()) else {
         return Ok(None);
     };

@@ -142,11 +142,11 @@ impl Provider for Flaky {
         audience: Audience,
         name: &str,
         contents: &serde_json::Value,
-        once: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<Cursor, CometError> {
         self.gate().await?;
         self.inner
-            .append(channel, audience, name, contents, once)
+            .append(channel, audience, name, contents, idempotency_key)
             .await
     }
 

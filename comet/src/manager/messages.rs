@@ -12,25 +12,28 @@ impl Manager {
         name: &str,
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
-        self.send_to_all_once(None, name, contents).await
+        self.send_to_all_idempotent(None, name, contents).await
     }
 
-    /// As [`send_to_all`](Self::send_to_all); with `once`, a key the
-    /// sender chose for this send (see
+    /// As [`send_to_all`](Self::send_to_all); with `idempotency_key`, a key
+    /// the sender chose for this send (see
     /// [`Provider::append`](crate::Provider::append)): sending again with
     /// the same key sends nothing and returns the first send's id.
-    pub async fn send_to_all_once(
+    pub async fn send_to_all_idempotent(
         &self,
-        once: Option<&str>,
+        idempotency_key: Option<&str>,
         name: &str,
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
         check_name(name)?;
         let sent = self
-            .bounded(
-                self.provider
-                    .append(&self.name, Audience::Everyone, name, contents, once),
-            )
+            .bounded(self.provider.append(
+                &self.name,
+                Audience::Everyone,
+                name,
+                contents,
+                idempotency_key,
+            ))
             .await;
         self.count_send(&sent);
         sent
@@ -51,15 +54,15 @@ impl Manager {
         name: &str,
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
-        self.send_to_once(to, None, name, contents).await
+        self.send_to_idempotent(to, None, name, contents).await
     }
 
-    /// As [`send_to`](Self::send_to), with a `once` key as in
-    /// [`send_to_all_once`](Self::send_to_all_once).
-    pub async fn send_to_once(
+    /// As [`send_to`](Self::send_to), with an idempotency key as in
+    /// [`send_to_all_idempotent`](Self::send_to_all_idempotent).
+    pub async fn send_to_idempotent(
         &self,
         to: &[PublicToken],
-        once: Option<&str>,
+        idempotency_key: Option<&str>,
         name: &str,
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
@@ -75,7 +78,7 @@ impl Manager {
                 Audience::Clients(to.to_vec()),
                 name,
                 contents,
-                once,
+                idempotency_key,
             ))
             .await;
         self.count_send(&sent);

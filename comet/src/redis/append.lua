@@ -1,9 +1,10 @@
--- KEYS: log, trimmed[, once]
+-- KEYS: log, trimmed[, idempotency key]
 -- ARGV: audience, name, contents JSON, max messages, max age ms, wake
---       channel, once window ms
+--       channel, idempotency window ms
 -- Appends, enforces retention (count, then age), records the newest id it
 -- dropped (so an older cursor is refused, never silently skipped), and
--- wakes every node. With a `once` key already set (the same send, retried),
+-- wakes every node. With the idempotency key already set (the same send,
+-- retried),
 -- appends nothing and returns the first send's id.
 if KEYS[3] then
   local first = redis.call('GET', KEYS[3])

@@ -8,7 +8,7 @@ use super::stored::{
 };
 use super::RedisProvider;
 use crate::provider::{
-    Audience, ClientRecord, PollingClient, Provider, StoredMessage, ONCE_WINDOW,
+    Audience, ClientRecord, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
 };
 use crate::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use async_trait::async_trait;
@@ -181,7 +181,7 @@ impl Provider for RedisProvider {
         audience: Audience,
         name: &str,
         contents: &serde_json::Value,
-        once: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<Cursor, CometError> {
         let audience = match &audience {
             Audience::Everyone => "*".to_owned(),
@@ -193,10 +193,12 @@ impl Provider for RedisProvider {
         };
         let mut call = self.scripts.append.prepare_invoke();
         call.key(key(channel, "log")).key(key(channel, "trimmed"));
-        if let Some(once) = once {
+        if let Some(idempotency_key) = idempotency_key {
             // The key names a string holding the first send's id for
-            // ONCE_WINDOW; sha256 keeps it short and free of odd bytes.
-            call.key(key(channel, &format!("once:{}", sha_hex(once))));
+            // IDEMPOTENCY_WINDOW; sha256 keeps it short and free of odd
+            // bytes. Its `once:` prefix predates the name "idempotency key"
+            // and stays: it names keys already stored.
+            call.key(key(channel, &format!("once:{}", sha_hex(idempotency_key))));
         }
         let id: String = call
             .arg(audience)
@@ -205,7 +207,7 @@ impl Provider for RedisProvider {
             .arg(self.retention.max_messages)
             .arg(self.retention.max_age.as_millis() as u64)
             .arg(wake_channel(channel))
-            .arg(ONCE_WINDOW.as_millis() as u64)
+            .arg(IDEMPOTENCY_WINDOW.as_millis() as u64)
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;

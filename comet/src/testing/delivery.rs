@@ -1,4 +1,4 @@
-//! Delivery: ids in order, once keys, resuming from a cursor, bounded
+//! Delivery: ids in order, idempotency keys, resuming from a cursor, bounded
 //! batches, held polls that wake or time out, broadcast and private sends,
 //! several polls of one client.
 
@@ -30,28 +30,28 @@ pub async fn ids_strictly_increase(factory: Factory) {
     }
 }
 
-/// A send repeated with its once key is appended once, and the retry
+/// A send repeated with its idempotency key is appended once, and the retry
 /// answers with the first send's id.
-pub async fn a_send_repeated_with_its_once_key_is_appended_once(factory: Factory) {
+pub async fn a_send_repeated_with_its_idempotency_key_is_appended_once(factory: Factory) {
     let (_comet, chat) = single(&factory).await;
     let (token, ann, cursor) = join(&chat, "ann").await;
     let text = |m: &str| json!({ "m": m });
     let first = chat
-        .send_to_all_once(Some("ann:1"), "Text", &text("one"))
+        .send_to_all_idempotent(Some("ann:1"), "Text", &text("one"))
         .await
         .unwrap();
     let again = chat
-        .send_to_all_once(Some("ann:1"), "Text", &text("one"))
+        .send_to_all_idempotent(Some("ann:1"), "Text", &text("one"))
         .await
         .unwrap();
     assert_eq!(first, again, "the retry answers with the first send's id");
-    chat.send_to_all_once(Some("ann:2"), "Text", &text("two"))
+    chat.send_to_all_idempotent(Some("ann:2"), "Text", &text("two"))
         .await
         .unwrap();
-    chat.send_to_once(&[ann], Some("ann:3"), "Text", &text("three"))
+    chat.send_to_idempotent(&[ann], Some("ann:3"), "Text", &text("three"))
         .await
         .unwrap();
-    chat.send_to_once(&[ann], Some("ann:3"), "Text", &text("three"))
+    chat.send_to_idempotent(&[ann], Some("ann:3"), "Text", &text("three"))
         .await
         .unwrap();
     say(&chat, "four").await;

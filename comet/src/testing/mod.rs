@@ -53,7 +53,7 @@ pub use cursors::{
     retention_drops_old_messages_by_age,
 };
 pub use delivery::{
-    a_send_repeated_with_its_once_key_is_appended_once, broadcast_wakes_every_waiting_poll,
+    a_send_repeated_with_its_idempotency_key_is_appended_once, broadcast_wakes_every_waiting_poll,
     ids_strictly_increase, null_cursor_means_from_now_on, poll_times_out_when_nothing_arrives,
     poll_waits_then_receives, private_message_reaches_only_its_target,
     private_message_to_unknown_client_fails, replies_are_bounded_batches,
@@ -154,7 +154,7 @@ macro_rules! provider_suite {
     ($factory:path) => {
         $crate::provider_suite!(@tests $factory;
             ids_strictly_increase,
-            a_send_repeated_with_its_once_key_is_appended_once,
+            a_send_repeated_with_its_idempotency_key_is_appended_once,
             resumes_from_cursor_without_duplicates,
             replies_are_bounded_batches,
             poll_waits_then_receives,

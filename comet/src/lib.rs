@@ -212,7 +212,8 @@ pub use {
     manager::{unix_millis, Comet, Manager, OpenPoll, Poll, Settings},
     memory::{MemoryProvider, Retention},
     provider::{
-        Audience, ClientRecord, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
+        Audience, ClientRecord, NewMessage, PollingClient, Provider, StoredMessage,
+        IDEMPOTENCY_WINDOW,
     },
     route::{
         cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,

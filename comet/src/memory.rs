@@ -7,7 +7,7 @@
 
 use super::client_table::{Clash, ClientTable};
 use super::provider::{
-    Audience, ClientRecord, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
+    ClientRecord, NewMessage, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
 };
 use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use arc_swap::ArcSwap;
@@ -270,14 +270,7 @@ impl Provider for MemoryProvider {
         Ok(clients.remove(public).map(|entry| entry.record))
     }
 
-    async fn append(
-        &self,
-        channel: &str,
-        audience: Audience,
-        name: &str,
-        contents: &serde_json::Value,
-        idempotency_key: Option<&str>,
-    ) -> Result<Cursor, CometError> {
+    async fn append(&self, channel: &str, message: NewMessage<'_>) -> Result<Cursor, CometError> {
         let state = self.channel(channel);
         let seq = {
             let mut log = state.log.lock().expect("log poisoned");
@@ -290,26 +283,29 @@ impl Provider for MemoryProvider {
                 log.idempotency_keys.remove(&key);
                 log.idempotency_keys_by_age.pop_front();
             }
-            if let Some(seq) = idempotency_key.and_then(|key| log.idempotency_keys.get(key)) {
+            if let Some(seq) = message
+                .idempotency_key
+                .and_then(|key| log.idempotency_keys.get(key))
+            {
                 return Ok(state.cursor(*seq));
             }
             let seq = log.head + 1;
             let id = state.cursor(seq);
             let json = serde_json::to_vec(&WireMessage {
                 id: id.as_str(),
-                n: name,
-                c: contents,
+                n: message.name,
+                c: message.contents,
             })?;
             log.entries.push_back((
                 Instant::now(),
                 StoredMessage {
                     id,
-                    audience,
+                    audience: message.audience,
                     json: Bytes::from(json),
                 },
             ));
             log.head = seq;
-            if let Some(key) = idempotency_key {
+            if let Some(key) = message.idempotency_key {
                 log.idempotency_keys.insert(key.to_owned(), seq);
                 log.idempotency_keys_by_age.push_back((now, key.to_owned()));
             }

@@ -77,6 +77,22 @@ impl Audience {
     }
 }
 
+/// A message to append ([`Provider::append`]): who it is for and what it
+/// says, before the provider gives it an id and stores it as a
+/// [`StoredMessage`].
+#[derive(Clone, Debug)]
+pub struct NewMessage<'a> {
+    pub audience: Audience,
+    /// Its kind (`n` on the wire), e.g. `Headline`.
+    pub name: &'a str,
+    /// Its payload (`c` on the wire), any JSON.
+    pub contents: &'a serde_json::Value,
+    /// A key the sender chose for this send, if any: a message with the
+    /// same key appended within [`IDEMPOTENCY_WINDOW`] makes this one a
+    /// retry, appended no second time.
+    pub idempotency_key: Option<&'a str>,
+}
+
 /// One message of a channel's log.
 #[derive(Clone, Debug)]
 pub struct StoredMessage {
@@ -159,20 +175,12 @@ pub trait Provider: Send + Sync + 'static {
         public: &PublicToken,
     ) -> Result<Option<ClientRecord>, CometError>;
 
-    /// Appends a message, returning its id. `name` and `contents` are
-    /// encoded here, once. With `idempotency_key`, a key the sender chose:
-    /// if a message with the same key was appended within
-    /// [`IDEMPOTENCY_WINDOW`], nothing is
+    /// Appends a message, returning its id. Its name and contents are
+    /// encoded here, once. With an idempotency key, if a message with the
+    /// same key was appended within [`IDEMPOTENCY_WINDOW`], nothing is
     /// appended and that message's id is returned (a retried send after a
     /// lost answer must not show twice). Atomic across nodes.
-    async fn append(
-        &self,
-        channel: &str,
-        audience: Audience,
-        name: &str,
-        contents: &serde_json::Value,
-        idempotency_key: Option<&str>,
-    ) -> Result<Cursor, CometError>;
+    async fn append(&self, channel: &str, message: NewMessage<'_>) -> Result<Cursor, CometError>;
 
     /// The id of the newest message (a cursor meaning "from now on").
     async fn head(&self, channel: &str) -> Result<Cursor, CometError>;

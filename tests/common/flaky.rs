@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use comet::async_trait;
 use comet::{
-    Audience, ClientRecord, CometError, Cursor, MemoryProvider, PollingClient, Provider,
+    ClientRecord, CometError, Cursor, MemoryProvider, NewMessage, PollingClient, Provider,
     PublicToken, Retention, StoredMessage, TokenDigest,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -136,18 +136,9 @@ impl Provider for Flaky {
         self.inner.remove_client(channel, public).await
     }
 
-    async fn append(
-        &self,
-        channel: &str,
-        audience: Audience,
-        name: &str,
-        contents: &serde_json::Value,
-        idempotency_key: Option<&str>,
-    ) -> Result<Cursor, CometError> {
+    async fn append(&self, channel: &str, message: NewMessage<'_>) -> Result<Cursor, CometError> {
         self.gate().await?;
-        self.inner
-            .append(channel, audience, name, contents, idempotency_key)
-            .await
+        self.inner.append(channel, message).await
     }
 
     async fn head(&self, channel: &str) -> Result<Cursor, CometError> {

@@ -2,7 +2,7 @@
 //! client's recent messages with the cursor to poll from.
 
 use super::Manager;
-use crate::provider::Audience;
+use crate::provider::{Audience, NewMessage};
 use crate::{CometError, Cursor, Message, PrivateToken, PublicToken};
 
 impl Manager {
@@ -26,24 +26,26 @@ impl Manager {
         contents: &serde_json::Value,
     ) -> Result<Cursor, CometError> {
         check_name(name)?;
-        let sent = self
-            .bounded(self.provider.append(
-                &self.name,
-                Audience::Everyone,
-                name,
-                contents,
-                idempotency_key,
-            ))
-            .await;
-        self.count_send(&sent);
-        sent
+        self.append(NewMessage {
+            audience: Audience::Everyone,
+            name,
+            contents,
+            idempotency_key,
+        })
+        .await
     }
 
-    fn count_send(&self, sent: &Result<Cursor, CometError>) {
-        match sent {
+    /// Appends a checked message under the provider timeout, and counts
+    /// the send or its failure.
+    async fn append(&self, message: NewMessage<'_>) -> Result<Cursor, CometError> {
+        let sent = self
+            .bounded(self.provider.append(&self.name, message))
+            .await;
+        match &sent {
             Ok(_) => self.metrics.sent.increment(1),
             Err(error) => self.count_error(error),
         }
+        sent
     }
 
     /// Sends to the clients with these public tokens only (for a private
@@ -72,17 +74,13 @@ impl Manager {
                 return Err(CometError::UnknownRecipient);
             }
         }
-        let sent = self
-            .bounded(self.provider.append(
-                &self.name,
-                Audience::Clients(to.to_vec()),
-                name,
-                contents,
-                idempotency_key,
-            ))
-            .await;
-        self.count_send(&sent);
-        sent
+        self.append(NewMessage {
+            audience: Audience::Clients(to.to_vec()),
+            name,
+            contents,
+            idempotency_key,
+        })
+        .await
     }
 
     /// The newest `limit` messages for this client, and the cursor to poll

@@ -8,7 +8,7 @@ use super::stored::{
 };
 use super::RedisProvider;
 use crate::provider::{
-    Audience, ClientRecord, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
+    Audience, ClientRecord, NewMessage, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
 };
 use crate::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use async_trait::async_trait;
@@ -175,15 +175,8 @@ impl Provider for RedisProvider {
         stored.record().map(Some)
     }
 
-    async fn append(
-        &self,
-        channel: &str,
-        audience: Audience,
-        name: &str,
-        contents: &serde_json::Value,
-        idempotency_key: Option<&str>,
-    ) -> Result<Cursor, CometError> {
-        let audience = match &audience {
+    async fn append(&self, channel: &str, message: NewMessage<'_>) -> Result<Cursor, CometError> {
+        let audience = match &message.audience {
             Audience::Everyone => "*".to_owned(),
             Audience::Clients(list) => list
                 .iter()
@@ -193,7 +186,7 @@ impl Provider for RedisProvider {
         };
         let mut call = self.scripts.append.prepare_invoke();
         call.key(key(channel, "log")).key(key(channel, "trimmed"));
-        if let Some(idempotency_key) = idempotency_key {
+        if let Some(idempotency_key) = message.idempotency_key {
             // The key names a string holding the first send's id for
             // IDEMPOTENCY_WINDOW; sha256 keeps it short and free of odd
             // bytes. Its `once:` prefix predates the name "idempotency key"
@@ -202,8 +195,8 @@ impl Provider for RedisProvider {
         }
         let id: String = call
             .arg(audience)
-            .arg(name)
-            .arg(serde_json::to_string(contents)?)
+            .arg(message.name)
+            .arg(serde_json::to_string(message.contents)?)
             .arg(self.retention.max_messages)
             .arg(self.retention.max_age.as_millis() as u64)
             .arg(wake_channel(channel))

@@ -15,7 +15,7 @@ comet::provider_suite!(memory);
 /// `answered()` waits, until every woken poll has answered.
 #[tokio::test]
 async fn a_node_is_answering_until_every_woken_poll_answers() {
-    use comet::{Comet, Poll};
+    use comet::{Comet, PollOutcome};
     use futures::FutureExt;
     use std::time::Duration;
 
@@ -52,7 +52,7 @@ async fn a_node_is_answering_until_every_woken_poll_answers() {
     let mut answered = Box::pin(comet.answered());
     assert!((&mut answered).now_or_never().is_none());
     for poll in polls {
-        assert!(matches!(poll.await.unwrap().unwrap(), Poll::Messages(m) if m.len() == 1));
+        assert!(matches!(poll.await.unwrap().unwrap(), PollOutcome::Messages(m) if m.len() == 1));
     }
     tokio::time::timeout(Duration::from_secs(1), answered)
         .await

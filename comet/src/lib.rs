@@ -53,13 +53,20 @@
 //! README (one directory up) documents the HTTP front's own answers and
 //! limits.
 //!
+//! On the server, a poll's answer has one name per layer (feature
+//! `server`): the manager decides a [`PollOutcome`] (the messages, or a
+//! timeout); the route encodes it as a [`wire::PollReply`] (the JSON body)
+//! in a [`PollResponse`] (status, `Retry-After` and body: the HTTP
+//! response), which the HTTP front writes as a
+//! [`serve::ShortcutResponse`] when it answers the poll before the router.
+//!
 //! # A channel in a few lines (feature `server`)
 //!
 //! ```
 //! # #[cfg(feature = "server")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), comet::CometError> {
-//! use comet::{Comet, MemoryProvider, Poll, Retention, Settings};
+//! use comet::{Comet, MemoryProvider, PollOutcome, Retention, Settings};
 //! use std::sync::Arc;
 //!
 //! let comet = Comet::new(
@@ -74,7 +81,7 @@
 //! news.send_to_all("Headline", &serde_json::json!({ "text": "hello" }))
 //!     .await?;
 //! // What `POST /comet/news` with `{"since": cursor}` would answer.
-//! let Poll::Messages(messages) = news.poll(&token, Some(cursor)).await? else {
+//! let PollOutcome::Messages(messages) = news.poll(&token, Some(cursor)).await? else {
 //!     panic!("the message is there");
 //! };
 //! assert_eq!(messages.len(), 1);
@@ -209,14 +216,14 @@ pub use wire::{Cursor, Message};
 #[cfg(feature = "server")]
 pub use {
     error::{CometError, Taken},
-    manager::{unix_millis, Comet, Manager, OpenPoll, Poll, Settings},
+    manager::{unix_millis, Comet, Manager, OpenPoll, PollOutcome, Settings},
     memory::{MemoryProvider, Retention},
     provider::{
         Audience, ClientRecord, NewMessage, PollingClient, Provider, StoredMessage,
         IDEMPOTENCY_WINDOW,
     },
     route::{
-        cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, Answer,
+        cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, PollResponse,
         SECURE_TOKEN_COOKIE, TOKEN_COOKIE,
     },
     stream::Subscription,

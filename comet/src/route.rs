@@ -9,7 +9,7 @@
 //! 503).
 
 use super::wire::{codes, ErrorBody, PollRequest};
-use super::{Comet, CometError, Cursor, Manager, Poll, PrivateToken};
+use super::{Comet, CometError, Cursor, Manager, PollOutcome, PrivateToken};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -97,12 +97,12 @@ impl From<CometError> for RouteError {
 
 impl RouteError {
     /// The error as the wire protocol's JSON answer.
-    fn into_answer(self) -> Answer {
+    fn into_poll_response(self) -> PollResponse {
         let body = ErrorBody {
             error: self.code.to_owned(),
             message: self.message,
         };
-        Answer {
+        PollResponse {
             status: self.status,
             retry_after: self.retry_after,
             // An ErrorBody is two strings: encoding it cannot fail.
@@ -113,22 +113,25 @@ impl RouteError {
 
 impl IntoResponse for RouteError {
     fn into_response(self) -> Response {
-        self.into_answer().into_response()
+        self.into_poll_response().into_response()
     }
 }
 
-/// The channel route's answer to one poll, as bytes: what the axum route
-/// sends, and what a server that answers polls itself (without the router)
-/// sends. Always JSON and `Cache-Control: no-store`.
+/// The HTTP response to one poll: its status, `Retry-After`, and body
+/// bytes (a [`PollReply`](crate::wire::PollReply) or an error's JSON),
+/// built from a [`PollOutcome`] or an error. What the axum route sends,
+/// and what a server that answers polls itself (without the router, e.g.
+/// through a [`serve::Shortcut`](crate::serve::Shortcut)) sends. Always
+/// JSON and `Cache-Control: no-store`.
 #[derive(Debug)]
-pub struct Answer {
+pub struct PollResponse {
     pub status: StatusCode,
     /// Seconds, for `Retry-After` (429, 503).
     pub retry_after: Option<u64>,
     pub body: Vec<u8>,
 }
 
-impl Answer {
+impl PollResponse {
     /// The response headers: `Content-Type`, `Cache-Control`, and
     /// `Retry-After` when set.
     pub fn headers(&self) -> impl Iterator<Item = (header::HeaderName, HeaderValue)> {
@@ -146,7 +149,7 @@ impl Answer {
     }
 }
 
-impl IntoResponse for Answer {
+impl IntoResponse for PollResponse {
     fn into_response(self) -> Response {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = self.status;
@@ -206,7 +209,7 @@ impl Comet {
         channel: &str,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> impl std::future::Future<Output = Answer> + Send + 'static {
+    ) -> impl std::future::Future<Output = PollResponse> + Send + 'static {
         // Combinators and a plain `async fn`, not nested `async move`
         // blocks: a block keeps what it captured for its whole life, beside
         // the copies it moves into what it awaits, and a held poll keeps
@@ -219,15 +222,15 @@ impl Comet {
                 since,
             }) => Either::Left(
                 answer_poll(manager, token, since).map(|result| match result {
-                    Ok(body) => Answer {
+                    Ok(body) => PollResponse {
                         status: StatusCode::OK,
                         retry_after: None,
                         body,
                     },
-                    Err(error) => error.into_answer(),
+                    Err(error) => error.into_poll_response(),
                 }),
             ),
-            Err(error) => Either::Right(ready(error.into_answer())),
+            Err(error) => Either::Right(ready(error.into_poll_response())),
         }
     }
 }
@@ -279,13 +282,13 @@ async fn poll(
         None if early_ack => Body::from_stream(futures::stream::once(async move {
             let poll = open.wait().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "poll failed while waiting");
-                Poll::Timeout
+                PollOutcome::Timeout
             });
             Ok::<_, std::convert::Infallible>(encode(poll))
         })),
         None => Body::from(encode(open.wait().await?)),
     };
-    let mut response = Answer {
+    let mut response = PollResponse {
         status: StatusCode::OK,
         retry_after: None,
         body: Vec::new(),
@@ -295,11 +298,12 @@ async fn poll(
     Ok(response)
 }
 
-/// A poll's JSON. The messages are already JSON: concatenate, never re-encode.
-fn encode(poll: Poll) -> Vec<u8> {
+/// A poll outcome's JSON body (a `PollReply`). The messages are already
+/// JSON: concatenate, never re-encode.
+fn encode(poll: PollOutcome) -> Vec<u8> {
     match poll {
-        Poll::Timeout => TIMEOUT_REPLY.to_vec(),
-        Poll::Messages(messages) => {
+        PollOutcome::Timeout => TIMEOUT_REPLY.to_vec(),
+        PollOutcome::Messages(messages) => {
             let len = messages.iter().map(|m| m.len() + 1).sum::<usize>();
             let mut out = Vec::with_capacity(REPLY_HEAD.len() + len + REPLY_TAIL.len());
             out.extend_from_slice(REPLY_HEAD);

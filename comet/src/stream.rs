@@ -12,7 +12,7 @@
 //! poll returns one message at a time, moving its cursor past each message
 //! as it is handed out.
 
-use super::{CometError, Cursor, Manager, Message, Poll, PrivateToken};
+use super::{CometError, Cursor, Manager, Message, PollOutcome, PrivateToken};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -35,7 +35,7 @@ enum Step {
     /// Where "from now on" starts (a subscription begun without a cursor).
     Head(Cursor),
     /// One poll's answer.
-    Poll(Poll),
+    Poll(PollOutcome),
 }
 
 type StepFuture = Pin<Box<dyn Future<Output = Result<Step, CometError>> + Send>>;
@@ -146,8 +146,8 @@ impl Subscription {
                 self.back_off = FIRST_BACK_OFF;
                 match step {
                     Step::Head(head) => self.cursor = Some(head),
-                    Step::Poll(Poll::Messages(batch)) => self.pending = batch.into(),
-                    Step::Poll(Poll::Timeout) => {}
+                    Step::Poll(PollOutcome::Messages(batch)) => self.pending = batch.into(),
+                    Step::Poll(PollOutcome::Timeout) => {}
                 }
                 None
             }

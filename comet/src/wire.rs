@@ -44,7 +44,8 @@ pub struct PollRequest {
     pub since: Option<Cursor>,
 }
 
-/// A successful poll's answer.
+/// The JSON body of a successful poll's response (`200`): on the server,
+/// a poll's `PollOutcome` encoded; in a client, what it reads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum PollReply {

@@ -24,7 +24,7 @@
 //!   [`unix_millis`].
 //! - `clients.rs`: initialising, looking up, listing and removing clients.
 //! - `messages.rs`: sending, and reading a client's recent messages.
-//! - `poll.rs`: a poll's life ([`OpenPoll`], [`Poll`]): its checks and slot
+//! - `poll.rs`: a poll's life ([`OpenPoll`], [`PollOutcome`]): its checks and slot
 //!   under the caps, its reads, its wait, what it records.
 //! - `reaper.rs`: the task that removes idle clients.
 //! - `settings.rs`: [`Settings`] and their defaults.
@@ -37,7 +37,7 @@ mod reaper;
 pub(super) mod settings;
 
 pub use comet::Comet;
-pub use poll::{OpenPoll, Poll};
+pub use poll::{OpenPoll, PollOutcome};
 pub use settings::Settings;
 
 use super::metrics::ChannelMetrics;

@@ -10,11 +10,15 @@ use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// The answer to one poll.
+/// What the manager decided for one poll: the messages to answer with, or
+/// that none came before the connection timeout. The channel route turns
+/// it into a [`PollResponse`](crate::PollResponse), whose body is a
+/// [`PollReply`](crate::wire::PollReply).
 #[derive(Debug)]
-pub enum Poll {
+pub enum PollOutcome {
     /// Every pending message's wire JSON, in order (at most `batch_limit`).
     Messages(Vec<Bytes>),
+    /// Nothing new within the client's connection timeout.
     Timeout,
 }
 
@@ -55,12 +59,12 @@ pub struct OpenPoll {
     /// The wake value at the last read.
     seen: u64,
     opened: tokio::time::Instant,
-    ready: Option<Poll>,
+    ready: Option<PollOutcome>,
 }
 
 impl OpenPoll {
-    /// The answer, if the first read already found messages.
-    pub fn take_ready(&mut self) -> Option<Poll> {
+    /// The outcome, if the first read already found messages.
+    pub fn take_ready(&mut self) -> Option<PollOutcome> {
         let ready = self.ready.take();
         if let Some(poll) = &ready {
             self.record(poll, self.opened.elapsed());
@@ -74,16 +78,16 @@ impl OpenPoll {
     }
 
     /// Counts an answered poll, `held` since it opened.
-    fn record(&self, poll: &Poll, held: std::time::Duration) {
+    fn record(&self, poll: &PollOutcome, held: std::time::Duration) {
         let metrics = &self.slot.manager.metrics;
         metrics.hold.record(held.as_secs_f64());
         match poll {
-            Poll::Messages(messages) => metrics.delivered.increment(messages.len() as u64),
-            Poll::Timeout => metrics.timeouts.increment(1),
+            PollOutcome::Messages(messages) => metrics.delivered.increment(messages.len() as u64),
+            PollOutcome::Timeout => metrics.timeouts.increment(1),
         }
     }
 
-    async fn read(&mut self) -> Result<Option<Poll>, CometError> {
+    async fn read(&mut self) -> Result<Option<PollOutcome>, CometError> {
         let manager = &self.slot.manager;
         self.seen = *self.wake.borrow_and_update();
         let batch = manager
@@ -104,13 +108,13 @@ impl OpenPoll {
             }
             batch => batch?,
         };
-        Ok((!batch.is_empty()).then_some(Poll::Messages(batch)))
+        Ok((!batch.is_empty()).then_some(PollOutcome::Messages(batch)))
     }
 
     /// Holds the poll until messages, the connection timeout or shutdown.
     /// (By reference: a held poll's future then holds the poll once, not a
     /// second copy moved into this one.)
-    pub async fn wait(&mut self) -> Result<Poll, CometError> {
+    pub async fn wait(&mut self) -> Result<PollOutcome, CometError> {
         let result = self.wait_inner().await;
         let held = self.opened.elapsed();
         match &result {
@@ -131,7 +135,7 @@ impl OpenPoll {
         result
     }
 
-    async fn wait_inner(&mut self) -> Result<Poll, CometError> {
+    async fn wait_inner(&mut self) -> Result<PollOutcome, CometError> {
         if let Some(ready) = self.ready.take() {
             return Ok(ready);
         }
@@ -150,7 +154,7 @@ impl OpenPoll {
                         return Err(CometError::Stopping);
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => return Ok(Poll::Timeout),
+                _ = tokio::time::sleep_until(deadline) => return Ok(PollOutcome::Timeout),
             }
             drop(parked);
             if let Some(poll) = self.read().await? {
@@ -168,7 +172,7 @@ impl Manager {
         self: &Arc<Self>,
         token: &PrivateToken,
         since: Option<Cursor>,
-    ) -> Result<Poll, CometError> {
+    ) -> Result<PollOutcome, CometError> {
         self.open_poll(token, since).await?.wait().await
     }
 

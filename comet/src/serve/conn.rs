@@ -10,8 +10,8 @@
 
 use super::read::{read_request, unless_closed};
 use super::wire::{self, Refusal};
-use super::write::{write_bytes, write_reply, write_response};
-use super::{Reply, Shared, Shortcut};
+use super::write::{write_bytes, write_response, write_shortcut_response};
+use super::{Shared, Shortcut, ShortcutResponse};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, Response, Version};
@@ -80,7 +80,7 @@ impl From<Refusal> for Failure {
 /// borrowed keeps its place in every state until its scope ends, even
 /// once moved. So the request's head and body are read in their own
 /// future ([`read_request`]) and consumed by a plain function ([`route`]);
-/// what is left to wait on is a boxed handler or a shortcut's reply, and
+/// what is left to wait on is a boxed handler or a shortcut's response, and
 /// three flags.
 async fn serve_one(
     stream: &mut TcpStream,
@@ -92,8 +92,8 @@ async fn serve_one(
         return Ok(false);
     };
     match route(shared, head, body, peer) {
-        Route::Shortcut(shortcut, reply, served) => {
-            serve_shortcut(stream, buf, shared, shortcut, reply, served).await
+        Route::Shortcut(shortcut, response, served) => {
+            serve_shortcut(stream, buf, shared, shortcut, response, served).await
         }
         Route::Router(handler, served) => serve_routed(stream, buf, shared, handler, served).await,
     }
@@ -107,12 +107,14 @@ struct Served {
     version: Version,
 }
 
-type ShortcutReply = tracing::instrument::Instrumented<Pin<Box<dyn Future<Output = Reply> + Send>>>;
+/// A shortcut's response on its way.
+type PendingShortcutResponse =
+    tracing::instrument::Instrumented<Pin<Box<dyn Future<Output = ShortcutResponse> + Send>>>;
 type Handler = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
 /// Who answers a request.
 enum Route<'a> {
-    Shortcut(&'a Arc<dyn Shortcut>, ShortcutReply, Served),
+    Shortcut(&'a Arc<dyn Shortcut>, PendingShortcutResponse, Served),
     /// Boxed: the router's request and its route future would otherwise be
     /// the largest state of every connection. The box lives only until
     /// the router answers: an early-acknowledged poll is held afterwards,
@@ -136,8 +138,9 @@ fn route(shared: &Shared, head: wire::RequestHead, body: Bytes, peer: SocketAddr
         path = %head.uri.path()
     );
     if let Some(shortcut) = &shared.app.shortcut {
-        if let Some(reply) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone()) {
-            return Route::Shortcut(shortcut, reply.instrument(span), served);
+        if let Some(response) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone())
+        {
+            return Route::Shortcut(shortcut, response.instrument(span), served);
         }
     }
     let mut request = Request::new(Body::from(body));
@@ -157,15 +160,15 @@ async fn serve_shortcut(
     buf: &mut Vec<u8>,
     shared: &Shared,
     shortcut: &Arc<dyn Shortcut>,
-    reply: ShortcutReply,
+    response: PendingShortcutResponse,
     served: Served,
 ) -> Result<bool, Failure> {
-    let Some(reply) = unless_closed(stream, buf, reply).await else {
+    let Some(response) = unless_closed(stream, buf, response).await else {
         return Ok(false);
     };
     // A stopping server answers what is in flight, then closes.
     let keep_alive = served.keep_alive && !shared.is_stopping();
-    write_reply(stream, reply, served.is_head, keep_alive, &shared.limits).await?;
+    write_shortcut_response(stream, response, served.is_head, keep_alive, &shared.limits).await?;
     if keep_alive {
         if let Some(wait) = shortcut.before_next_request() {
             wait.await;

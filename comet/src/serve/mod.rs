@@ -103,10 +103,10 @@ pub trait Shortcut: Send + Sync + 'static {
         uri: &Uri,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Option<Pin<Box<dyn Future<Output = Reply> + Send>>>;
+    ) -> Option<Pin<Box<dyn Future<Output = ShortcutResponse> + Send>>>;
 
     /// Called on a kept-alive connection after one of this shortcut's
-    /// replies is written, before its next request is read: something to
+    /// responses is written, before its next request is read: something to
     /// wait for first, or `None` to read at once. This is how a server
     /// that answers many waiting requests at once (a broadcast to held
     /// polls) writes all of those answers before it spends time reading the
@@ -116,8 +116,10 @@ pub trait Shortcut: Send + Sync + 'static {
     }
 }
 
-/// A shortcut's response: a status, a few headers, a body of known length.
-pub struct Reply {
+/// A shortcut's response: a status, a few headers, a body of known length
+/// (for the poll shortcut, a [`PollResponse`](crate::PollResponse) as
+/// written to the socket).
+pub struct ShortcutResponse {
     pub status: StatusCode,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Vec<u8>,

@@ -18,7 +18,7 @@
 use super::conn::Failure;
 use super::read::unless_closed;
 use super::wire::{self, Framing};
-use super::{Limits, Reply};
+use super::{Limits, ShortcutResponse};
 use axum::body::{Body, HttpBody};
 use axum::http::{Response, StatusCode, Version};
 use http_body_util::BodyExt;
@@ -127,22 +127,22 @@ pub async fn write_bytes(
     }
 }
 
-/// A shortcut's reply: head and body in one write.
-pub async fn write_reply(
+/// A shortcut's response: head and body in one write.
+pub async fn write_shortcut_response(
     stream: &TcpStream,
-    reply: Reply,
+    response: ShortcutResponse,
     is_head: bool,
     keep_alive: bool,
     limits: &Limits,
 ) -> io::Result<()> {
-    let body: &[u8] = if is_head { &[] } else { &reply.body };
+    let body: &[u8] = if is_head { &[] } else { &response.body };
     let inline = body.len() <= INLINE_BODY;
     let mut head = Vec::with_capacity(256 + if inline { body.len() } else { 0 });
     wire::write_head(
         &mut head,
-        reply.status,
-        reply.headers.iter().map(|(name, value)| (name, value)),
-        Framing::Length(reply.body.len() as u64),
+        response.status,
+        response.headers.iter().map(|(name, value)| (name, value)),
+        Framing::Length(response.body.len() as u64),
         keep_alive,
     );
     if inline {

@@ -3,7 +3,7 @@
 
 use super::support::{decode, join, random_channel, say, settings, single, texts};
 use super::Factory;
-use crate::{Comet, CometError, Poll, PrivateToken};
+use crate::{Comet, CometError, PollOutcome, PrivateToken};
 
 /// A display name taken in the channel (in any case) is refused.
 pub async fn duplicate_display_name_is_refused(factory: Factory) {
@@ -96,7 +96,7 @@ pub async fn channels_of_one_provider_are_independent(factory: Factory) {
     assert!(
         matches!(
             chat_b.poll(&token_b, Some(cursor_b)).await,
-            Ok(Poll::Timeout)
+            Ok(PollOutcome::Timeout)
         ),
         "a message of one channel never reaches another"
     );

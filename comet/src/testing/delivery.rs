@@ -4,7 +4,7 @@
 
 use super::support::{collect, decode, join, node, random_channel, say, settings, single, texts};
 use super::Factory;
-use crate::{CometError, Poll, PublicToken, Settings};
+use crate::{CometError, PollOutcome, PublicToken, Settings};
 use serde_json::json;
 use std::time::Duration;
 
@@ -129,7 +129,7 @@ pub async fn poll_times_out_when_nothing_arrives(factory: Factory) {
     let (token, _, cursor) = join(&chat, "ann").await;
     let started = std::time::Instant::now();
     let poll = chat.poll(&token, Some(cursor)).await.unwrap();
-    assert!(matches!(poll, Poll::Timeout), "{poll:?}");
+    assert!(matches!(poll, PollOutcome::Timeout), "{poll:?}");
     let held = started.elapsed();
     assert!(
         held >= Duration::from_millis(290),

@@ -3,7 +3,7 @@
 
 use super::support::{decode, join, node, presence, random_channel, settings};
 use super::Factory;
-use crate::{CometError, Poll, PollingClient, Provider, PublicToken, Settings};
+use crate::{CometError, PollOutcome, PollingClient, Provider, PublicToken, Settings};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ pub async fn held_poll_keeps_a_client_alive(factory: Factory) {
     for _ in 0..2 {
         assert!(matches!(
             chat.poll(&token, Some(cursor.clone())).await,
-            Ok(Poll::Timeout)
+            Ok(PollOutcome::Timeout)
         ));
     }
     assert!(chat.client(&token).await.unwrap().is_some());

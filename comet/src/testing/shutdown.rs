@@ -5,7 +5,7 @@ use super::support::{
     decode, eventually, join, next_item, node, random_channel, say, settings, single, texts,
 };
 use super::Factory;
-use crate::{CometError, Cursor, Poll, PrivateToken, PublicToken, Settings};
+use crate::{CometError, Cursor, PollOutcome, PrivateToken, PublicToken, Settings};
 use serde_json::json;
 use std::time::Duration;
 
@@ -101,7 +101,7 @@ pub async fn answering_a_wake_up_always_settles(factory: Factory) {
     // A poll that times out.
     let last = say(&chat, "last").await;
     let timeout = chat.poll(&clients[0].0, Some(last)).await.unwrap();
-    assert!(matches!(timeout, Poll::Timeout));
+    assert!(matches!(timeout, PollOutcome::Timeout));
     assert_eq!(chat.waiting_polls(), 0);
     assert!(!comet.is_answering());
 }

@@ -5,7 +5,7 @@
 use super::Factory;
 use crate::wire::{PresenceChange, PRESENCE};
 use crate::{
-    Comet, CometError, Cursor, Manager, Message, Poll, PrivateToken, Provider, PublicToken,
+    Comet, CometError, Cursor, Manager, Message, PollOutcome, PrivateToken, Provider, PublicToken,
     Settings, Subscription,
 };
 use serde_json::json;
@@ -46,13 +46,13 @@ pub(super) async fn single(factory: &Factory) -> (Comet, Arc<Manager>) {
     node(&provider, &random_channel(), settings())
 }
 
-pub(super) fn decode(poll: Poll) -> Vec<Message> {
+pub(super) fn decode(poll: PollOutcome) -> Vec<Message> {
     match poll {
-        Poll::Messages(list) => list
+        PollOutcome::Messages(list) => list
             .iter()
             .map(|bytes| serde_json::from_slice(bytes).expect("stored JSON is a wire message"))
             .collect(),
-        Poll::Timeout => Vec::new(),
+        PollOutcome::Timeout => Vec::new(),
     }
 }
 

@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     let provider = server::provider(&config)
         .await
         .context("cannot reach the provider")?;
-    let (app, comet) = server::build(&config, provider, leptos.leptos_options);
+    let (routes, comet) = server::build(&config, provider, leptos.leptos_options);
 
     let listener = serve::listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
     if let MetricsAt::Separate(metrics) = config.metrics {
@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     // The graceful stop, in the order of the `comet` crate's docs
     // ("Shutdown"), which say what each step guarantees.
     let stopping = comet.clone();
-    serve::serve(listener, app, config.http.clone(), async move {
+    serve::serve(listener, routes, config.http.clone(), async move {
         shutdown_signal().await;
         tracing::info!("shutting down: answering waiting polls");
         stopping.shutdown(); // step 1

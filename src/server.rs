@@ -38,7 +38,7 @@ pub fn build(
     config: &Config,
     provider: Arc<dyn Provider>,
     leptos_options: LeptosOptions,
-) -> (serve::App, Comet) {
+) -> (serve::Routes, Comet) {
     // The recorder must exist before the channels: they take their metric
     // handles once, at creation (a handle taken earlier records nothing).
     if config.metrics != MetricsAt::Off {
@@ -56,7 +56,7 @@ pub fn build(
         peer: (*state.peer).clone(),
     });
     let health = state.chat.clone();
-    let routes = generate_route_list(App);
+    let pages = generate_route_list(App);
     let mut router: Router<LeptosOptions> =
         Router::new().route("/healthz", get(move || healthz(health.clone())));
     if config.metrics == MetricsAt::Same {
@@ -66,7 +66,7 @@ pub fn build(
         .merge(comet.router())
         .leptos_routes_with_context(
             &leptos_options,
-            routes,
+            pages,
             move || provide_context(state.clone()),
             {
                 let options = leptos_options.clone();
@@ -76,11 +76,11 @@ pub fn build(
         .fallback(crate::assets::file_and_error_handler(shell))
         .with_state(leptos_options)
         .layer(crate::guard::GuardLayer::new(origin_rule));
-    let app = serve::App {
+    let routes = serve::Routes {
         router,
         shortcut: Some(Arc::new(PollShortcut(comet.clone()))),
     };
-    (app, comet)
+    (routes, comet)
 }
 
 /// `GET /metrics` alone: merged into the app's router (`COMET_METRICS=same`)
@@ -167,7 +167,7 @@ async fn healthz(chat: Arc<comet::Manager>) -> (axum::http::StatusCode, &'static
 pub struct PollShortcut(pub Comet);
 
 impl serve::Shortcut for PollShortcut {
-    fn take(
+    fn answer(
         &self,
         method: &Method,
         uri: &Uri,

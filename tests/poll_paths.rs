@@ -55,12 +55,12 @@ impl Paths {
         let provider = server::provider(&config)
             .await
             .expect("in-process provider");
-        let (app, comet) = server::build(&config, provider, options);
-        assert!(app.shortcut.is_some(), "the app answers polls itself");
-        let without = serve::App::from(app.router.clone());
+        let (routes, comet) = server::build(&config, provider, options);
+        assert!(routes.shortcut.is_some(), "the app answers polls itself");
+        let without = serve::Routes::from(routes.router.clone());
         let chat = comet.channel(chat::CHANNEL).expect("the chat channel");
         Self {
-            shortcut: base(app),
+            shortcut: base(routes),
             router: base(without),
             comet,
             chat,
@@ -127,11 +127,12 @@ impl Paths {
     }
 }
 
-/// `app` on a free loopback port with the default limits, as a base URL.
-fn base(app: serve::App) -> String {
+/// `routes` on a free loopback port with the default limits, as a base
+/// URL.
+fn base(routes: serve::Routes) -> String {
     format!(
         "http://{}",
-        serve_on_loopback(app, serve::Limits::default())
+        serve_on_loopback(routes, serve::Limits::default())
     )
 }
 
@@ -233,7 +234,7 @@ async fn the_shortcut_boxes_the_answer_once() {
     headers.insert(header::AUTHORIZATION, bearer.parse().unwrap());
     let answer = comet.answer("c", &headers, b"{}");
     let boxed = server::PollShortcut(comet.clone())
-        .take(
+        .answer(
             &axum::http::Method::POST,
             &"/comet/c".parse().unwrap(),
             &headers,

@@ -67,23 +67,23 @@ pub fn test_config(overrides: &[(&str, &str)]) -> Config {
 /// it (our HTTP/1.1 loop in front of the router) for the rest of the test.
 pub fn serve_app(config: &Config, provider: Arc<dyn Provider>) -> SocketAddr {
     let options = LeptosOptions::builder().output_name("comet-chat").build();
-    let (app, _comet) = server::build(config, provider, options);
-    serve_on_loopback(app, config.http.clone())
+    let (routes, _comet) = server::build(config, provider, options);
+    serve_on_loopback(routes, config.http.clone())
 }
 
-/// `app` served with `limits` on a free loopback port for the rest of the
-/// test.
+/// `routes` served with `limits` on a free loopback port for the rest of
+/// the test.
 pub fn serve_on_loopback(
-    app: impl Into<serve::App> + Send + 'static,
+    routes: impl Into<serve::Routes> + Send + 'static,
     limits: Limits,
 ) -> SocketAddr {
-    serve_on_loopback_until(app, limits, std::future::pending()).0
+    serve_on_loopback_until(routes, limits, std::future::pending()).0
 }
 
-/// `app` served with `limits` on a free loopback port until `stop`
+/// `routes` served with `limits` on a free loopback port until `stop`
 /// resolves; its address, and the task that ends once it has stopped.
 pub fn serve_on_loopback_until(
-    app: impl Into<serve::App> + Send + 'static,
+    routes: impl Into<serve::Routes> + Send + 'static,
     limits: Limits,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> (SocketAddr, JoinHandle<()>) {
@@ -91,7 +91,7 @@ pub fn serve_on_loopback_until(
     let addr = listener.local_addr().unwrap();
     (
         addr,
-        tokio::spawn(serve::serve(listener, app, limits, stop)),
+        tokio::spawn(serve::serve(listener, routes, limits, stop)),
     )
 }
 

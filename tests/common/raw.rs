@@ -26,10 +26,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves `app` with `limits` until [`stop`](Self::stop).
-    pub fn start(app: impl Into<serve::App> + Send + 'static, limits: Limits) -> Server {
+    /// Serves `routes` with `limits` until [`stop`](Self::stop).
+    pub fn start(routes: impl Into<serve::Routes> + Send + 'static, limits: Limits) -> Server {
         let (stop, stopped) = oneshot::channel::<()>();
-        let (addr, done) = serve_on_loopback_until(app, limits, async move {
+        let (addr, done) = serve_on_loopback_until(routes, limits, async move {
             let _ = stopped.await;
         });
         Server {
@@ -46,8 +46,8 @@ impl Server {
         let provider = server::provider(&config)
             .await
             .expect("in-process provider");
-        let (app, _comet) = server::build(&config, provider, options);
-        Server::start(app, config.http.clone())
+        let (routes, _comet) = server::build(&config, provider, options);
+        Server::start(routes, config.http.clone())
     }
 
     pub fn stop(&mut self) {

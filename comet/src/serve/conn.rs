@@ -137,8 +137,9 @@ fn route(shared: &Shared, head: wire::RequestHead, body: Bytes, peer: SocketAddr
         method = %head.method,
         path = %head.uri.path()
     );
-    if let Some(shortcut) = &shared.app.shortcut {
-        if let Some(response) = shortcut.take(&head.method, &head.uri, &head.headers, body.clone())
+    if let Some(shortcut) = &shared.routes.shortcut {
+        if let Some(response) =
+            shortcut.answer(&head.method, &head.uri, &head.headers, body.clone())
         {
             return Route::Shortcut(shortcut, response.instrument(span), served);
         }
@@ -151,7 +152,8 @@ fn route(shared: &Shared, head: wire::RequestHead, body: Bytes, peer: SocketAddr
     // The socket's address, for handlers that limit per address (axum's
     // `ConnectInfo` extractor reads it).
     request.extensions_mut().insert(ConnectInfo(peer));
-    let handler = shared.app.router.clone().oneshot(request).instrument(span);
+    let router = shared.routes.router.clone();
+    let handler = router.oneshot(request).instrument(span);
     Route::Router(Box::pin(handler), served)
 }
 

@@ -87,17 +87,17 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Whatever `tower` layers the router carries (middleware, security
 /// headers, logging, limits) never see those requests nor their replies:
 /// that is the point (no router request or response is built), and it is
-/// why a shortcut is installed explicitly, in [`App::shortcut`], never
+/// why a shortcut is installed explicitly, in [`Routes::shortcut`], never
 /// inferred from the router. An app that adds a layer which must apply to
 /// the shortcut's requests either does the same inside its shortcut, or
-/// leaves the shortcut out (`App::from(router)`) so that everything goes
+/// leaves the shortcut out (`Routes::from(router)`) so that everything goes
 /// through the router. A shortcut must answer exactly as the router would
 /// for every request it takes (the poll shortcut is held to that by
 /// `tests/poll_paths.rs`), so that which of the two answered can only be
 /// seen in what it costs.
 pub trait Shortcut: Send + Sync + 'static {
     /// The answer to this request, or `None` to leave it to the router.
-    fn take(
+    fn answer(
         &self,
         method: &Method,
         uri: &Uri,
@@ -126,14 +126,14 @@ pub struct ShortcutResponse {
 }
 
 /// What a connection serves: the router, and an optional shortcut tried
-/// first.
+/// first. A bare router converts into routes without a shortcut.
 #[derive(Clone)]
-pub struct App {
+pub struct Routes {
     pub router: Router,
     pub shortcut: Option<Arc<dyn Shortcut>>,
 }
 
-impl From<Router> for App {
+impl From<Router> for Routes {
     fn from(router: Router) -> Self {
         Self {
             router,
@@ -144,7 +144,7 @@ impl From<Router> for App {
 
 /// What every connection of one server shares.
 struct Shared {
-    app: App,
+    routes: Routes,
     limits: Limits,
     /// Cancelled when the server stops: idle connections close, in-flight
     /// answers say `Connection: close`.
@@ -161,21 +161,21 @@ impl Shared {
     }
 }
 
-/// Serves `app` until `shutdown` resolves; then stops accepting, closes
+/// Serves `routes` until `shutdown` resolves; then stops accepting, closes
 /// idle connections at once, answers requests in flight with
 /// `Connection: close`, and returns when the last connection is done (or
 /// after [`Limits::drain_timeout`] at worst). Steps 2 to 4 of a node's
 /// [shutdown](crate#shutdown), which says what `shutdown` should do first.
 pub async fn serve(
     listener: TcpListener,
-    app: impl Into<App>,
+    routes: impl Into<Routes>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     let gate = accept::Gate::new(&limits);
     let drain = limits.drain_timeout;
     let shared = Arc::new(Shared {
-        app: app.into(),
+        routes: routes.into(),
         limits,
         stop: CancellationToken::new(),
         stopping: AtomicBool::new(false),

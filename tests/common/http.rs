@@ -1,5 +1,5 @@
 //! The app on a loopback port, driven by a plain HTTP client the way
-//! `curl` users would: shared by the protocol and hold-up tests.
+//! `curl` users would: shared by the protocol and bad-input tests.
 
 use comet::serve::{self, Limits};
 use comet::Provider;

@@ -1,6 +1,8 @@
-//! Holding up on the open internet: a table of bad inputs (each gets the
-//! right status and a clear error, and nothing else is damaged), rate
-//! limits, capacity limits, cross-origin refusal and `/metrics`.
+//! Bad inputs and limits, what the chat meets on the open internet: a
+//! table of bad inputs (each gets the right status and a clear error, and
+//! nothing else is damaged), rate limits, capacity limits, cross-origin
+//! refusal, and beside them `/metrics`, the TLS cookie and a stopping
+//! server's answer to waiting polls.
 
 mod common;
 

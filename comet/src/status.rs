@@ -1,6 +1,11 @@
-//! Where a browser subscription stands, and how long it waits before
-//! retrying. Shared (not behind `browser`) so server-rendered pages can
-//! show the initial status too, and so the back-off is tested natively.
+//! Where a browser subscription stands, and how long a subscriber waits
+//! before retrying: the one back-off of the browser subscriber, the native
+//! client and the server-side stream. Shared (not behind `browser`) so
+//! server-rendered pages can show the initial status too, and so the
+//! back-off is tested natively.
+
+#[cfg(any(feature = "server", feature = "client"))]
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Status {
@@ -36,9 +41,42 @@ pub fn backoff_ms(failures: u32, max_ms: f64, retry_after_ms: Option<f64>, rando
     }
 }
 
+/// [`backoff_ms`] for native callers (the client's poll loop, a
+/// server-side stream), in `Duration`s.
+#[cfg(any(feature = "server", feature = "client"))]
+pub(crate) fn backoff(
+    failures: u32,
+    max: Duration,
+    retry_after: Option<Duration>,
+    random: f64,
+) -> Duration {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    Duration::from_secs_f64(backoff_ms(failures, ms(max), retry_after.map(ms), random) / 1000.0)
+}
+
+/// A number in [0, 1) for the jitter of a native caller. It only needs to
+/// differ between callers and retries, not to be secret: std's randomly
+/// keyed hasher gives that without a dependency.
+#[cfg(any(feature = "server", feature = "client"))]
+pub(crate) fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::backoff_ms;
+
+    #[cfg(any(feature = "server", feature = "client"))]
+    #[test]
+    fn jitter_is_in_the_unit_interval_and_varies() {
+        let draws: Vec<f64> = (0..100).map(|_| super::random_unit()).collect();
+        assert!(draws.iter().all(|r| (0.0..1.0).contains(r)));
+        assert!(draws.windows(2).any(|w| w[0] != w[1]));
+    }
 
     #[test]
     fn back_off_grows_to_its_cap_and_honours_retry_after() {

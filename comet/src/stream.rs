@@ -12,6 +12,7 @@
 //! poll returns one message at a time, moving its cursor past each message
 //! as it is handed out.
 
+use super::status::{backoff, random_unit};
 use super::{CometError, Cursor, Manager, Message, PollOutcome, PrivateToken};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -22,13 +23,21 @@ use std::task::{ready, Context, Poll as Ready};
 use std::time::Duration;
 use tokio_stream::Stream;
 
-/// The first wait after a transient error; it doubles on each one in a
-/// row, up to [`MAX_BACK_OFF`], and starts over after a poll succeeds.
-const FIRST_BACK_OFF: Duration = Duration::from_millis(50);
-
 /// The longest wait between two tries after transient errors: what a
 /// `503` asks an HTTP client to wait ([`CometError::retry_after`]).
 const MAX_BACK_OFF: Duration = Duration::from_secs(2);
+
+/// The wait before the next try after `failures` transient errors in a
+/// row: the back-off of the browser subscriber and the native client
+/// (`status::backoff_ms`: from 500 ms, doubling, anywhere in its upper
+/// half), capped at [`MAX_BACK_OFF`]. The jitter matters here too: the
+/// streams of every node that lost the same Redis would otherwise all try
+/// again in the same instant. A `503`'s `Retry-After` is not added: it is
+/// this node's advice to remote clients, and [`MAX_BACK_OFF`] already
+/// follows it; honoured, it would make every wait the longest.
+fn back_off(failures: u32) -> Duration {
+    backoff(failures, MAX_BACK_OFF, None, random_unit())
+}
 
 /// What one step of the loop found out.
 enum Step {
@@ -64,8 +73,9 @@ enum State {
 /// - A transient error ([`CometError::Unavailable`]: the provider did not
 ///   answer; [`CometError::AtCapacity`]; [`CometError::TooManyPolls`]: the
 ///   same client holds its cap of polls elsewhere) is yielded, never
-///   swallowed, and the stream tries again after a short back-off
-///   (50 ms, doubling up to 2 s) from the same cursor: nothing is lost.
+///   swallowed, and the stream tries again after a short back-off (from
+///   250–500 ms, doubling up to 1–2 s, jittered like the browser's) from
+///   the same cursor: nothing is lost.
 ///
 /// A poll that times out yields nothing: the stream polls again at once.
 /// The stream is lazy: it polls only while it is being read, and holds at
@@ -91,7 +101,8 @@ pub struct Subscription {
     /// The rest of the last poll's batch, not yet yielded.
     pending: VecDeque<Bytes>,
     state: State,
-    back_off: Duration,
+    /// Transient errors in a row; the back-off grows with it.
+    failures: u32,
 }
 
 impl Manager {
@@ -106,7 +117,7 @@ impl Manager {
             cursor: since,
             pending: VecDeque::new(),
             state: State::Idle,
-            back_off: FIRST_BACK_OFF,
+            failures: 0,
         }
     }
 }
@@ -143,7 +154,7 @@ impl Subscription {
         self.state = State::Idle;
         match step {
             Ok(step) => {
-                self.back_off = FIRST_BACK_OFF;
+                self.failures = 0;
                 match step {
                     Step::Head(head) => self.cursor = Some(head),
                     Step::Poll(PollOutcome::Messages(batch)) => self.pending = batch.into(),
@@ -152,8 +163,9 @@ impl Subscription {
                 None
             }
             Err(error) if is_transient(&error) => {
-                self.state = State::Resting(Box::pin(tokio::time::sleep(self.back_off)));
-                self.back_off = (self.back_off * 2).min(MAX_BACK_OFF);
+                self.failures = self.failures.saturating_add(1);
+                let wait = back_off(self.failures);
+                self.state = State::Resting(Box::pin(tokio::time::sleep(wait)));
                 Some(error)
             }
             Err(error) => {

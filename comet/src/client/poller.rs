@@ -9,10 +9,9 @@
 
 use super::event::{Event, Next};
 use super::Client;
-use crate::status::backoff_ms;
+use crate::status::{backoff, random_unit};
 use crate::wire::PollReply;
 use crate::Cursor;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -107,9 +106,8 @@ impl Poller {
 /// back-off (exponential from 500 ms to `max`, full jitter from `random`),
 /// never shorter than `retry_after` (itself capped at [`MAX_RETRY_AFTER`]).
 fn wait(failures: u32, max: Duration, retry_after: Option<Duration>, random: f64) -> Duration {
-    let retry_after_ms = retry_after.map(|d| d.min(MAX_RETRY_AFTER).as_secs_f64() * 1000.0);
-    let ms = backoff_ms(failures, max.as_secs_f64() * 1000.0, retry_after_ms, random);
-    Duration::from_secs_f64(ms / 1000.0)
+    let retry_after = retry_after.map(|d| d.min(MAX_RETRY_AFTER));
+    backoff(failures, max, retry_after, random)
 }
 
 /// `Retry-After` as the server sends it: whole seconds. (The HTTP-date
@@ -117,16 +115,6 @@ fn wait(failures: u32, max: Duration, retry_after: Option<Duration>, random: f64
 /// applies.)
 pub(super) fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// A number in [0, 1) for the jitter. It only needs to differ between
-/// clients and retries, not to be secret: std's randomly keyed hasher
-/// gives that without a dependency.
-fn random_unit() -> f64 {
-    let bits = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -157,12 +145,5 @@ mod tests {
         assert_eq!(parse_retry_after(" 1 "), Some(Duration::from_secs(1)));
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-    }
-
-    #[test]
-    fn jitter_is_in_the_unit_interval_and_varies() {
-        let draws: Vec<f64> = (0..100).map(|_| random_unit()).collect();
-        assert!(draws.iter().all(|r| (0.0..1.0).contains(r)));
-        assert!(draws.windows(2).any(|w| w[0] != w[1]));
     }
 }

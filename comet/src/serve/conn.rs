@@ -5,7 +5,7 @@
 //! readability with no buffer at all, and the request buffer is released
 //! before the handler runs, so a held poll costs its socket and the
 //! handler's future.
-//!//! Reading (the request's head and body under their deadlines, the close
+//! Reading (the request's head and body under their deadlines, the close
 //! watch while a handler runs) is in `read.rs`, writing in `write.rs`.
 
 use super::read::{read_request, unless_closed};

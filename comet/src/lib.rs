@@ -219,8 +219,8 @@ pub use {
     manager::{unix_millis, Comet, Manager, OpenPoll, PollOutcome, Settings},
     memory::{MemoryProvider, Retention},
     provider::{
-        Audience, ClientRecord, NewMessage, PollingClient, Provider, StoredMessage,
-        IDEMPOTENCY_WINDOW,
+        Audience, ClientRecord, NewClient, NewMessage, PollingClient, Provider, ReadAfter,
+        ReadTail, StoredMessage, IDEMPOTENCY_WINDOW,
     },
     route::{
         cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, PollResponse,

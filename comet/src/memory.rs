@@ -7,7 +7,8 @@
 
 use super::client_table::{Clash, ClientTable};
 use super::provider::{
-    ClientRecord, NewMessage, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
+    ClientRecord, NewClient, NewMessage, PollingClient, Provider, ReadAfter, ReadTail,
+    StoredMessage, IDEMPOTENCY_WINDOW,
 };
 use super::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use arc_swap::ArcSwap;
@@ -172,12 +173,8 @@ impl Log {
 
 #[async_trait]
 impl Provider for MemoryProvider {
-    async fn insert_client(
-        &self,
-        channel: &str,
-        client: &ClientRecord,
-        digest: &TokenDigest,
-    ) -> Result<(), CometError> {
+    async fn insert_client(&self, channel: &str, new: NewClient<'_>) -> Result<(), CometError> {
+        let (client, digest) = (new.record, new.digest);
         let state = self.channel(channel);
         let mut clients = state.clients.lock().expect("clients poisoned");
         clients.insert(client, digest).map_err(|clash| {
@@ -325,12 +322,10 @@ impl Provider for MemoryProvider {
     async fn read_after(
         &self,
         channel: &str,
-        since: &Cursor,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadAfter<'_>,
     ) -> Result<Vec<Bytes>, CometError> {
         let state = self.channel(channel);
-        let seq = state.parse(since)?;
+        let seq = state.parse(read.since)?;
         let mut log = state.log.lock().expect("log poisoned");
         log.prune(&self.retention, Instant::now());
         if seq > log.head {
@@ -346,8 +341,8 @@ impl Provider for MemoryProvider {
             .entries
             .range(start..)
             .map(|(_, m)| m)
-            .filter(|m| m.audience.includes(reader))
-            .take(limit)
+            .filter(|m| m.audience.includes(read.reader))
+            .take(read.limit)
             .map(|m| m.json.clone())
             .collect())
     }
@@ -355,8 +350,7 @@ impl Provider for MemoryProvider {
     async fn read_tail(
         &self,
         channel: &str,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadTail<'_>,
     ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
         let state = self.channel(channel);
         let mut log = state.log.lock().expect("log poisoned");
@@ -366,8 +360,8 @@ impl Provider for MemoryProvider {
             .iter()
             .rev()
             .map(|(_, m)| m)
-            .filter(|m| m.audience.includes(reader))
-            .take(limit)
+            .filter(|m| m.audience.includes(read.reader))
+            .take(read.limit)
             .cloned()
             .collect();
         tail.reverse();

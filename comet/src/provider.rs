@@ -93,6 +93,31 @@ pub struct NewMessage<'a> {
     pub idempotency_key: Option<&'a str>,
 }
 
+/// A client to add ([`Provider::insert_client`]): its record, and the
+/// digest of its private token (the token itself is never stored).
+#[derive(Clone, Copy, Debug)]
+pub struct NewClient<'a> {
+    pub record: &'a ClientRecord,
+    pub digest: &'a TokenDigest,
+}
+
+/// A poll's read ([`Provider::read_after`]): up to `limit` messages newer
+/// than `since` addressed to `reader`.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadAfter<'a> {
+    pub since: &'a Cursor,
+    pub reader: &'a PublicToken,
+    pub limit: usize,
+}
+
+/// A history read ([`Provider::read_tail`]): the newest `limit` messages
+/// addressed to `reader`.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadTail<'a> {
+    pub reader: &'a PublicToken,
+    pub limit: usize,
+}
+
 /// One message of a channel's log.
 #[derive(Clone, Debug)]
 pub struct StoredMessage {
@@ -106,12 +131,7 @@ pub struct StoredMessage {
 pub trait Provider: Send + Sync + 'static {
     /// Adds a client; fails with [`CometError::ClientExists`] if its name
     /// key ([`ClientRecord::name_key`]) or token is taken.
-    async fn insert_client(
-        &self,
-        channel: &str,
-        client: &ClientRecord,
-        digest: &TokenDigest,
-    ) -> Result<(), CometError>;
+    async fn insert_client(&self, channel: &str, new: NewClient<'_>) -> Result<(), CometError>;
 
     async fn client_by_digest(
         &self,
@@ -191,9 +211,7 @@ pub trait Provider: Send + Sync + 'static {
     async fn read_after(
         &self,
         channel: &str,
-        since: &Cursor,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadAfter<'_>,
     ) -> Result<Vec<Bytes>, CometError>;
 
     /// The newest `limit` messages addressed to `reader` (oldest first) and
@@ -202,8 +220,7 @@ pub trait Provider: Send + Sync + 'static {
     async fn read_tail(
         &self,
         channel: &str,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadTail<'_>,
     ) -> Result<(Vec<StoredMessage>, Cursor), CometError>;
 
     /// A receiver that changes whenever the channel gets a new message.

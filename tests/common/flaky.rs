@@ -8,8 +8,8 @@
 use bytes::Bytes;
 use comet::async_trait;
 use comet::{
-    ClientRecord, CometError, Cursor, MemoryProvider, NewMessage, PollingClient, Provider,
-    PublicToken, Retention, StoredMessage, TokenDigest,
+    ClientRecord, CometError, Cursor, MemoryProvider, NewClient, NewMessage, PollingClient,
+    Provider, PublicToken, ReadAfter, ReadTail, Retention, StoredMessage, TokenDigest,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -65,14 +65,9 @@ impl Flaky {
 
 #[async_trait]
 impl Provider for Flaky {
-    async fn insert_client(
-        &self,
-        channel: &str,
-        client: &ClientRecord,
-        digest: &TokenDigest,
-    ) -> Result<(), CometError> {
+    async fn insert_client(&self, channel: &str, new: NewClient<'_>) -> Result<(), CometError> {
         self.gate().await?;
-        self.inner.insert_client(channel, client, digest).await
+        self.inner.insert_client(channel, new).await
     }
 
     async fn client_by_digest(
@@ -149,22 +144,19 @@ impl Provider for Flaky {
     async fn read_after(
         &self,
         channel: &str,
-        since: &Cursor,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadAfter<'_>,
     ) -> Result<Vec<Bytes>, CometError> {
         self.gate().await?;
-        self.inner.read_after(channel, since, reader, limit).await
+        self.inner.read_after(channel, read).await
     }
 
     async fn read_tail(
         &self,
         channel: &str,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadTail<'_>,
     ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
         self.gate().await?;
-        self.inner.read_tail(channel, reader, limit).await
+        self.inner.read_tail(channel, read).await
     }
 
     fn watch(&self, channel: &str) -> watch::Receiver<u64> {

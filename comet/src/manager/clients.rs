@@ -2,7 +2,7 @@
 //! looking them up, listing and removing them.
 
 use super::Manager;
-use crate::provider::ClientRecord;
+use crate::provider::{ClientRecord, NewClient};
 use crate::{CometError, PrivateToken, PublicToken};
 use std::time::Duration;
 
@@ -98,10 +98,13 @@ impl Manager {
             connection_timeout,
             idle_timeout,
         };
-        self.bounded(
-            self.provider
-                .insert_client(&self.name, &record, &token.digest()),
-        )
+        self.bounded(self.provider.insert_client(
+            &self.name,
+            NewClient {
+                record: &record,
+                digest: &token.digest(),
+            },
+        ))
         .await?;
         self.announce_joined(&record);
         Ok((token, record))

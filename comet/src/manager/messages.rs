@@ -2,7 +2,7 @@
 //! client's recent messages with the cursor to poll from.
 
 use super::Manager;
-use crate::provider::{Audience, NewMessage};
+use crate::provider::{Audience, NewMessage, ReadTail};
 use crate::{CometError, Cursor, Message, PrivateToken, PublicToken};
 
 impl Manager {
@@ -92,7 +92,13 @@ impl Manager {
     ) -> Result<(Vec<Message>, Cursor), CometError> {
         let client = self.client(token).await?.ok_or(CometError::UnknownClient)?;
         let (stored, head) = self
-            .bounded(self.provider.read_tail(&self.name, &client.public, limit))
+            .bounded(self.provider.read_tail(
+                &self.name,
+                ReadTail {
+                    reader: &client.public,
+                    limit,
+                },
+            ))
             .await?;
         let messages = stored
             .iter()

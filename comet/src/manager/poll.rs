@@ -4,7 +4,7 @@
 //! ([`OpenPoll::wait`]), and what it records when it answers.
 
 use super::Manager;
-use crate::provider::PollingClient;
+use crate::provider::{PollingClient, ReadAfter};
 use crate::{CometError, Cursor, PrivateToken, PublicToken};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -93,9 +93,11 @@ impl OpenPoll {
         let batch = manager
             .bounded(manager.provider.read_after(
                 &manager.name,
-                &self.since,
-                &self.client.public,
-                manager.settings.batch_limit,
+                ReadAfter {
+                    since: &self.since,
+                    reader: &self.client.public,
+                    limit: manager.settings.batch_limit,
+                },
             ))
             .await;
         let batch = match batch {

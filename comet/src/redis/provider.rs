@@ -8,7 +8,8 @@ use super::stored::{
 };
 use super::RedisProvider;
 use crate::provider::{
-    Audience, ClientRecord, NewMessage, PollingClient, Provider, StoredMessage, IDEMPOTENCY_WINDOW,
+    Audience, ClientRecord, NewClient, NewMessage, PollingClient, Provider, ReadAfter, ReadTail,
+    StoredMessage, IDEMPOTENCY_WINDOW,
 };
 use crate::{CometError, Cursor, PublicToken, Taken, TokenDigest};
 use async_trait::async_trait;
@@ -20,12 +21,8 @@ const SCAN: usize = 200;
 
 #[async_trait]
 impl Provider for RedisProvider {
-    async fn insert_client(
-        &self,
-        channel: &str,
-        client: &ClientRecord,
-        digest: &TokenDigest,
-    ) -> Result<(), CometError> {
+    async fn insert_client(&self, channel: &str, new: NewClient<'_>) -> Result<(), CometError> {
+        let (client, digest) = (new.record, new.digest);
         let lname = client.name_key.clone();
         let stored = StoredClient {
             public: client.public.to_string(),
@@ -232,25 +229,24 @@ impl Provider for RedisProvider {
     async fn read_after(
         &self,
         channel: &str,
-        since: &Cursor,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadAfter<'_>,
     ) -> Result<Vec<Bytes>, CometError> {
-        if !valid_cursor(since) {
+        if !valid_cursor(read.since) {
             return Err(CometError::InvalidCursor(
                 "not a cursor of this server".into(),
             ));
         }
         // Most polls are answered from the node's read cache; the rest
         // (older or newer cursors than it holds) go to Redis.
-        if let Some(cached) =
-            self.channels
-                .get(channel)
-                .read_after(since, reader, limit, &self.retention)
-        {
+        if let Some(cached) = self.channels.get(channel).read_after(
+            read.since,
+            read.reader,
+            read.limit,
+            &self.retention,
+        ) {
             return Ok(cached);
         }
-        let mut from = since.clone();
+        let mut from = read.since.clone();
         let mut out = Vec::new();
         // Private messages for others are skipped here, so one page may
         // hold nothing for this reader: keep paging until something is or
@@ -282,9 +278,13 @@ impl Provider for RedisProvider {
             if let Some((last, _)) = entries.last() {
                 from = Cursor(last.clone());
             }
-            out.extend(Self::messages(entries, reader).into_iter().map(|m| m.json));
-            if out.len() >= limit || !page_full || !out.is_empty() {
-                out.truncate(limit);
+            out.extend(
+                Self::messages(entries, read.reader)
+                    .into_iter()
+                    .map(|m| m.json),
+            );
+            if out.len() >= read.limit || !page_full || !out.is_empty() {
+                out.truncate(read.limit);
                 return Ok(out);
             }
         }
@@ -293,17 +293,16 @@ impl Provider for RedisProvider {
     async fn read_tail(
         &self,
         channel: &str,
-        reader: &PublicToken,
-        limit: usize,
+        read: ReadTail<'_>,
     ) -> Result<(Vec<StoredMessage>, Cursor), CometError> {
         let mut redis = self.redis.clone();
         let mut tail = Vec::new();
         let mut head = None;
         let mut upper = "+".to_owned();
-        // The first page asks for just `limit` entries (the usual case:
-        // they are all for this reader), later pages for twice as many, up
+        // The first page asks for just `read.limit` entries (the usual case:
+        // they are all for this read.reader), later pages for twice as many, up
         // to SCAN: a page of history is not 200 entries read for one shown.
-        let mut count = limit.clamp(1, SCAN);
+        let mut count = read.limit.clamp(1, SCAN);
         loop {
             let page: Vec<Entry> = redis::cmd("XREVRANGE")
                 .arg(key(channel, "log"))
@@ -322,12 +321,12 @@ impl Provider for RedisProvider {
             if let Some((oldest, _)) = page.last() {
                 upper = format!("({oldest}");
             }
-            for message in Self::messages(page, reader) {
-                if tail.len() < limit {
+            for message in Self::messages(page, read.reader) {
+                if tail.len() < read.limit {
                     tail.push(message);
                 }
             }
-            if tail.len() >= limit || !full {
+            if tail.len() >= read.limit || !full {
                 break;
             }
         }

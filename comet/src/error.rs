@@ -41,6 +41,14 @@ pub enum CometError {
     /// concurrent polls): try again later.
     #[error("at capacity: {0}")]
     AtCapacity(String),
+    /// The app's [`ChannelPolicy`](crate::channels::ChannelPolicy) says no
+    /// (opening or joining a channel), or the channel is fixed and cannot
+    /// be closed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Not a channel name under the app's policy.
+    #[error("invalid channel name: {0}")]
+    InvalidChannel(String),
     #[error("could not encode the message: {0}")]
     Encode(#[from] serde_json::Error),
 }

@@ -16,8 +16,11 @@
 //!   messages are kept and how polls are woken), the in-process provider, the
 //!   per-channel [`Manager`] the app talks to, and the axum channel route;
 //!   `stream`: a server-side [`Subscription`], a poll loop as a `Stream`.
-//!   `manager/` is one file per part: the channel set ([`Comet`]), clients,
-//!   sends and history, a poll's life, the idle reaper, [`Settings`].
+//!   `manager/` is one file per part: the channel set ([`Comet`]), channels
+//!   opened and closed at run time, clients, sends and history, a poll's
+//!   life, the idle reaper, [`Settings`]. [`channels`]: the app's rules for
+//!   run-time channels ([`channels::ChannelPolicy`]) and how nodes agree on
+//!   them.
 //! - `subscriber` (feature `browser`): the browser's long-poll loop;
 //!   `tabs`: one poll shared by all the tabs of a browser.
 //! - `client` (feature `client`): a native Rust client, a bot's or a
@@ -177,6 +180,8 @@ pub mod status;
 pub mod wire;
 
 #[cfg(feature = "server")]
+pub mod channels;
+#[cfg(feature = "server")]
 mod client_table;
 #[cfg(feature = "server")]
 mod error;
@@ -185,6 +190,8 @@ mod manager;
 #[cfg(feature = "server")]
 pub mod memory;
 #[cfg(feature = "server")]
+mod memory_registry;
+#[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
 mod presence;
@@ -192,6 +199,8 @@ mod presence;
 mod provider;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "server")]
+mod retention;
 #[cfg(feature = "server")]
 mod route;
 #[cfg(feature = "server")]

@@ -6,6 +6,7 @@
 //! woken polls do not pile onto a held lock.
 
 use super::client_table::{Clash, ClientTable};
+use super::memory_registry::OpenChannels;
 use super::provider::{
     ClientRecord, NewClient, NewMessage, PollingClient, Provider, ReadAfter, ReadTail,
     StoredMessage, IDEMPOTENCY_WINDOW,
@@ -17,25 +18,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
 
-/// How much of a channel's log is kept. A cursor older than what is kept
-/// gets [`CometError::CursorExpired`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retention {
-    pub max_messages: usize,
-    pub max_age: Duration,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Self {
-            max_messages: 1000,
-            max_age: Duration::from_secs(3600),
-        }
-    }
-}
+pub use crate::retention::Retention;
 
 pub struct MemoryProvider {
     retention: Retention,
@@ -43,6 +29,8 @@ pub struct MemoryProvider {
     /// reference count shared by all threads; replaced whole when a channel
     /// is added (rare: a server's channels are known when it starts).
     channels: ArcSwap<Channels>,
+    /// The channels opened at run time and not closed since.
+    open: OpenChannels,
 }
 
 #[derive(Clone, Default)]
@@ -101,6 +89,7 @@ impl MemoryProvider {
         Self {
             retention,
             channels: ArcSwap::default(),
+            open: OpenChannels::default(),
         }
     }
 
@@ -374,5 +363,36 @@ impl Provider for MemoryProvider {
 
     fn wake_all(&self, channel: &str) {
         self.channel(channel).wake.send_modify(|_| {});
+    }
+
+    async fn open_channel(&self, channel: &str, max_channels: usize) -> Result<bool, CometError> {
+        self.open.open(channel, max_channels)
+    }
+
+    async fn channel_is_open(&self, channel: &str) -> Result<bool, CometError> {
+        Ok(self.open.contains(channel))
+    }
+
+    async fn open_channels(&self) -> Result<Vec<String>, CometError> {
+        Ok(self.open.names())
+    }
+
+    async fn close_channel(&self, channel: &str) -> Result<bool, CometError> {
+        if !self.open.close(channel) {
+            return Ok(false);
+        }
+        // A fresh state: a new epoch, so cursors of the closed channel are
+        // not cursors of one opened later under the same name. The old
+        // one's waiting polls are woken and find their client gone.
+        let old = self.channel(channel);
+        self.channels.rcu(|channels| {
+            let mut renewed = Channels::clone(channels);
+            if let Some(&i) = renewed.index.get(channel) {
+                renewed.states[i] = Arc::new(ChannelState::new());
+            }
+            Arc::new(renewed)
+        });
+        old.wake.send_modify(|n| *n += 1);
+        Ok(true)
     }
 }

@@ -233,4 +233,21 @@ pub trait Provider: Send + Sync + 'static {
     /// a new message and without changing the value (a shutdown uses this
     /// to end waiting polls).
     fn wake_all(&self, channel: &str);
+
+    /// Records `channel` as open (a channel opened at run time, see
+    /// `channels.rs`) unless `max_channels` are open already, atomically
+    /// across nodes: `Ok(true)` if this call opened it, `Ok(false)` if it
+    /// was open, [`CometError::AtCapacity`] at the limit.
+    async fn open_channel(&self, channel: &str, max_channels: usize) -> Result<bool, CometError>;
+
+    /// Whether `channel` is open (opened and not closed since).
+    async fn channel_is_open(&self, channel: &str) -> Result<bool, CometError>;
+
+    /// The open channels, sorted by name.
+    async fn open_channels(&self) -> Result<Vec<String>, CometError>;
+
+    /// Closes `channel`: it is no longer open, its clients and messages are
+    /// dropped, and its waiting polls (on every node) are woken to find
+    /// their client gone. `Ok(false)` if it was not open.
+    async fn close_channel(&self, channel: &str) -> Result<bool, CometError>;
 }

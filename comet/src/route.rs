@@ -16,6 +16,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// The cookie that carries the private token in browsers served over
@@ -77,9 +79,11 @@ impl From<CometError> for RouteError {
             CometError::InvalidCursor(_)
             | CometError::InvalidMessage(_)
             | CometError::InvalidClient(_)
+            | CometError::InvalidChannel(_)
             | CometError::UnknownRecipient
             | CometError::ClientExists(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
             CometError::CursorExpired => (StatusCode::GONE, codes::CURSOR_EXPIRED),
+            CometError::Refused(_) => (StatusCode::FORBIDDEN, codes::REFUSED),
             CometError::TooManyPolls(_) => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_POLLS),
             CometError::Unavailable(_) | CometError::AtCapacity(_) | CometError::Stopping => {
                 (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE)
@@ -173,14 +177,11 @@ struct PollInput {
 /// The checks in the order the protocol answers them: channel (404), token
 /// (401), body size and shape (400).
 fn poll_input(
-    comet: &Comet,
-    channel: &str,
+    channel: Result<Arc<Manager>, CometError>,
     headers: &HeaderMap,
     body: Result<&[u8], ()>,
 ) -> Result<PollInput, RouteError> {
-    let manager = comet
-        .channel(channel)
-        .ok_or_else(|| RouteError::from(CometError::UnknownChannel(channel.to_owned())))?;
+    let manager = channel?;
     let token = request_token(headers).ok_or(CometError::UnknownClient)?;
     let limit = manager.settings().max_body_bytes;
     let body = body
@@ -214,24 +215,46 @@ impl Comet {
         // blocks: a block keeps what it captured for its whole life, beside
         // the copies it moves into what it awaits, and a held poll keeps
         // this future for as long as it waits.
-        use futures::future::{ready, Either, FutureExt};
-        match poll_input(self, channel, headers, Ok(body)) {
+        use futures::future::{Either, FutureExt};
+        let Some(manager) = self.channel(channel) else {
+            // A channel this node has not served yet: ask the provider
+            // (rare, so the copies and the box do not matter).
+            let (comet, channel) = (self.clone(), channel.to_owned());
+            let (headers, body) = (headers.clone(), body.to_vec());
+            return Either::Right(Box::pin(async move {
+                let found = comet.find(&channel).await;
+                match poll_input(found, &headers, Ok(&body)) {
+                    Ok(input) => {
+                        respond(answer_poll(input.manager, input.token, input.since).await)
+                    }
+                    Err(error) => error.into_poll_response(),
+                }
+            })
+                as Pin<Box<dyn Future<Output = PollResponse> + Send>>);
+        };
+        match poll_input(Ok(manager), headers, Ok(body)) {
             Ok(PollInput {
                 manager,
                 token,
                 since,
-            }) => Either::Left(
-                answer_poll(manager, token, since).map(|result| match result {
-                    Ok(body) => PollResponse {
-                        status: StatusCode::OK,
-                        retry_after: None,
-                        body,
-                    },
-                    Err(error) => error.into_poll_response(),
-                }),
-            ),
-            Err(error) => Either::Right(ready(error.into_poll_response())),
+            }) => Either::Left(answer_poll(manager, token, since).map(respond)),
+            Err(error) => {
+                let response = error.into_poll_response();
+                Either::Right(Box::pin(async move { response }))
+            }
         }
+    }
+}
+
+/// A poll's result as the response the protocol gives it.
+fn respond(result: Result<Vec<u8>, RouteError>) -> PollResponse {
+    match result {
+        Ok(body) => PollResponse {
+            status: StatusCode::OK,
+            retry_after: None,
+            body,
+        },
+        Err(error) => error.into_poll_response(),
     }
 }
 
@@ -256,15 +279,19 @@ async fn poll(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RouteError> {
-    let limit = comet
-        .channel(&channel)
+    let found = match comet.channel(&channel) {
+        Some(manager) => Ok(manager),
+        None => comet.find(&channel).await,
+    };
+    let limit = found
+        .as_ref()
         .map_or(0, |manager| manager.settings().max_body_bytes);
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ());
     let PollInput {
         manager,
         token,
         since,
-    } = poll_input(&comet, &channel, &headers, bytes.as_deref().map_err(|_| ()))?;
+    } = poll_input(found, &headers, bytes.as_deref().map_err(|_| ()))?;
     let early_ack = wants_early_ack(&headers);
     // A held poll keeps this future alive for up to the connection timeout:
     // free what it no longer needs before waiting.

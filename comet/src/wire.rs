@@ -69,6 +69,8 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "bad_request";
     pub const CURSOR_EXPIRED: &str = "cursor_expired";
     pub const TOO_MANY_POLLS: &str = "too_many_polls";
+    /// The app's channel rules refuse it (joining, opening a channel).
+    pub const REFUSED: &str = "refused";
     pub const UNAVAILABLE: &str = "unavailable";
     pub const INTERNAL: &str = "internal";
 }

@@ -163,6 +163,26 @@ impl Provider for Flaky {
         self.inner.watch(channel)
     }
 
+    async fn open_channel(&self, channel: &str, max_channels: usize) -> Result<bool, CometError> {
+        self.gate().await?;
+        self.inner.open_channel(channel, max_channels).await
+    }
+
+    async fn channel_is_open(&self, channel: &str) -> Result<bool, CometError> {
+        self.gate().await?;
+        self.inner.channel_is_open(channel).await
+    }
+
+    async fn open_channels(&self) -> Result<Vec<String>, CometError> {
+        self.gate().await?;
+        self.inner.open_channels().await
+    }
+
+    async fn close_channel(&self, channel: &str) -> Result<bool, CometError> {
+        self.gate().await?;
+        self.inner.close_channel(channel).await
+    }
+
     fn wake_all(&self, channel: &str) {
         self.inner.wake_all(channel)
     }

@@ -83,11 +83,22 @@ impl Manager {
                 "the idle timeout must be longer than the connection timeout".into(),
             ));
         }
-        if self.bounded(self.provider.client_count(&self.name)).await? >= self.settings.max_clients
-        {
+        if self.is_closed() {
+            return Err(CometError::UnknownChannel(self.name.clone()));
+        }
+        if !self.policy.may_join(&self.name, display_name) {
+            return Err(CometError::Refused(format!(
+                "{display_name:?} may not join {:?}",
+                self.name
+            )));
+        }
+        let limit = self
+            .settings
+            .max_clients
+            .min(self.policy.max_members(&self.name));
+        if self.bounded(self.provider.client_count(&self.name)).await? >= limit {
             return Err(CometError::AtCapacity(format!(
-                "the channel has its limit of {} clients",
-                self.settings.max_clients
+                "the channel has its limit of {limit} clients"
             )));
         }
         let token = PrivateToken::generate();

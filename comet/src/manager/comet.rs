@@ -5,11 +5,14 @@
 
 use super::poll::NodePolls;
 use super::{Manager, Settings};
+use crate::channels::{ChannelPolicy, DefaultPolicy};
 use crate::metrics::ChannelMetrics;
 use crate::presence::PresenceBatch;
 use crate::provider::Provider;
 use crate::TokenMap;
+use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -17,51 +20,63 @@ use tokio_util::sync::CancellationToken;
 /// The channels one server exposes, sharing one provider and one shutdown.
 #[derive(Clone)]
 pub struct Comet {
-    channels: Arc<HashMap<String, Arc<Manager>>>,
-    shutdown: CancellationToken,
+    /// Every channel this node serves now: the fixed ones, and those
+    /// opened at run time that it has met (`open.rs`). Read on every poll
+    /// without a lock; replaced whole when a channel comes or goes.
+    pub(super) channels: Arc<ArcSwap<HashMap<String, Arc<Manager>>>>,
+    pub(super) parts: Arc<Parts>,
+}
+
+/// What every channel of one [`Comet`] shares, and what a channel opened
+/// later is made with.
+pub(super) struct Parts {
+    pub(super) provider: Arc<dyn Provider>,
+    pub(super) settings: Settings,
+    pub(super) policy: Arc<dyn ChannelPolicy>,
+    node_polls: Arc<NodePolls>,
+    pub(super) shutdown: CancellationToken,
     answered: Arc<Notify>,
 }
 
 impl Comet {
-    /// Creates a manager per channel name and starts their idle reapers.
-    /// Must be called inside a tokio runtime.
+    /// Creates a manager per channel name (the *fixed* channels: open on
+    /// every node, never closed) and starts their idle reapers, with the
+    /// default rules for channels opened later ([`DefaultPolicy`]). Must
+    /// be called inside a tokio runtime.
     pub fn new(provider: Arc<dyn Provider>, settings: Settings, channels: &[&str]) -> Self {
-        let shutdown = CancellationToken::new();
-        let node_polls = Arc::new(NodePolls::default());
-        let answered = Arc::new(Notify::new());
+        Self::with_policy(provider, settings, channels, Arc::new(DefaultPolicy))
+    }
+
+    /// As [`new`](Self::new), with the app's rules for channels opened at
+    /// run time (see [`crate::channels`]).
+    pub fn with_policy(
+        provider: Arc<dyn Provider>,
+        settings: Settings,
+        channels: &[&str],
+        policy: Arc<dyn ChannelPolicy>,
+    ) -> Self {
+        let parts = Arc::new(Parts {
+            provider,
+            settings,
+            policy,
+            node_polls: Arc::new(NodePolls::default()),
+            shutdown: CancellationToken::new(),
+            answered: Arc::new(Notify::new()),
+        });
         let channels = channels
             .iter()
-            .map(|name| {
-                let manager = Arc::new(Manager {
-                    name: (*name).to_owned(),
-                    provider: provider.clone(),
-                    settings: settings.clone(),
-                    polls: Mutex::new(TokenMap::default()),
-                    parked: Mutex::new(BTreeMap::new()),
-                    latest: provider.watch(name),
-                    answered: answered.clone(),
-                    stopping: std::sync::atomic::AtomicBool::new(false),
-                    node_polls: node_polls.clone(),
-                    metrics: ChannelMetrics::new(name),
-                    shutdown: shutdown.clone(),
-                    presence: Arc::new(PresenceBatch::default()),
-                });
-                manager.spawn_reaper();
-                manager.spawn_presence_sender();
-                ((*name).to_owned(), manager)
-            })
+            .map(|name| ((*name).to_owned(), parts.manager(name, true)))
             .collect();
         Self {
-            channels: Arc::new(channels),
-            shutdown,
-            answered,
+            channels: Arc::new(ArcSwap::from_pointee(channels)),
+            parts,
         }
     }
 
     /// Whether a wake-up is still being answered on this node: some poll
     /// waiting here was woken by a new message and has not answered yet.
     pub fn is_answering(&self) -> bool {
-        self.channels.values().any(|m| m.is_answering())
+        self.channels.load().values().any(|m| m.is_answering())
     }
 
     /// Resolves once no wake-up is being answered on this node (at once if
@@ -71,7 +86,7 @@ impl Comet {
     /// messages already read by everyone else.
     pub async fn answered(&self) {
         loop {
-            let notified = self.answered.notified();
+            let notified = self.parts.answered.notified();
             tokio::pin!(notified);
             // Registered before the check: an answer in between still wakes.
             notified.as_mut().enable();
@@ -82,8 +97,13 @@ impl Comet {
         }
     }
 
+    /// The channel `name` if this node serves it now (fixed, or opened and
+    /// met here); [`find`](Self::find) also asks the provider.
     pub fn channel(&self, name: &str) -> Option<Arc<Manager>> {
-        self.channels.get(name).cloned()
+        let channels = self.channels.load();
+        let manager = channels.get(name)?;
+        // Closed, seen by its reaper: `find` asks the provider again.
+        (!manager.is_closed()).then(|| manager.clone())
     }
 
     /// Answers every waiting poll with
@@ -94,7 +114,7 @@ impl Comet {
     /// `timeout` would have them do. Step 1 of a node's
     /// [shutdown](crate#shutdown).
     pub fn shutdown(&self) {
-        for manager in self.channels.values() {
+        for manager in self.channels.load().values() {
             // Set before the wake-up: a poll that reads after the wake-up
             // sees the flag before it would wait.
             manager
@@ -102,18 +122,51 @@ impl Comet {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             manager.provider.wake_all(&manager.name);
         }
-        self.shutdown.cancel();
+        self.parts.shutdown.cancel();
     }
 
     /// Sends every channel's pending presence window now, so joins and
     /// leaves of the last moments are not lost with the process. Step 5 of
     /// a node's [shutdown](crate#shutdown).
     pub async fn flush_presence(&self) {
-        for manager in self.channels.values() {
+        let channels = self.channels.load_full();
+        for manager in channels.values() {
             if let Err(error) = manager.flush_presence().await {
                 tracing::warn!(channel = %manager.name, %error, "presence lost at shutdown");
             }
         }
+    }
+}
+
+impl Parts {
+    /// A manager for the channel `name`, its reaper and presence sender
+    /// started. A channel opened at run time (`fixed: false`) gets a
+    /// shutdown of its own under the node's, so closing it stops its tasks.
+    pub(super) fn manager(&self, name: &str, fixed: bool) -> Arc<Manager> {
+        let manager = Arc::new(Manager {
+            name: name.to_owned(),
+            provider: self.provider.clone(),
+            settings: self.settings.clone(),
+            policy: self.policy.clone(),
+            fixed,
+            closed: AtomicBool::new(false),
+            polls: Mutex::new(TokenMap::default()),
+            parked: Mutex::new(BTreeMap::new()),
+            latest: self.provider.watch(name),
+            answered: self.answered.clone(),
+            stopping: AtomicBool::new(false),
+            node_polls: self.node_polls.clone(),
+            metrics: ChannelMetrics::new(name),
+            shutdown: if fixed {
+                self.shutdown.clone()
+            } else {
+                self.shutdown.child_token()
+            },
+            presence: Arc::new(PresenceBatch::default()),
+        });
+        manager.spawn_reaper();
+        manager.spawn_presence_sender();
+        manager
     }
 }
 

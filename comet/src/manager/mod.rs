@@ -22,6 +22,7 @@
 //!   poll a wake-up woke has answered (the parked-poll bookkeeping).
 //! - this file: [`Manager`] itself, its bounded provider calls, and
 //!   [`unix_millis`].
+//! - `open.rs`: channels opened, found and closed at run time.
 //! - `clients.rs`: initialising, looking up, listing and removing clients.
 //! - `messages.rs`: sending, and reading a client's recent messages.
 //! - `poll.rs`: a poll's life ([`OpenPoll`], [`PollOutcome`]): its checks and slot
@@ -32,6 +33,7 @@
 mod clients;
 mod comet;
 mod messages;
+mod open;
 mod poll;
 mod reaper;
 pub(super) mod settings;
@@ -40,6 +42,7 @@ pub use comet::Comet;
 pub use poll::{OpenPoll, PollOutcome};
 pub use settings::Settings;
 
+use super::channels::ChannelPolicy;
 use super::metrics::ChannelMetrics;
 use super::presence::PresenceBatch;
 use super::provider::Provider;
@@ -54,6 +57,13 @@ pub struct Manager {
     name: String,
     provider: Arc<dyn Provider>,
     settings: Settings,
+    /// The app's rules for channels (who may join, how many members).
+    policy: Arc<dyn ChannelPolicy>,
+    /// Named when the [`Comet`] was made: never closed.
+    fixed: bool,
+    /// Set when the channel is closed (here, or seen closed by the
+    /// reaper): its polls answer [`CometError::UnknownChannel`].
+    closed: std::sync::atomic::AtomicBool,
     /// Polls in progress on this node, per client. Entries are removed when
     /// they drop to zero, so the map holds only clients that are polling.
     polls: Mutex<TokenMap<PublicToken, usize>>,
@@ -75,6 +85,16 @@ pub struct Manager {
     /// Joins and leaves waiting for their window to close (shared with the
     /// task that sends them).
     presence: Arc<PresenceBatch>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("name", &self.name)
+            .field("fixed", &self.fixed)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Manager {
@@ -132,6 +152,22 @@ impl Manager {
 
     fn is_stopping(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// [`CometError::Stopping`] on a stopping node, [`CometError::UnknownChannel`]
+    /// on a closed channel: what a poll answers instead of waiting.
+    fn unavailable_now(&self) -> Option<CometError> {
+        if self.is_closed() {
+            Some(CometError::UnknownChannel(self.name.clone()))
+        } else if self.is_stopping() {
+            Some(CometError::Stopping)
+        } else {
+            None
+        }
     }
 
     /// Fails with [`CometError::UnknownClient`] unless the store (not a

@@ -144,21 +144,25 @@ impl OpenPoll {
         let deadline = self.deadline();
         loop {
             let manager = &self.slot.manager;
-            if manager.is_stopping() {
-                return Err(CometError::Stopping);
+            if let Some(error) = manager.unavailable_now() {
+                return Err(error);
             }
             let parked = manager.park(self.seen);
             tokio::select! {
                 changed = self.wake.changed() => {
                     if changed.is_err() {
-                        // The provider dropped the channel's sender: only
-                        // a provider going away does that.
-                        return Err(CometError::Stopping);
+                        // The provider dropped the channel's sender: a
+                        // provider going away, or the channel closed.
+                        return Err(manager.unavailable_now().unwrap_or(CometError::Stopping));
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => return Ok(PollOutcome::Timeout),
             }
             drop(parked);
+            // Woken by its channel closing: there is nothing left to read.
+            if self.slot.manager.is_closed() {
+                return Err(CometError::UnknownChannel(self.slot.manager.name.clone()));
+            }
             if let Some(poll) = self.read().await? {
                 return Ok(poll);
             }
@@ -187,8 +191,8 @@ impl Manager {
         token: &PrivateToken,
         since: Option<Cursor>,
     ) -> Result<OpenPoll, CometError> {
-        if self.is_stopping() {
-            return Err(CometError::Stopping);
+        if let Some(error) = self.unavailable_now() {
+            return Err(error);
         }
         let client = self
             .bounded(self.provider.client_seen(&self.name, &token.digest()))

@@ -42,6 +42,11 @@ impl Manager {
                 let Some(manager) = weak.upgrade() else {
                     return;
                 };
+                // A channel closed on another node: let go of it here.
+                if let Ok(false) = manager.still_open().await {
+                    manager.close_here();
+                    return;
+                }
                 if let Err(error) = manager.reap_idle().await {
                     manager.count_error(&error);
                     tracing::warn!(channel = %manager.name, %error, "idle reaping failed");

@@ -52,6 +52,7 @@
 //! - `stored.rs`: how a channel is kept in Redis: key names, the stored
 //!   client record, stream entries, the read script's reply.
 //! - `wakeups.rs`: the pub/sub task that turns publications into wake-ups.
+//! - `registry.rs`: the channels opened at run time (`comet:channels`).
 
 use super::Retention;
 use redis::aio::ConnectionManager;
@@ -62,6 +63,7 @@ mod client_cache;
 mod connect;
 mod provider;
 mod read_cache;
+mod registry;
 mod stored;
 mod touches;
 mod wakeups;

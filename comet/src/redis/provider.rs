@@ -345,4 +345,20 @@ impl Provider for RedisProvider {
     fn wake_all(&self, channel: &str) {
         self.channels.get(channel).wake.send_modify(|_| {});
     }
+
+    async fn open_channel(&self, channel: &str, max_channels: usize) -> Result<bool, CometError> {
+        self.open_in_redis(channel, max_channels).await
+    }
+
+    async fn channel_is_open(&self, channel: &str) -> Result<bool, CometError> {
+        self.is_open_in_redis(channel).await
+    }
+
+    async fn open_channels(&self) -> Result<Vec<String>, CometError> {
+        self.open_in_redis_names().await
+    }
+
+    async fn close_channel(&self, channel: &str) -> Result<bool, CometError> {
+        self.close_in_redis(channel).await
+    }
 }

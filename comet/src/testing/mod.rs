@@ -33,6 +33,7 @@
 //! 200 ms), so a provider must answer within tens of milliseconds; the
 //! whole suite takes some seconds.
 
+mod channels;
 mod clients;
 mod cursors;
 mod delivery;
@@ -42,6 +43,11 @@ mod shutdown;
 mod streams;
 mod support;
 
+pub use channels::{
+    a_channel_opened_at_run_time_is_served_and_listed,
+    a_channel_opened_on_one_node_is_found_on_another, a_closed_channel_ends_its_polls_everywhere,
+    channels_follow_the_apps_rules,
+};
 pub use clients::{
     channels_of_one_provider_are_independent, duplicate_display_name_is_refused,
     invalid_display_names_are_refused, names_are_unique_by_the_key_the_app_gives,
@@ -154,6 +160,10 @@ macro_rules! provider_suite {
     ($factory:path) => {
         $crate::provider_suite!(@tests $factory;
             ids_strictly_increase,
+            a_channel_opened_at_run_time_is_served_and_listed,
+            a_channel_opened_on_one_node_is_found_on_another,
+            a_closed_channel_ends_its_polls_everywhere,
+            channels_follow_the_apps_rules,
             a_send_repeated_with_its_idempotency_key_is_appended_once,
             resumes_from_cursor_without_duplicates,
             replies_are_bounded_batches,

@@ -27,6 +27,7 @@
 //! - `messages.rs`: sending, and reading a client's recent messages.
 //! - `poll.rs`: a poll's life ([`OpenPoll`], [`PollOutcome`]): its checks and slot
 //!   under the caps, its reads, its wait, what it records.
+//! - `presence_sender.rs`: recording joins and leaves, sending windows.
 //! - `reaper.rs`: the task that removes idle clients.
 //! - `settings.rs`: [`Settings`] and their defaults.
 
@@ -35,6 +36,7 @@ mod comet;
 mod messages;
 mod open;
 mod poll;
+mod presence_sender;
 mod reaper;
 pub(super) mod settings;
 

@@ -8,8 +8,10 @@
 //! Reading (the request's head and body under their deadlines, the close
 //! watch while a handler runs) is in `read.rs`, writing in `write.rs`.
 
-use super::read::{read_request, unless_closed};
-use super::wire::{self, Refusal};
+use super::failure::Failure;
+use super::read::read_request;
+use super::watch::unless_closed;
+use super::wire;
 use super::write::{write_bytes, write_response, write_shortcut_response};
 use super::{Shared, Shortcut, ShortcutResponse};
 use axum::body::Body;
@@ -18,7 +20,6 @@ use axum::http::{Method, Request, Response, Version};
 use bytes::Bytes;
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -54,23 +55,6 @@ pub async fn serve_connection(
     // socket is closed.
     drop(stream);
     drop(ticket);
-}
-
-pub enum Failure {
-    Refused(Refusal),
-    Io(io::Error),
-}
-
-impl From<io::Error> for Failure {
-    fn from(error: io::Error) -> Self {
-        Failure::Io(error)
-    }
-}
-
-impl From<Refusal> for Failure {
-    fn from(refusal: Refusal) -> Self {
-        Failure::Refused(refusal)
-    }
 }
 
 /// Serves one request; `Ok(false)` when the connection should close.

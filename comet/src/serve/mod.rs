@@ -44,8 +44,10 @@
 mod accept;
 mod conn;
 mod deadline;
+mod failure;
 mod limits;
 mod read;
+mod watch;
 mod wire;
 #[cfg(test)]
 mod wire_props;

@@ -15,8 +15,8 @@
 //! [`pending_write_bytes`] (and the gauge `http_write_pending_bytes`) while
 //! it waits for the client.
 
-use super::conn::Failure;
-use super::read::unless_closed;
+use super::failure::Failure;
+use super::watch::unless_closed;
 use super::wire::{self, Framing};
 use super::{Limits, ShortcutResponse};
 use axum::body::{Body, HttpBody};

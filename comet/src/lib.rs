@@ -51,6 +51,12 @@
 //! | `429` | `{"error":"too_many_polls",…}` | backs off |
 //! | `503` | `{"error":"unavailable",…}` + `Retry-After` | retries after `Retry-After` (the store is away, the node is full or stopping) |
 //!
+//! A client of several channels may follow them with one poll, `POST
+//! /comet` with `{"channels": {name: cursor or null, …}}` ([`wire::ChannelsRequest`],
+//! [`Comet::poll_channels`]): the answer groups each channel's messages
+//! under its name and reports a channel whose part failed under `errors`
+//! ([`wire::ChannelsReply`]); the README's wire protocol says the rest.
+//!
 //! A message is `{"id": cursor, "n": kind, "c": any JSON}`; ids are opaque
 //! and ordered ([`Cursor`]). The codes are in [`wire::codes`]. The chat's
 //! README (one directory up) documents the HTTP front's own answers and
@@ -182,6 +188,8 @@ pub mod wire;
 #[cfg(feature = "server")]
 pub mod channels;
 #[cfg(feature = "server")]
+mod channels_route;
+#[cfg(feature = "server")]
 mod client_table;
 #[cfg(feature = "server")]
 mod error;
@@ -199,6 +207,8 @@ mod presence;
 mod provider;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "server")]
+mod request_token;
 #[cfg(feature = "server")]
 mod retention;
 #[cfg(feature = "server")]
@@ -226,16 +236,16 @@ pub use wire::{Cursor, Message};
 #[cfg(feature = "server")]
 pub use {
     error::{CometError, Taken},
-    manager::{unix_millis, Comet, Manager, OpenPoll, PollOutcome, Settings},
+    manager::{unix_millis, ChannelsOutcome, Comet, Manager, OpenPoll, PollOutcome, Settings},
     memory::{MemoryProvider, Retention},
     provider::{
         Audience, ClientRecord, NewClient, NewMessage, PollingClient, Provider, ReadAfter,
         ReadTail, StoredMessage, IDEMPOTENCY_WINDOW,
     },
-    route::{
-        cookie_clash, cookie_token, request_token, token_cookie, wants_early_ack, PollResponse,
-        SECURE_TOKEN_COOKIE, TOKEN_COOKIE,
+    request_token::{
+        cookie_clash, cookie_token, request_token, token_cookie, SECURE_TOKEN_COOKIE, TOKEN_COOKIE,
     },
+    route::{wants_early_ack, PollResponse},
     stream::Subscription,
     token::{PrivateToken, PublicToken, TokenDigest, TokenHasher, TokenMap},
 };

@@ -9,7 +9,7 @@
 //! 503).
 
 use super::wire::{codes, ErrorBody, PollRequest};
-use super::{Comet, CometError, Cursor, Manager, PollOutcome, PrivateToken};
+use super::{request_token, Comet, CometError, Cursor, Manager, PollOutcome, PrivateToken};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -20,26 +20,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// The cookie that carries the private token in browsers served over
-/// plain HTTP.
-pub const TOKEN_COOKIE: &str = "comet_token";
-/// The same cookie over HTTPS. Browsers accept a `__Host-` cookie only
-/// with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot
-/// plant one for this host.
-pub const SECURE_TOKEN_COOKIE: &str = "__Host-comet_token";
-
-/// The session cookie's name: [`SECURE_TOKEN_COOKIE`] when it is `Secure`.
-pub fn token_cookie(secure: bool) -> &'static str {
-    if secure {
-        SECURE_TOKEN_COOKIE
-    } else {
-        TOKEN_COOKIE
-    }
-}
-
 const REPLY_HEAD: &[u8] = br#"{"status":"messages","messages":["#;
 const REPLY_TAIL: &[u8] = b"]}";
-const TIMEOUT_REPLY: &[u8] = br#"{"status":"timeout"}"#;
+pub(crate) const TIMEOUT_REPLY: &[u8] = br#"{"status":"timeout"}"#;
 
 impl Comet {
     /// The channel route for this set of channels, ready to merge into an
@@ -47,13 +30,14 @@ impl Comet {
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
             .route("/comet/{channel}", post(poll))
+            .route("/comet", post(crate::channels_route::poll_channels))
             .with_state(self.clone())
     }
 }
 
 /// An error answer of the channel route.
 #[derive(Debug)]
-struct RouteError {
+pub(crate) struct RouteError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -61,7 +45,7 @@ struct RouteError {
 }
 
 impl RouteError {
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: codes::BAD_REQUEST,
@@ -100,12 +84,17 @@ impl From<CometError> for RouteError {
 }
 
 impl RouteError {
+    /// The error's JSON body: `{"error": code, "message": text}`.
+    pub(crate) fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message.clone(),
+        }
+    }
+
     /// The error as the wire protocol's JSON answer.
     fn into_poll_response(self) -> PollResponse {
-        let body = ErrorBody {
-            error: self.code.to_owned(),
-            message: self.message,
-        };
+        let body = self.body();
         PollResponse {
             status: self.status,
             retry_after: self.retry_after,
@@ -354,47 +343,4 @@ pub fn wants_early_ack(headers: &HeaderMap) -> bool {
     headers
         .get(EARLY_ACK_HEADER)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"early"))
-}
-
-/// The private token from `Authorization: Bearer …`, else from the cookie.
-/// A malformed token is treated as no token: the answer is the same 401.
-pub fn request_token(headers: &HeaderMap) -> Option<PrivateToken> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        return value
-            .strip_prefix("Bearer ")
-            .and_then(|t| PrivateToken::parse(t.trim()));
-    }
-    cookie_token(headers)
-}
-
-/// The private token from the session cookie (either name), if well
-/// formed. A request carrying more than one session cookie (one planted by
-/// a sibling subdomain, say) gets none: guessing which is the user's would
-/// let the planter choose. See [`cookie_clash`].
-pub fn cookie_token(headers: &HeaderMap) -> Option<PrivateToken> {
-    let mut found = session_cookies(headers);
-    let (_, value) = found.next()?;
-    if found.next().is_some() {
-        return None;
-    }
-    PrivateToken::parse(value)
-}
-
-/// Whether the request carries more than one session cookie (two
-/// `comet_token`, or both names), so a caller can say so.
-pub fn cookie_clash(headers: &HeaderMap) -> bool {
-    session_cookies(headers).nth(1).is_some()
-}
-
-fn session_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == TOKEN_COOKIE || *name == SECURE_TOKEN_COOKIE)
 }

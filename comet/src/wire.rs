@@ -55,6 +55,36 @@ pub enum PollReply {
     Timeout,
 }
 
+/// The body of a poll of several channels, `POST /comet`:
+/// `{"channels": {"rust": "<cursor>", "lobby": null}}`, a cursor (or `null`:
+/// from now on) per channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsRequest {
+    pub channels: std::collections::BTreeMap<String, Option<Cursor>>,
+}
+
+/// A successful answer to a poll of several channels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ChannelsReply {
+    /// The channels with something to say: their pending messages, in
+    /// order, by channel; and the channels whose part of the poll failed,
+    /// with the error their own poll would have answered (`cursor_expired`,
+    /// `unknown_channel`, `unknown_client`, `bad_request`).
+    Messages {
+        #[serde(default)]
+        channels: std::collections::BTreeMap<String, Vec<Message>>,
+        #[serde(default)]
+        errors: std::collections::BTreeMap<String, ErrorBody>,
+    },
+    /// Nothing arrived in any of them: poll again, same cursors.
+    Timeout,
+}
+
+/// Most channels one poll may follow.
+pub const MAX_CHANNELS_PER_POLL: usize = 64;
+
 /// The body of every error answer: `{"error": code, "message": text}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -54,8 +54,49 @@ impl Manager {
         .await
     }
 
+    /// Adds the client holding `token` (a client of another channel, as a
+    /// rule) to this channel too, under `display_name` and the channel's
+    /// default timeouts, so one poll can follow both channels
+    /// ([`Comet::poll_channels`](crate::Comet::poll_channels)). The same
+    /// rules as a new client's apply (name unique here, the policy's
+    /// `may_join` and member limit); its public token here is new.
+    pub async fn join_with_token(
+        &self,
+        token: &PrivateToken,
+        display_name: &str,
+    ) -> Result<ClientRecord, CometError> {
+        let (_, record) = self
+            .create_client_holding(
+                Some(token.clone()),
+                display_name,
+                display_name.to_lowercase(),
+                self.settings.connection_timeout,
+                self.settings.idle_timeout,
+            )
+            .await?;
+        Ok(record)
+    }
+
     async fn create_client(
         &self,
+        display_name: &str,
+        name_key: String,
+        connection_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<(PrivateToken, ClientRecord), CometError> {
+        self.create_client_holding(
+            None,
+            display_name,
+            name_key,
+            connection_timeout,
+            idle_timeout,
+        )
+        .await
+    }
+
+    async fn create_client_holding(
+        &self,
+        token: Option<PrivateToken>,
         display_name: &str,
         name_key: String,
         connection_timeout: Duration,
@@ -101,7 +142,7 @@ impl Manager {
                 "the channel has its limit of {limit} clients"
             )));
         }
-        let token = PrivateToken::generate();
+        let token = token.unwrap_or_else(PrivateToken::generate);
         let record = ClientRecord {
             public: PublicToken::generate(),
             display_name: display_name.to_owned(),

@@ -97,6 +97,11 @@ impl Comet {
         }
     }
 
+    /// The settings every channel of this node shares.
+    pub fn settings(&self) -> &Settings {
+        &self.parts.settings
+    }
+
     /// The channel `name` if this node serves it now (fixed, or opened and
     /// met here); [`find`](Self::find) also asks the provider.
     pub fn channel(&self, name: &str) -> Option<Arc<Manager>> {

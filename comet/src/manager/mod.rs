@@ -23,6 +23,7 @@
 //! - this file: [`Manager`] itself, its bounded provider calls, and
 //!   [`unix_millis`].
 //! - `open.rs`: channels opened, found and closed at run time.
+//! - `many.rs`: one poll for several channels.
 //! - `clients.rs`: initialising, looking up, listing and removing clients.
 //! - `messages.rs`: sending, and reading a client's recent messages.
 //! - `poll.rs`: a poll's life ([`OpenPoll`], [`PollOutcome`]): its checks and slot
@@ -33,6 +34,7 @@
 
 mod clients;
 mod comet;
+mod many;
 mod messages;
 mod open;
 mod poll;
@@ -41,6 +43,7 @@ mod reaper;
 pub(super) mod settings;
 
 pub use comet::Comet;
+pub use many::ChannelsOutcome;
 pub use poll::{OpenPoll, PollOutcome};
 pub use settings::Settings;
 

@@ -38,6 +38,7 @@ mod clients;
 mod cursors;
 mod delivery;
 mod idle;
+mod many;
 mod presence;
 mod shutdown;
 mod streams;
@@ -69,6 +70,10 @@ pub use delivery::{
 pub use idle::{
     a_poll_start_counts_as_activity, a_touch_uses_the_clients_own_idle_timeout,
     held_poll_keeps_a_client_alive, idle_client_is_removed_once_with_one_leave,
+};
+pub use many::{
+    a_channel_of_the_poll_fails_alone, a_held_poll_of_several_channels_wakes_on_any,
+    one_poll_follows_several_channels_each_exactly_once,
 };
 pub use presence::{
     a_crowd_arriving_makes_one_bounded_change, a_graceful_stop_sends_the_pending_window,
@@ -164,6 +169,9 @@ macro_rules! provider_suite {
             a_channel_opened_on_one_node_is_found_on_another,
             a_closed_channel_ends_its_polls_everywhere,
             channels_follow_the_apps_rules,
+            one_poll_follows_several_channels_each_exactly_once,
+            a_held_poll_of_several_channels_wakes_on_any,
+            a_channel_of_the_poll_fails_alone,
             a_send_repeated_with_its_idempotency_key_is_appended_once,
             resumes_from_cursor_without_duplicates,
             replies_are_bounded_batches,

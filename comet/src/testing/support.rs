@@ -56,6 +56,11 @@ pub(super) fn decode(poll: PollOutcome) -> Vec<Message> {
     }
 }
 
+/// Stored wire JSON, decoded.
+pub(super) fn decode_bytes(messages: &[bytes::Bytes]) -> Vec<Message> {
+    decode(PollOutcome::Messages(messages.to_vec()))
+}
+
 pub(super) fn texts(messages: &[Message]) -> Vec<String> {
     messages
         .iter()

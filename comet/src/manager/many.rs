@@ -1,0 +1,99 @@
+//! One poll for several channels: a cursor per channel, held until any of
+//! them has something for the client, answered with every channel that
+//! had something at once (and the errors of those whose part failed).
+
+use super::{Comet, PollOutcome};
+use crate::wire::MAX_CHANNELS_PER_POLL;
+use crate::{CometError, Cursor, PrivateToken};
+use bytes::Bytes;
+
+/// What one poll of several channels answers. Both lists empty: nothing
+/// arrived within the connection timeout.
+#[derive(Debug, Default)]
+pub struct ChannelsOutcome {
+    /// The channels with messages for the client: each one's wire JSON,
+    /// in order (at most `batch_limit` per channel).
+    pub messages: Vec<(String, Vec<Bytes>)>,
+    /// The channels whose part of the poll failed, with what a poll of that
+    /// channel alone would have answered: [`CometError::UnknownChannel`],
+    /// [`CometError::UnknownClient`], [`CometError::CursorExpired`] or
+    /// [`CometError::InvalidCursor`].
+    pub errors: Vec<(String, CometError)>,
+}
+
+impl ChannelsOutcome {
+    pub fn is_timeout(&self) -> bool {
+        self.messages.is_empty() && self.errors.is_empty()
+    }
+}
+
+/// An error that belongs to one channel of the poll; any other (the node
+/// stopping or full, the store away, too many polls) fails the whole poll.
+fn channel_error(error: CometError) -> Result<CometError, CometError> {
+    match error {
+        CometError::UnknownChannel(_)
+        | CometError::UnknownClient
+        | CometError::CursorExpired
+        | CometError::InvalidCursor(_) => Ok(error),
+        other => Err(other),
+    }
+}
+
+impl Comet {
+    /// One poll of several channels by the client holding `token` in each
+    /// (see [`Manager::join_with_token`](super::Manager::join_with_token)),
+    /// from a cursor per channel (`None`: from now on). Each channel keeps
+    /// its own guarantee: what a channel's part answers is exactly what a
+    /// poll of that channel alone from that cursor would have, so the client
+    /// polls again with each channel's last `id`. Answers at once if any
+    /// channel has messages or fails; otherwise holds until one has
+    /// messages (that one answers; the others are polled again at once by
+    /// the client's next poll) or the connection timeout passes. Fails
+    /// whole with [`CometError::UnknownClient`] when no channel knows the
+    /// client, and for errors that are not a channel's own (`429`, `503`).
+    pub async fn poll_channels(
+        &self,
+        token: &PrivateToken,
+        cursors: Vec<(String, Option<Cursor>)>,
+    ) -> Result<ChannelsOutcome, CometError> {
+        if cursors.is_empty() || cursors.len() > MAX_CHANNELS_PER_POLL {
+            return Err(CometError::InvalidChannel(format!(
+                "a poll follows 1 to {MAX_CHANNELS_PER_POLL} channels, not {}",
+                cursors.len()
+            )));
+        }
+        let asked = cursors.len();
+        let mut out = ChannelsOutcome::default();
+        let mut held = Vec::new();
+        for (name, since) in cursors {
+            let opened = match self.find(&name).await {
+                Ok(manager) => manager.open_poll(token, since).await,
+                Err(error) => Err(error),
+            };
+            match opened {
+                Ok(mut poll) => match poll.take_ready() {
+                    Some(PollOutcome::Messages(messages)) => out.messages.push((name, messages)),
+                    _ => held.push((name, poll)),
+                },
+                Err(error) => out.errors.push((name, channel_error(error)?)),
+            }
+        }
+        let unknown = |e: &(String, CometError)| matches!(e.1, CometError::UnknownClient);
+        if out.errors.len() == asked && out.errors.iter().all(unknown) {
+            return Err(CometError::UnknownClient);
+        }
+        if !out.is_timeout() || held.is_empty() {
+            return Ok(out);
+        }
+        let waits = held
+            .iter_mut()
+            .map(|(name, poll)| Box::pin(async move { (name.clone(), poll.wait().await) }));
+        let ((name, result), _, _) = futures::future::select_all(waits).await;
+        match result {
+            Ok(PollOutcome::Messages(messages)) => out.messages.push((name, messages)),
+            Ok(PollOutcome::Timeout) => {}
+            Err(error) => out.errors.push((name, channel_error(error)?)),
+        }
+        Ok(out)
+    }
+}

@@ -26,14 +26,17 @@
 //! - `event`: what the stream yields ([`Event`], [`ClientError`]);
 //! - `poller`: the poll loop behind the stream, and its back-off.
 
+mod channels;
 mod event;
 mod poller;
 
+pub use channels::ChannelEvent;
 pub use event::{ClientError, Event};
 pub use tokio_stream::Stream;
 
-use super::wire::{ErrorBody, PollReply, PollRequest};
+use super::wire::{ChannelsReply, ChannelsRequest, ErrorBody, PollReply, PollRequest};
 use super::Cursor;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -225,6 +228,23 @@ impl Client {
         ReceiverStream::new(stream)
     }
 
+    /// Every message of several channels, each after its cursor (`None`:
+    /// from now on), through one held poll at a time (`POST /comet`): a
+    /// stream like [`messages`](Self::messages), whose items name their
+    /// channel. A channel the server no longer has for this client
+    /// (`unknown_channel`, `unknown_client`) is reported
+    /// ([`ChannelEvent::Left`]) and no longer polled; the stream ends when
+    /// none is left, or after [`ChannelEvent::Ended`] or
+    /// [`ChannelEvent::Failed`].
+    pub fn channels(
+        &self,
+        cursors: BTreeMap<String, Option<Cursor>>,
+    ) -> impl Stream<Item = ChannelEvent> + Send + Unpin + 'static {
+        let (events, stream) = mpsc::channel(BUFFERED_EVENTS);
+        tokio::spawn(channels::follow(self.clone(), cursors, events));
+        ReceiverStream::new(stream)
+    }
+
     /// One poll of `channel` from `since`, as the wire protocol answers it:
     /// for a program that keeps its own cursor and its own retry policy
     /// ([`messages`](Self::messages) does both).
@@ -246,11 +266,31 @@ impl Client {
     }
 
     async fn poll_url(&self, url: &str, since: Option<Cursor>) -> Result<PollReply, ClientError> {
-        let body = PollRequest { since };
+        self.post_poll(url, &PollRequest { since }).await
+    }
+
+    /// One poll of several channels (`POST /comet`) from a cursor each, as
+    /// the wire protocol answers it; [`channels`](Self::channels) keeps the
+    /// cursors and retries.
+    pub async fn poll_channels(
+        &self,
+        cursors: BTreeMap<String, Option<Cursor>>,
+    ) -> Result<ChannelsReply, ClientError> {
+        let url = format!("{}/comet", self.base);
+        self.post_poll(&url, &ChannelsRequest { channels: cursors })
+            .await
+    }
+
+    /// A poll request: its JSON answer on `200`, else the failure.
+    async fn post_poll<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &B,
+    ) -> Result<R, ClientError> {
         let request = self
             .http
             .post(url)
-            .json(&body)
+            .json(body)
             .timeout(self.poll_timeout + REQUEST_MARGIN);
         let response = self.auth.apply(request).send().await?;
         let status = response.status().as_u16();

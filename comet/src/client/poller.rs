@@ -105,7 +105,12 @@ impl Poller {
 /// The wait before retry number `failures`: the browser subscriber's
 /// back-off (exponential from 500 ms to `max`, full jitter from `random`),
 /// never shorter than `retry_after` (itself capped at [`MAX_RETRY_AFTER`]).
-fn wait(failures: u32, max: Duration, retry_after: Option<Duration>, random: f64) -> Duration {
+pub(super) fn wait(
+    failures: u32,
+    max: Duration,
+    retry_after: Option<Duration>,
+    random: f64,
+) -> Duration {
     let retry_after = retry_after.map(|d| d.min(MAX_RETRY_AFTER));
     backoff(failures, max, retry_after, random)
 }

@@ -148,10 +148,9 @@
 //!    provider calls after the signal.
 //!
 //! What another node sees (the Redis provider): no "left", since this
-//! node's clients are still clients of the channel. They poll again
-//! between one and one and a half seconds later (`Retry-After: 1`, spread
-//! by each client's jitter so they do not all arrive in the same instant:
-//! [`status::backoff_ms`]), a load balancer sends them
+//! node's clients are still clients of the channel. They poll again a
+//! second later (a client's jitter on a first failure, at most 500 ms, is
+//! below `Retry-After`, so they come together), a load balancer sends them
 //! to another node, and their cursors carry on there: nothing is lost or
 //! repeated. One that never comes back is removed as idle by another node
 //! after its idle timeout, with one "left". With the in-process provider

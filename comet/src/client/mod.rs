@@ -172,9 +172,7 @@ impl Client {
 
     /// Longest wait between two retries (default 10 s); the wait doubles
     /// from half a second up to it, with jitter. A server's `Retry-After`
-    /// is honoured even when it is longer (spread over the half second
-    /// after it, so the clients a stopping node sends away do not return
-    /// together).
+    /// is honoured even when it is longer.
     ///
     /// ```no_run
     /// # use comet::client::{Auth, Client};

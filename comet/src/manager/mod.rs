@@ -125,34 +125,15 @@ impl Manager {
         self.shutdown.clone()
     }
 
-    /// One provider call, bounded by [`Settings::provider_timeout`].
-    ///
-    /// Not `tokio::time::timeout`: its timer lives inside the future, which
-    /// made every held poll's future 72 bytes larger, and it reads the
-    /// clock on every call. Most calls here (the in-process provider, the
-    /// Redis read cache) are ready on their first poll; the timer is only
-    /// started, boxed, for a call that has to wait.
-    async fn bounded<T>(
+    /// One provider call, bounded by [`Settings::provider_timeout`]
+    /// ([`bounded`]).
+    /// (Not an `async fn` of its own: the future is the free function's,
+    /// with no second layer around it in every held poll.)
+    fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, CometError>>,
-    ) -> Result<T, CometError> {
-        use std::future::Future;
-        use std::task::Poll as Ready;
-        let limit = self.settings.provider_timeout;
-        let mut call = std::pin::pin!(call);
-        let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-        std::future::poll_fn(|cx| {
-            if let Ready::Ready(result) = call.as_mut().poll(cx) {
-                return Ready::Ready(result);
-            }
-            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-            timer.as_mut().poll(cx).map(|()| {
-                Err(CometError::Unavailable(format!(
-                    "the provider did not answer within {limit:?}"
-                )))
-            })
-        })
-        .await
+    ) -> impl std::future::Future<Output = Result<T, CometError>> {
+        bounded(self.settings.provider_timeout, call)
     }
 
     fn is_stopping(&self) -> bool {
@@ -190,6 +171,37 @@ impl Manager {
             self.metrics.provider_errors.increment(1);
         }
     }
+}
+
+/// `call`, failing with [`CometError::Unavailable`] if it does not finish
+/// within `limit`: how every provider call of the manager and of [`Comet`]
+/// is bounded.
+///
+/// Not `tokio::time::timeout`: its timer lives inside the future, which
+/// made every held poll's future 72 bytes larger, and it reads the
+/// clock on every call. Most calls here (the in-process provider, the
+/// Redis read cache) are ready on their first poll; the timer is only
+/// started, boxed, for a call that has to wait.
+async fn bounded<T>(
+    limit: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, CometError>>,
+) -> Result<T, CometError> {
+    use std::future::Future;
+    use std::task::Poll as Ready;
+    let mut call = std::pin::pin!(call);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Ready::Ready(result) = call.as_mut().poll(cx) {
+            return Ready::Ready(result);
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        timer.as_mut().poll(cx).map(|()| {
+            Err(CometError::Unavailable(format!(
+                "the provider did not answer within {limit:?}"
+            )))
+        })
+    })
+    .await
 }
 
 /// Now, in milliseconds since the Unix epoch.

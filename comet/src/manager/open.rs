@@ -1,7 +1,7 @@
 //! Channels opened, found and closed at run time (see [`crate::channels`]
 //! for the rules and how nodes agree on them).
 
-use super::{Comet, Manager};
+use super::{bounded, Comet, Manager};
 use crate::{ClientRecord, CometError};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -145,16 +145,11 @@ impl Comet {
     }
 
     /// A provider call bounded like every call of the channels' managers.
-    async fn bounded<T>(
+    fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, CometError>>,
-    ) -> Result<T, CometError> {
-        let limit = self.parts.settings.provider_timeout;
-        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-            Err(CometError::Unavailable(format!(
-                "the provider did not answer within {limit:?}"
-            )))
-        })
+    ) -> impl std::future::Future<Output = Result<T, CometError>> {
+        bounded(self.parts.settings.provider_timeout, call)
     }
 }
 

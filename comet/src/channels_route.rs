@@ -4,7 +4,7 @@
 //! failed under `errors`, with the error its own poll would have answered.
 
 use crate::manager::ChannelsOutcome;
-use crate::route::{RouteError, TIMEOUT_REPLY};
+use crate::route::{extend_joined, RouteError, TIMEOUT_REPLY};
 use crate::wire::ChannelsRequest;
 use crate::{request_token, Comet, CometError, PollResponse};
 use axum::body::Body;
@@ -56,12 +56,7 @@ fn encode(outcome: ChannelsOutcome) -> Vec<u8> {
         }
         out.extend(name(channel));
         out.extend(b":[");
-        for (j, message) in messages.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(message);
-        }
+        extend_joined(&mut out, messages);
         out.push(b']');
     }
     out.extend(br#"},"errors":{"#);

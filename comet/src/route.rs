@@ -268,10 +268,7 @@ async fn poll(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RouteError> {
-    let found = match comet.channel(&channel) {
-        Some(manager) => Ok(manager),
-        None => comet.find(&channel).await,
-    };
+    let found = comet.find(&channel).await;
     let limit = found
         .as_ref()
         .map_or(0, |manager| manager.settings().max_body_bytes);
@@ -323,15 +320,21 @@ fn encode(poll: PollOutcome) -> Vec<u8> {
             let len = messages.iter().map(|m| m.len() + 1).sum::<usize>();
             let mut out = Vec::with_capacity(REPLY_HEAD.len() + len + REPLY_TAIL.len());
             out.extend_from_slice(REPLY_HEAD);
-            for (i, message) in messages.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(message);
-            }
+            extend_joined(&mut out, &messages);
             out.extend_from_slice(REPLY_TAIL);
             out
         }
+    }
+}
+
+/// Appends stored messages' JSON as the items of a JSON array: joined by
+/// commas, never re-encoded.
+pub(crate) fn extend_joined(out: &mut Vec<u8>, messages: &[bytes::Bytes]) {
+    for (i, message) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(message);
     }
 }
 

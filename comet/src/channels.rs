@@ -11,7 +11,7 @@
 //! forgets a channel everywhere: its clients and messages are dropped, its
 //! polls answer `404`, and each node lets go of it within one reap interval.
 
-use crate::ClientRecord;
+use crate::{ClientRecord, CometError};
 
 /// The app's rules for channels opened at run time. Every method has a
 /// default; implement the ones your app decides differently.
@@ -56,6 +56,12 @@ pub trait ChannelPolicy: Send + Sync + 'static {
 pub struct DefaultPolicy;
 
 impl ChannelPolicy for DefaultPolicy {}
+
+/// The error of an open past [`ChannelPolicy::max_channels`], whichever
+/// provider counted.
+pub(crate) fn at_channel_limit(max_channels: usize) -> CometError {
+    CometError::AtCapacity(format!("{max_channels} channels are open already"))
+}
 
 /// 1 to 64 characters of `a-z`, `0-9`, `-` and `_`.
 pub fn is_plain_name(name: &str) -> bool {

@@ -1,5 +1,6 @@
 //! The in-process provider's record of the channels opened at run time.
 
+use crate::channels::at_channel_limit;
 use crate::CometError;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -43,9 +44,4 @@ impl OpenChannels {
             .expect("open channels poisoned")
             .remove(channel)
     }
-}
-
-/// The error of an open past the limit of open channels.
-pub(crate) fn at_channel_limit(max_channels: usize) -> CometError {
-    CometError::AtCapacity(format!("{max_channels} channels are open already"))
 }

@@ -6,7 +6,7 @@
 
 use super::stored::{key, unavailable, wake_channel};
 use super::RedisProvider;
-use crate::memory_registry::at_channel_limit;
+use crate::channels::at_channel_limit;
 use crate::CometError;
 
 /// The set of open channel names.

@@ -88,6 +88,12 @@ async fn one_http_poll_carries_several_channels() {
             String::from_utf8_lossy(&reply)
         );
     }
+    // Past 8 × the one-channel body limit (4 096 bytes by default): 400.
+    let padding = "x".repeat(8 * 4096);
+    let oversized = json!({ "channels": { "news": null, padding: null } }).to_string();
+    let (status, reply) = post(&comet, &token, oversized).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&reply).contains("larger than 32768 bytes"));
     let stranger = PrivateToken::generate();
     let (status, _) = post(
         &comet,

@@ -44,9 +44,15 @@ pub fn build(
     if config.metrics != MetricsAt::Off {
         metrics_handle();
     }
-    let comet = Comet::new(provider, config.comet.clone(), &[chat::CHANNEL]);
+    let comet = Comet::with_policy(
+        provider,
+        config.comet.clone(),
+        &[chat::CHANNEL],
+        Arc::new(chat::membership::RoomPolicy),
+    );
     let state = ChatState::new(
         config,
+        comet.clone(),
         comet
             .channel(chat::CHANNEL)
             .expect("the chat channel was just created"),

@@ -72,6 +72,7 @@ pub async fn logout() -> Result<(), ServerFnError> {
     use super::session;
     let state = session::state()?;
     if let Ok(client) = session::current_client(&state).await {
+        super::membership::leave_all(&state).await?;
         state
             .chat
             .remove_client(&client.public)
@@ -84,44 +85,46 @@ pub async fn logout() -> Result<(), ServerFnError> {
     Ok(())
 }
 
-/// Sends `text` to everyone. `id` is the page's own id for this send
-/// (letters, digits, `-`, `_`; at most 64): the same send retried after a
-/// lost answer is not sent twice.
+/// Sends `text` to everyone in `room` (default: the chat room). `id` is
+/// the page's own id for this send (letters, digits, `-`, `_`; at most
+/// 64): the same send retried after a lost answer is not sent twice.
 #[server(prefix = "/api", endpoint = "send_message")]
-pub async fn send_message(text: String, id: Option<String>) -> Result<(), ServerFnError> {
+pub async fn send_message(
+    text: String,
+    id: Option<String>,
+    room: Option<String>,
+) -> Result<(), ServerFnError> {
     use super::{session, text as check, throttle};
     let state = session::state()?;
-    let client = session::current_client(&state).await?;
+    let (room, client) = in_room(&state, room.as_deref()).await?;
     let idempotency_key = check::idempotency_key(&client, id.as_deref())?;
     let contents = check::chat_text(state.max_message_chars, &client, &text, None)?;
     throttle::check_send(&state)?;
-    state
-        .chat
-        .send_to_all_idempotent(idempotency_key.as_deref(), super::CHAT_MESSAGE, &contents)
+    room.send_to_all_idempotent(idempotency_key.as_deref(), super::CHAT_MESSAGE, &contents)
         .await
         .map_err(session::comet_error)?;
     Ok(())
 }
 
-/// Sends `text` to the user with public token `to` only (and back to the
-/// sender). `id` as for [`send_message`].
+/// Sends `text` to the user with public token `to` in `room` only (and
+/// back to the sender). `id` and `room` as for [`send_message`].
 #[server(prefix = "/api", endpoint = "send_private_message")]
 pub async fn send_private_message(
     to: String,
     text: String,
     id: Option<String>,
+    room: Option<String>,
 ) -> Result<(), ServerFnError> {
     use super::{session, text as check, throttle};
     use comet::PublicToken;
     use http::StatusCode;
     let state = session::state()?;
-    let client = session::current_client(&state).await?;
+    let (room, client) = in_room(&state, room.as_deref()).await?;
     let idempotency_key = check::idempotency_key(&client, id.as_deref())?;
     let target = PublicToken::parse(&to)
         .ok_or_else(|| session::refuse(StatusCode::BAD_REQUEST, "That is not a user's address."))?;
     let not_online = || session::refuse(StatusCode::NOT_FOUND, "That user is not online.");
-    let target_record = state
-        .chat
+    let target_record = room
         .client_by_public(&target)
         .await
         .map_err(session::comet_error)?
@@ -134,8 +137,7 @@ pub async fn send_private_message(
     )?;
     throttle::check_send(&state)?;
     let audience = [target, client.public];
-    match state
-        .chat
+    match room
         .send_to_idempotent(
             &audience,
             idempotency_key.as_deref(),
@@ -153,12 +155,13 @@ pub async fn send_private_message(
     }
 }
 
+/// Who is in `room` (default: the chat room).
 #[server(prefix = "/api", endpoint = "online_users")]
-pub async fn online_users() -> Result<Vec<OnlineUser>, ServerFnError> {
+pub async fn online_users(room: Option<String>) -> Result<Vec<OnlineUser>, ServerFnError> {
     use super::session;
     let state = session::state()?;
-    session::current_client(&state).await?;
-    let clients = state.chat.clients().await.map_err(session::comet_error)?;
+    let (room, _) = in_room(&state, room.as_deref()).await?;
+    let clients = room.clients().await.map_err(session::comet_error)?;
     Ok(clients
         .into_iter()
         .map(|c| OnlineUser {
@@ -168,14 +171,15 @@ pub async fn online_users() -> Result<Vec<OnlineUser>, ServerFnError> {
         .collect())
 }
 
+/// The recent messages of `room` (default: the chat room) and the cursor
+/// to poll it from.
 #[server(prefix = "/api", endpoint = "recent_messages")]
-pub async fn recent_messages() -> Result<History, ServerFnError> {
+pub async fn recent_messages(room: Option<String>) -> Result<History, ServerFnError> {
     use super::session;
     let state = session::state()?;
     let token = session::current_token()?;
-    let client = session::current_client(&state).await?;
-    let (messages, cursor) = state
-        .chat
+    let (room, client) = in_room(&state, room.as_deref()).await?;
+    let (messages, cursor) = room
         .recent(&token, state.history)
         .await
         .map_err(session::comet_error)?;
@@ -187,4 +191,22 @@ pub async fn recent_messages() -> Result<History, ServerFnError> {
         messages,
         cursor,
     })
+}
+
+/// The room `name` (`None`: the chat room) and the caller's client in it:
+/// a session that ended is `401`, a room not open `404`, a room the caller
+/// is not in `403`.
+#[cfg(feature = "ssr")]
+async fn in_room(
+    state: &super::session::ChatState,
+    name: Option<&str>,
+) -> Result<(std::sync::Arc<comet::Manager>, comet::ClientRecord), ServerFnError> {
+    use super::{membership, session};
+    let me = session::current_client(state).await?;
+    let room = membership::room(state, name).await?;
+    if std::sync::Arc::ptr_eq(&room, &state.chat) {
+        return Ok((room, me));
+    }
+    let client = membership::member(&room, &session::current_token()?).await?;
+    Ok((room, client))
 }

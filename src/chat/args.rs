@@ -32,13 +32,20 @@ pub type Field = (&'static str, bool);
 const ENDPOINTS: &[(&str, &[Field])] = &[
     ("login", &[("username", true)]),
     ("logout", &[]),
-    ("send_message", &[("text", true), ("id", false)]),
+    (
+        "send_message",
+        &[("text", true), ("id", false), ("room", false)],
+    ),
     (
         "send_private_message",
-        &[("to", true), ("text", true), ("id", false)],
+        &[("to", true), ("text", true), ("id", false), ("room", false)],
     ),
-    ("online_users", &[]),
-    ("recent_messages", &[]),
+    ("online_users", &[("room", false)]),
+    ("recent_messages", &[("room", false)]),
+    ("rooms", &[]),
+    ("create_room", &[("name", true)]),
+    ("join_room", &[("room", true)]),
+    ("leave_room", &[("room", true)]),
 ];
 
 /// What is wrong with a call's arguments, as the caller is told.

@@ -8,8 +8,9 @@ use super::lines::OnlineUser;
 use super::name_hue;
 use leptos::prelude::*;
 
+/// `room`: the room the page shows, where sends go.
 #[component]
-pub fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
+pub fn Composer(to: RwSignal<Option<OnlineUser>>, room: Signal<String>) -> impl IntoView {
     let send = ServerAction::<SendMessage>::new();
     let private = ServerAction::<SendPrivateMessage>::new();
     let draft = RwSignal::new(String::new());
@@ -46,10 +47,15 @@ pub fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
                     to: user.public,
                     text,
                     id,
+                    room: Some(room.get_untracked()),
                 });
             }
             None => {
-                send.dispatch(SendMessage { text, id });
+                send.dispatch(SendMessage {
+                    text,
+                    id,
+                    room: Some(room.get_untracked()),
+                });
             }
         }
     };
@@ -89,6 +95,7 @@ pub fn Composer(to: RwSignal<Option<OnlineUser>>) -> impl IntoView {
         // Without JavaScript the form still posts to the server function
         // (to everyone), which sends the browser back to this page.
         <form class="composer" method="post" action="/api/send_message" on:submit=on_submit>
+            <input type="hidden" name="room" prop:value=move || room.get()/>
             <textarea
                 name="text"
                 node_ref=textarea

@@ -26,10 +26,13 @@ pub mod limits;
 pub mod lines;
 pub mod live;
 pub mod login;
+#[cfg(feature = "ssr")]
+pub mod membership;
 pub mod people;
 #[cfg(feature = "hydrate")]
 pub mod reread;
 pub mod room;
+pub mod rooms;
 #[cfg(feature = "ssr")]
 pub mod session;
 #[cfg(feature = "ssr")]

@@ -44,7 +44,7 @@ pub fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Rere
         if reread.try_update_value(|_| ()).is_none() {
             return;
         }
-        let list = online_users().await;
+        let list = online_users(None).await;
         let Some(since) = reread.try_update_value(|r| r.since.take().unwrap_or_default()) else {
             return;
         };

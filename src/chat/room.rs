@@ -45,8 +45,8 @@ pub fn ChatPage() -> impl IntoView {
     let history = Resource::new_blocking(
         || (),
         |_| async {
-            let online = online_users().await?;
-            let history = recent_messages().await?;
+            let online = online_users(None).await?;
+            let history = recent_messages(None).await?;
             Ok::<_, ServerFnError>((history, online))
         },
     );
@@ -130,7 +130,7 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
                 </div>
                 <People online me=me.public.clone() to/>
             </div>
-            <Composer to/>
+            <Composer to room=Signal::derive(|| super::CHANNEL.to_owned())/>
         </div>
     }
 }

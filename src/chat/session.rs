@@ -9,7 +9,7 @@
 
 use super::limits::Limits;
 use crate::peer::Peer;
-use comet::{cookie_clash, request_token, ClientRecord, CometError, Manager, PrivateToken};
+use comet::{cookie_clash, request_token, ClientRecord, Comet, CometError, Manager, PrivateToken};
 use http::{header, request::Parts, HeaderValue, StatusCode};
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -17,6 +17,9 @@ use std::sync::Arc;
 /// What the server functions need, provided as Leptos context.
 #[derive(Clone)]
 pub struct ChatState {
+    /// Every channel: the default room (`chat`) and the rooms opened since.
+    pub comet: Comet,
+    /// The default room, which everyone is in.
     pub chat: Arc<Manager>,
     pub cookie_secure: bool,
     pub max_name_chars: usize,
@@ -27,9 +30,10 @@ pub struct ChatState {
 }
 
 impl ChatState {
-    pub fn new(config: &crate::config::Config, chat: Arc<Manager>) -> Self {
+    pub fn new(config: &crate::config::Config, comet: Comet, chat: Arc<Manager>) -> Self {
         let c = &config.chat;
         Self {
+            comet,
             chat,
             cookie_secure: c.cookie_secure,
             max_name_chars: c.max_name_chars,

@@ -65,11 +65,23 @@ impl Manager {
         token: &PrivateToken,
         display_name: &str,
     ) -> Result<ClientRecord, CometError> {
+        self.join_with_token_keyed(token, display_name, display_name.to_lowercase())
+            .await
+    }
+
+    /// As [`join_with_token`](Self::join_with_token), unique by `name_key`
+    /// (see [`initialize_client_keyed`](Self::initialize_client_keyed)).
+    pub async fn join_with_token_keyed(
+        &self,
+        token: &PrivateToken,
+        display_name: &str,
+        name_key: String,
+    ) -> Result<ClientRecord, CometError> {
         let (_, record) = self
             .create_client_holding(
                 Some(token.clone()),
                 display_name,
-                display_name.to_lowercase(),
+                name_key,
                 self.settings.connection_timeout,
                 self.settings.idle_timeout,
             )

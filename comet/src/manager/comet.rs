@@ -33,7 +33,7 @@ pub(super) struct Parts {
     pub(super) provider: Arc<dyn Provider>,
     pub(super) settings: Settings,
     pub(super) policy: Arc<dyn ChannelPolicy>,
-    node_polls: Arc<NodePolls>,
+    pub(super) node_polls: Arc<NodePolls>,
     pub(super) shutdown: CancellationToken,
     answered: Arc<Notify>,
 }

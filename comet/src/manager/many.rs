@@ -2,6 +2,7 @@
 //! them has something for the client, answered with every channel that
 //! had something at once (and the errors of those whose part failed).
 
+use super::poll::NodeSlot;
 use super::{Comet, PollOutcome};
 use crate::wire::MAX_CHANNELS_PER_POLL;
 use crate::{CometError, Cursor, PrivateToken};
@@ -51,6 +52,8 @@ impl Comet {
     /// the client's next poll) or the connection timeout passes. Fails
     /// whole with [`CometError::UnknownClient`] when no channel knows the
     /// client, and for errors that are not a channel's own (`429`, `503`).
+    /// It counts as one poll against the node's
+    /// [`max_polls`](crate::Settings::max_polls), whatever its channels.
     pub async fn poll_channels(
         &self,
         token: &PrivateToken,
@@ -63,11 +66,13 @@ impl Comet {
             )));
         }
         let asked = cursors.len();
+        // One of the node's polls, however many channels it follows.
+        let _slot = NodeSlot::take(&self.parts.node_polls, self.parts.settings.max_polls)?;
         let mut out = ChannelsOutcome::default();
         let mut held = Vec::new();
         for (name, since) in cursors {
             let opened = match self.find(&name).await {
-                Ok(manager) => manager.open_poll(token, since).await,
+                Ok(manager) => manager.open_poll_within(token, since).await,
                 Err(error) => Err(error),
             };
             match opened {

@@ -23,22 +23,58 @@ pub enum PollOutcome {
 }
 
 /// Polls in progress on this node, over all channels of one
-/// [`Comet`](super::Comet).
+/// [`Comet`](super::Comet). A poll of several channels counts once.
 #[derive(Default)]
 pub(super) struct NodePolls(std::sync::atomic::AtomicUsize);
 
-/// Counts one poll of a client for as long as it lives.
+impl NodePolls {
+    /// One more poll, unless `max` are held already.
+    fn take(&self, max: usize) -> Result<(), CometError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.0.fetch_add(1, Relaxed) >= max {
+            self.0.fetch_sub(1, Relaxed);
+            return Err(CometError::AtCapacity(format!(
+                "this node holds its limit of {max} polls"
+            )));
+        }
+        Ok(())
+    }
+
+    fn give_back(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One node slot for as long as it lives: what a poll of several channels
+/// holds, so its channels' polls need none of their own.
+pub(super) struct NodeSlot(Arc<NodePolls>);
+
+impl NodeSlot {
+    pub(super) fn take(polls: &Arc<NodePolls>, max: usize) -> Result<Self, CometError> {
+        polls.take(max)?;
+        Ok(Self(polls.clone()))
+    }
+}
+
+impl Drop for NodeSlot {
+    fn drop(&mut self) {
+        self.0.give_back();
+    }
+}
+
+/// Counts one poll of a client for as long as it lives (and, unless it is
+/// one channel of a poll of several, one of the node's polls).
 struct PollSlot {
     manager: Arc<Manager>,
     client: PublicToken,
+    counts_on_node: bool,
 }
 
 impl Drop for PollSlot {
     fn drop(&mut self) {
-        self.manager
-            .node_polls
-            .0
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if self.counts_on_node {
+            self.manager.node_polls.give_back();
+        }
         let mut polls = self.manager.polls.lock().expect("poll counts poisoned");
         if let Some(n) = polls.get_mut(&self.client) {
             *n -= 1;
@@ -191,6 +227,25 @@ impl Manager {
         token: &PrivateToken,
         since: Option<Cursor>,
     ) -> Result<OpenPoll, CometError> {
+        self.open_poll_counted(token, since, true).await
+    }
+
+    /// As [`open_poll`](Self::open_poll), for one channel of a poll of
+    /// several, which holds the node slot for all of them ([`NodeSlot`]).
+    pub(super) async fn open_poll_within(
+        self: &Arc<Self>,
+        token: &PrivateToken,
+        since: Option<Cursor>,
+    ) -> Result<OpenPoll, CometError> {
+        self.open_poll_counted(token, since, false).await
+    }
+
+    async fn open_poll_counted(
+        self: &Arc<Self>,
+        token: &PrivateToken,
+        since: Option<Cursor>,
+        counts_on_node: bool,
+    ) -> Result<OpenPoll, CometError> {
         if let Some(error) = self.unavailable_now() {
             return Err(error);
         }
@@ -198,7 +253,7 @@ impl Manager {
             .bounded(self.provider.client_seen(&self.name, &token.digest()))
             .await?
             .ok_or(CometError::UnknownClient)?;
-        let slot = self.take_poll_slot(&client.public)?;
+        let slot = self.take_poll_slot(&client.public, counts_on_node)?;
         let opened = tokio::time::Instant::now();
         // Subscribed before the first read: a message appended in between
         // still wakes this poll.
@@ -220,23 +275,23 @@ impl Manager {
         Ok(open)
     }
 
-    fn take_poll_slot(self: &Arc<Self>, client: &PublicToken) -> Result<PollSlot, CometError> {
+    fn take_poll_slot(
+        self: &Arc<Self>,
+        client: &PublicToken,
+        counts_on_node: bool,
+    ) -> Result<PollSlot, CometError> {
         let mut polls = self.polls.lock().expect("poll counts poisoned");
         if polls.get(client).copied().unwrap_or(0) >= self.settings.max_polls_per_client {
             return Err(CometError::TooManyPolls(self.settings.max_polls_per_client));
         }
-        let node = &self.node_polls.0;
-        if node.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= self.settings.max_polls {
-            node.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            return Err(CometError::AtCapacity(format!(
-                "this node holds its limit of {} polls",
-                self.settings.max_polls
-            )));
+        if counts_on_node {
+            self.node_polls.take(self.settings.max_polls)?;
         }
         *polls.entry(*client).or_insert(0) += 1;
         Ok(PollSlot {
             manager: self.clone(),
             client: *client,
+            counts_on_node,
         })
     }
 

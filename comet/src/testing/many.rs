@@ -9,9 +9,16 @@ use std::time::{Duration, Instant};
 /// Two fixed channels and a client of both with one token, and its
 /// cursors after its joins.
 async fn two_channels(factory: &Factory) -> (Comet, [String; 2], PrivateToken, Vec<Cursor>) {
+    two_channels_with(factory, settings()).await
+}
+
+async fn two_channels_with(
+    factory: &Factory,
+    settings: crate::Settings,
+) -> (Comet, [String; 2], PrivateToken, Vec<Cursor>) {
     let provider = factory.make(Default::default()).await;
     let names = [random_channel(), random_channel()];
-    let comet = Comet::new(provider, settings(), &[&names[0], &names[1]]);
+    let comet = Comet::new(provider, settings, &[&names[0], &names[1]]);
     let first = comet.channel(&names[0]).unwrap();
     let second = comet.channel(&names[1]).unwrap();
     let (token, _, cursor) = join(&first, "ann").await;
@@ -127,4 +134,38 @@ pub async fn a_channel_of_the_poll_fails_alone(factory: Factory) {
         matches!(refused, CometError::InvalidChannel(_)),
         "{refused:?}"
     );
+}
+
+/// A poll of several channels is one of the node's polls, not one per
+/// channel: with room for one poll on the node, a poll of two channels is
+/// held, a second poll meanwhile is refused, and the slot is free again
+/// once the first answered.
+pub async fn a_poll_of_several_channels_counts_once_on_the_node(factory: Factory) {
+    let one_poll = crate::Settings {
+        max_polls: 1,
+        ..settings()
+    };
+    let (comet, names, token, mut cursors) = two_channels_with(&factory, one_poll).await;
+    let first = comet.channel(&names[0]).unwrap();
+    let (bob, _, bob_cursor) = join(&first, "bob").await;
+    // After bob's join, which would answer the poll at once.
+    cursors[0] = first.recent(&token, 0).await.unwrap().1;
+    let asked: Vec<_> = names
+        .iter()
+        .cloned()
+        .zip(cursors.into_iter().map(Some))
+        .collect();
+    let held = {
+        let (comet, token) = (comet.clone(), token.clone());
+        tokio::spawn(async move { comet.poll_channels(&token, asked).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let refused = first
+        .poll(&bob, Some(bob_cursor.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, CometError::AtCapacity(_)), "{refused:?}");
+    let outcome = held.await.unwrap().unwrap();
+    assert!(outcome.is_timeout(), "{outcome:?}");
+    first.poll(&bob, Some(bob_cursor)).await.unwrap();
 }

@@ -73,6 +73,7 @@ pub use idle::{
 };
 pub use many::{
     a_channel_of_the_poll_fails_alone, a_held_poll_of_several_channels_wakes_on_any,
+    a_poll_of_several_channels_counts_once_on_the_node,
     one_poll_follows_several_channels_each_exactly_once,
 };
 pub use presence::{
@@ -170,6 +171,7 @@ macro_rules! provider_suite {
             a_closed_channel_ends_its_polls_everywhere,
             channels_follow_the_apps_rules,
             one_poll_follows_several_channels_each_exactly_once,
+            a_poll_of_several_channels_counts_once_on_the_node,
             a_held_poll_of_several_channels_wakes_on_any,
             a_channel_of_the_poll_fails_alone,
             a_send_repeated_with_its_idempotency_key_is_appended_once,

@@ -305,3 +305,37 @@ async fn bad_room_names_are_refused_and_unknown_rooms_are_not_found() {
     );
     assert_eq!(rooms(&app, &ann).await, [("chat".to_owned(), true)]);
 }
+
+#[tokio::test]
+async fn opening_and_closing_a_room_is_announced_in_the_chat_room() {
+    let app = start().await;
+    let ann = app.login("ann").await;
+    let bob = app.login("bob").await;
+    let mut cursor = app.cursor(&bob).await;
+    call(&app, &ann, "create_room", &[("name", "news")]).await;
+    // Joining an open room announces nothing.
+    call(&app, &bob, "create_room", &[("name", "news")]).await;
+    call(&app, &ann, "leave_room", &[("room", "news")]).await;
+    call(&app, &bob, "leave_room", &[("room", "news")]).await;
+    let mut said = Vec::new();
+    while said.len() < 2 {
+        let (status, reply) = app.poll(&bob, Some(&cursor)).await;
+        assert_eq!(status, StatusCode::OK);
+        let Some(messages) = reply["messages"].as_array() else {
+            panic!("no announcement: {reply}");
+        };
+        for m in messages {
+            cursor = m["id"].as_str().unwrap().to_owned();
+            if m["n"] == "Room" {
+                said.push(m["c"].clone());
+            }
+        }
+    }
+    assert_eq!(
+        said,
+        [
+            json!({"name": "news", "open": true}),
+            json!({"name": "news", "open": false})
+        ]
+    );
+}

@@ -5,7 +5,7 @@
 //! page (`POST /comet`) follows all of a user's rooms with one cookie.
 
 use super::session::{comet_error, current_token, refuse, ChatState};
-use super::{text, CHANNEL};
+use super::{text, CHANNEL, ROOM};
 use comet::channels::{is_plain_name, ChannelPolicy};
 use comet::{ClientRecord, CometError, Manager, PrivateToken, Taken};
 use http::StatusCode;
@@ -113,13 +113,16 @@ pub async fn join(
     }
 }
 
-/// Opens the room `name` (or finds it open) on behalf of `me`.
+/// Opens the room `name` (or finds it open) on behalf of `me`; a room
+/// that was not open is announced in the default room ([`ROOM`]), so
+/// every page's room list shows it.
 pub async fn open(
     state: &ChatState,
     name: &str,
     me: &ClientRecord,
 ) -> Result<Arc<Manager>, ServerFnError> {
-    state
+    let was_open = state.comet.find(name).await.is_ok();
+    let room = state
         .comet
         .open(name, Some(me))
         .await
@@ -130,7 +133,21 @@ pub async fn open(
                 "The chat has as many rooms as it allows; join one of them instead.",
             ),
             other => comet_error(other),
-        })
+        })?;
+    if !was_open {
+        announce(state, name, true).await;
+    }
+    Ok(room)
+}
+
+/// Tells everyone (in the default room) that the room `name` opened or
+/// closed. A lost announcement costs a stale room list until the next
+/// page load, not a message: it is logged, not returned.
+async fn announce(state: &ChatState, name: &str, open: bool) {
+    let contents = serde_json::json!({ "name": name, "open": open });
+    if let Err(error) = state.chat.send_to_all(ROOM, &contents).await {
+        tracing::warn!(%error, room = name, open, "could not announce a room");
+    }
 }
 
 /// Every open room's name, the default room first, and whether the
@@ -168,8 +185,12 @@ pub async fn leave(
     if room.clients().await.map_err(comet_error)?.is_empty() {
         // Someone joining in this instant finds the room gone and is told
         // so; nothing of theirs is lost but the join.
-        if let Err(error) = state.comet.close(room.name()).await {
-            tracing::warn!(%error, room = room.name(), "could not close an empty room");
+        match state.comet.close(room.name()).await {
+            Ok(true) => announce(state, room.name(), false).await,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, room = room.name(), "could not close an empty room")
+            }
         }
     }
     Ok(())

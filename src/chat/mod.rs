@@ -49,6 +49,9 @@ pub const CHANNEL: &str = "chat";
 pub const CHAT_MESSAGE: &str = "ChatMessage";
 /// A message to one client (and back to its sender).
 pub const PRIVATE_MESSAGE: &str = "PrivateMessage";
+/// A room opened or closed, said in the default room:
+/// `{"name": room, "open": bool}`.
+pub const ROOM: &str = "Room";
 
 /// Contents of [`CHAT_MESSAGE`] and [`PRIVATE_MESSAGE`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -235,7 +235,9 @@ pub use wire::{Cursor, Message};
 #[cfg(feature = "server")]
 pub use {
     error::{CometError, Taken},
-    manager::{unix_millis, ChannelsOutcome, Comet, Manager, OpenPoll, PollOutcome, Settings},
+    manager::{
+        unix_millis, ChannelsOutcome, Comet, Manager, OpenChannels, OpenPoll, PollOutcome, Settings,
+    },
     memory::{MemoryProvider, Retention},
     provider::{
         Audience, ClientRecord, NewClient, NewMessage, PollingClient, Provider, ReadAfter,

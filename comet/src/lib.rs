@@ -225,6 +225,10 @@ mod token;
 pub mod client;
 
 #[cfg(feature = "browser")]
+pub mod channels_subscriber;
+#[cfg(feature = "browser")]
+mod fetch;
+#[cfg(feature = "browser")]
 pub mod subscriber;
 #[cfg(feature = "browser")]
 mod tabs;

@@ -227,6 +227,8 @@ pub mod client;
 #[cfg(feature = "browser")]
 pub mod channels_subscriber;
 #[cfg(feature = "browser")]
+mod channels_tabs;
+#[cfg(feature = "browser")]
 mod fetch;
 #[cfg(feature = "browser")]
 pub mod subscriber;

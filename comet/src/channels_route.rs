@@ -2,11 +2,13 @@
 //! crate docs). The body names a cursor per channel; the answer groups
 //! each channel's messages under its name and reports a channel whose part
 //! failed under `errors`, with the error its own poll would have answered.
+//! `Comet-Ack: early` works as on `POST /comet/{channel}`: the head as
+//! soon as the poll is accepted, the body when it answers.
 
 use crate::manager::ChannelsOutcome;
 use crate::route::{extend_joined, RouteError, TIMEOUT_REPLY};
 use crate::wire::ChannelsRequest;
-use crate::{request_token, Comet, CometError, PollResponse};
+use crate::{request_token, wants_early_ack, Comet, CometError, PollResponse};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -31,16 +33,35 @@ pub(crate) async fn poll_channels(
             "expected {{\"channels\": {{name: cursor or null, …}}}}: {e}"
         ))
     })?;
+    let early_ack = wants_early_ack(&headers);
     drop((headers, bytes));
-    let outcome = comet
-        .poll_channels(&token, request.channels.into_iter().collect())
+    let mut open = comet
+        .open_channels(&token, request.channels.into_iter().collect())
         .await?;
-    Ok(PollResponse {
+    drop((comet, token));
+    let body = match open.take_ready() {
+        Some(ready) => Body::from(encode(ready)),
+        // As on the one-channel route: the head now, so the client can say
+        // "connected", and the body when a channel has something. A failure
+        // while waiting can no longer change the status: it becomes a
+        // timeout, and the next poll reports it.
+        None if early_ack => Body::from_stream(futures::stream::once(async move {
+            let outcome = open.wait().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "poll of several channels failed while waiting");
+                ChannelsOutcome::default()
+            });
+            Ok::<_, std::convert::Infallible>(encode(outcome))
+        })),
+        None => Body::from(encode(open.wait().await?)),
+    };
+    let mut response = PollResponse {
         status: StatusCode::OK,
         retry_after: None,
-        body: encode(outcome),
+        body: Vec::new(),
     }
-    .into_response())
+    .into_response();
+    *response.body_mut() = body;
+    Ok(response)
 }
 
 /// The reply's JSON, the messages' stored bytes copied in as they are.

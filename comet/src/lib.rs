@@ -225,6 +225,12 @@ mod token;
 pub mod client;
 
 #[cfg(feature = "browser")]
+pub mod channels_subscriber;
+#[cfg(feature = "browser")]
+mod channels_tabs;
+#[cfg(feature = "browser")]
+mod fetch;
+#[cfg(feature = "browser")]
 pub mod subscriber;
 #[cfg(feature = "browser")]
 mod tabs;
@@ -235,7 +241,9 @@ pub use wire::{Cursor, Message};
 #[cfg(feature = "server")]
 pub use {
     error::{CometError, Taken},
-    manager::{unix_millis, ChannelsOutcome, Comet, Manager, OpenPoll, PollOutcome, Settings},
+    manager::{
+        unix_millis, ChannelsOutcome, Comet, Manager, OpenChannels, OpenPoll, PollOutcome, Settings,
+    },
     memory::{MemoryProvider, Retention},
     provider::{
         Audience, ClientRecord, NewClient, NewMessage, PollingClient, Provider, ReadAfter,

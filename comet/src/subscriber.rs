@@ -17,12 +17,11 @@
 //! Stop the loop with [`SubscriberHandle::stop`]; a stopped loop calls no
 //! handler again.
 
+use super::fetch::{self, Answer, StatusCell};
 use super::wire::{codes, ErrorBody, PollReply, PollRequest};
 use super::{Cursor, Message, Status};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 /// Why a poll failed.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,9 +38,14 @@ pub enum Failure {
     CursorExpired,
     /// The answer was not the protocol's JSON.
     Decode(String),
+    /// A poll of several channels ([`ChannelsSubscriber`](super::channels_subscriber::ChannelsSubscriber)):
+    /// the server no longer has this channel for this client
+    /// (`unknown_channel`: closed or never opened; `unknown_client`: not a
+    /// member there; `refused`): it is no longer followed.
+    Left(ErrorBody),
 }
 
-type Handler<T> = Box<dyn Fn(T)>;
+pub(super) use super::fetch::Handler;
 
 /// A subscription taken apart for tab sharing
 /// ([`Subscriber::into_shared_parts`]).
@@ -195,22 +199,23 @@ impl Subscriber {
 
     async fn run(self, stopped: Arc<AtomicBool>) {
         let is_stopped = || stopped.load(Ordering::SeqCst);
-        let mut since = self.since.clone();
-        let mut status = Status::Connecting;
+        let Subscriber {
+            url,
+            since: mut cursor,
+            on_message,
+            on_timeout,
+            on_failure,
+            on_status,
+            max_backoff_ms,
+        } = self;
+        let status = StatusCell::new(on_status);
         let mut failures: u32 = 0;
-        let set_status = |new: Status, status: &mut Status| {
-            if *status != new {
-                *status = new;
-                (self.on_status)(new);
-            }
-        };
-        (self.on_status)(status);
         loop {
             if is_stopped() {
                 return;
             }
             let body = serde_json::to_string(&PollRequest {
-                since: since.clone(),
+                since: cursor.clone(),
             })
             .expect("a poll request always encodes");
             // The server answers the headers as soon as it accepted the poll
@@ -218,139 +223,71 @@ impl Subscriber {
             // Until a poll has succeeded, ask the server to confirm it took
             // the poll right away (headers first), so "connected" shows
             // without waiting for a message or the connection timeout.
-            let early_ack = status != Status::Connected;
-            let response = match post_json(&self.url, &body, early_ack).await {
-                Ok(response) => response,
-                Err(e) => {
-                    if is_stopped() {
-                        return;
-                    }
-                    (self.on_failure)(Failure::Network(e));
-                    failures = failures.saturating_add(1);
-                    set_status(Status::Reconnecting, &mut status);
-                    self.back_off(failures, None).await;
-                    continue;
+            let early_ack = status.get() != Status::Connected;
+            let answer = fetch::poll(&url, &body, early_ack, None, |code| {
+                if code == 200 && !is_stopped() {
+                    status.set(Status::Connected);
                 }
-            };
+            })
+            .await;
             if is_stopped() {
                 return;
             }
-            let code = response.status();
-            if code == 200 {
-                set_status(Status::Connected, &mut status);
-            }
-            let text = body_text(&response).await;
-            if is_stopped() {
-                return;
-            }
-            let retry_after = match (code, text) {
-                (_, Err(e)) => {
-                    (self.on_failure)(Failure::Network(e));
+            let retry_after = match answer {
+                Answer::Network(e) => {
+                    on_failure(Failure::Network(e));
                     None
                 }
-                (200, Ok(text)) => match serde_json::from_str::<PollReply>(&text) {
+                Answer::Http {
+                    code: 200, text, ..
+                } => match serde_json::from_str::<PollReply>(&text) {
                     Ok(PollReply::Messages { messages }) => {
                         failures = 0;
                         for message in messages {
-                            since = Some(message.id.clone());
-                            (self.on_message)(message);
+                            cursor = Some(message.id.clone());
+                            on_message(message);
                         }
                         continue;
                     }
                     Ok(PollReply::Timeout) => {
                         failures = 0;
-                        (self.on_timeout)(());
+                        on_timeout(());
                         continue;
                     }
                     Err(e) => {
-                        (self.on_failure)(Failure::Decode(e.to_string()));
+                        on_failure(Failure::Decode(e.to_string()));
                         None
                     }
                 },
-                (code, Ok(text)) => {
-                    let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+                Answer::Http {
+                    code,
+                    text,
+                    retry_after_ms,
+                } => {
+                    let body = Answer::error_body(&text);
                     let error = body.as_ref().map(|b| b.error.as_str()).unwrap_or_default();
                     if code == 401 || error == codes::UNKNOWN_CLIENT {
-                        (self.on_failure)(Failure::Http { status: code, body });
-                        set_status(Status::Ended, &mut status);
+                        on_failure(Failure::Http { status: code, body });
+                        status.set(Status::Ended);
                         return;
                     }
                     if code == 410 {
                         // Resynchronise: report the gap, continue from now on.
-                        since = None;
-                        (self.on_failure)(Failure::CursorExpired);
+                        cursor = None;
+                        on_failure(Failure::CursorExpired);
                         continue;
                     }
                     if code == 400 {
                         // Our request is wrong; the same bytes cannot succeed.
-                        since = None;
+                        cursor = None;
                     }
-                    (self.on_failure)(Failure::Http { status: code, body });
-                    retry_after_ms(&response)
+                    on_failure(Failure::Http { status: code, body });
+                    retry_after_ms
                 }
             };
             failures = failures.saturating_add(1);
-            set_status(Status::Reconnecting, &mut status);
-            self.back_off(failures, retry_after).await;
+            status.set(Status::Reconnecting);
+            fetch::back_off(failures, max_backoff_ms, retry_after).await;
         }
     }
-
-    /// Exponential back-off with full jitter (anywhere in [b/2, b]), so a
-    /// restarted server is not hit by every client at the same instant;
-    /// never shorter than the server's `Retry-After`.
-    async fn back_off(&self, failures: u32, retry_after_ms: Option<f64>) {
-        let wait = super::status::backoff_ms(
-            failures,
-            self.max_backoff_ms,
-            retry_after_ms,
-            js_sys::Math::random(),
-        );
-        gloo_timers::future::sleep(std::time::Duration::from_millis(wait as u64)).await;
-    }
-}
-
-fn js_error(e: JsValue) -> String {
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
-}
-
-/// One `fetch` POST, resolved when the response headers arrive; `Err` when
-/// there was no HTTP answer at all.
-async fn post_json(url: &str, body: &str, early_ack: bool) -> Result<web_sys::Response, String> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
-    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-    let headers = web_sys::Headers::new().map_err(js_error)?;
-    headers
-        .set("content-type", "application/json")
-        .map_err(js_error)?;
-    if early_ack {
-        headers.set("comet-ack", "early").map_err(js_error)?;
-    }
-    init.set_headers(&headers);
-    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_error)?;
-    let window = web_sys::window().ok_or("no window")?;
-    JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(js_error)?
-        .dyn_into()
-        .map_err(js_error)
-}
-
-async fn body_text(response: &web_sys::Response) -> Result<String, String> {
-    let text = JsFuture::from(response.text().map_err(js_error)?)
-        .await
-        .map_err(js_error)?;
-    Ok(text.as_string().unwrap_or_default())
-}
-
-/// `Retry-After` (in seconds) as milliseconds.
-fn retry_after_ms(response: &web_sys::Response) -> Option<f64> {
-    response
-        .headers()
-        .get("retry-after")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|secs| secs * 1000.0)
 }

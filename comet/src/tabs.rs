@@ -51,7 +51,7 @@ enum Relay {
     },
 }
 
-fn status_from(s: &str) -> Option<Status> {
+pub(super) fn status_from(s: &str) -> Option<Status> {
     [
         Status::Connecting,
         Status::Connected,
@@ -182,7 +182,7 @@ fn share(
     on_failure: impl Fn(Failure) + 'static,
     on_status: impl Fn(Status) + 'static,
 ) -> SubscriberHandle {
-    let (Some(request), Ok(channel)) = (
+    let (Some(_), Ok(channel)) = (
         lock_request(),
         web_sys::BroadcastChannel::new(&format!("comet-tabs:{name}")),
     ) else {
@@ -232,31 +232,16 @@ fn share(
         });
     }
 
-    // Released when the page stops the subscription (e.g. logs out);
-    // otherwise held until the tab closes.
-    let release_lock: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
-    let granted = {
-        let page = page.clone();
-        let handle = handle.clone();
-        let release_lock = release_lock.clone();
-        Closure::once(move |_lock: JsValue| -> js_sys::Promise {
-            let held = js_sys::Promise::new(&mut |resolve, _reject| {
-                *release_lock.borrow_mut() = Some(resolve);
-            });
+    let lock = request_lock(&format!("comet-tabs:{name}"), {
+        let (page, handle) = (page.clone(), handle.clone());
+        move || {
             if handle.is_stopped() {
-                release(&release_lock);
-                return held;
+                return false;
             }
             lead(page, subscriber, handle);
-            held
-        })
-    };
-    let _ = request.call2(
-        &request_target(),
-        &JsValue::from_str(&format!("comet-tabs:{name}")),
-        granted.as_ref().unchecked_ref(),
-    );
-    granted.forget();
+            true
+        }
+    });
     {
         let handle = handle.clone();
         let page = page.clone();
@@ -264,13 +249,45 @@ fn share(
             handle.stopped().await;
             page.channel.set_onmessage(None);
             page.channel.close();
-            release(&release_lock);
+            release(&lock);
         });
     }
     handle
 }
 
-fn release(lock: &Rc<RefCell<Option<js_sys::Function>>>) {
+/// The resolver of the promise that keeps a Web Lock held, once granted.
+pub(super) type HeldLock = Rc<RefCell<Option<js_sys::Function>>>;
+
+/// Asks for the Web Lock `name` (the caller checked [`lock_request`]);
+/// once granted, `granted` runs, and the lock is held until [`release`]
+/// (the page stops) or the tab closes, unless `granted` says no.
+pub(super) fn request_lock(name: &str, granted: impl FnOnce() -> bool + 'static) -> HeldLock {
+    let held_lock: HeldLock = Rc::new(RefCell::new(None));
+    let Some(request) = lock_request() else {
+        return held_lock;
+    };
+    let on_grant = {
+        let held_lock = held_lock.clone();
+        Closure::once(move |_lock: JsValue| -> js_sys::Promise {
+            let held = js_sys::Promise::new(&mut |resolve, _reject| {
+                *held_lock.borrow_mut() = Some(resolve);
+            });
+            if !granted() {
+                release(&held_lock);
+            }
+            held
+        })
+    };
+    let _ = request.call2(
+        &request_target(),
+        &JsValue::from_str(name),
+        on_grant.as_ref().unchecked_ref(),
+    );
+    on_grant.forget();
+    held_lock
+}
+
+pub(super) fn release(lock: &HeldLock) {
     if let Some(resolve) = lock.borrow_mut().take() {
         let _ = resolve.call0(&JsValue::NULL);
     }
@@ -323,7 +340,7 @@ fn lead(page: Rc<Page>, subscriber: Subscriber, handle: SubscriberHandle) {
 }
 
 /// `navigator.locks.request`, if this browser has Web Locks.
-fn lock_request() -> Option<js_sys::Function> {
+pub(super) fn lock_request() -> Option<js_sys::Function> {
     let locks = request_target();
     if locks.is_undefined() || locks.is_null() {
         return None;

@@ -40,6 +40,44 @@ fn channel_error(error: CometError) -> Result<CometError, CometError> {
     }
 }
 
+/// A poll of several channels that passed its checks: what was ready at
+/// once, or the polls to hold. [`wait`](Self::wait) finishes it.
+pub struct OpenChannels {
+    out: ChannelsOutcome,
+    held: Vec<(String, super::OpenPoll)>,
+    /// One of the node's polls, however many channels it follows.
+    _slot: NodeSlot,
+}
+
+impl OpenChannels {
+    /// The outcome, if it needs no waiting: a channel had messages or
+    /// failed at once, or there is nothing to hold.
+    pub fn take_ready(&mut self) -> Option<ChannelsOutcome> {
+        (!self.out.is_timeout() || self.held.is_empty()).then(|| std::mem::take(&mut self.out))
+    }
+
+    /// Holds the poll until one channel has messages (that one answers; the
+    /// others are polled again at once by the client's next poll) or fails,
+    /// or the connection timeout passes.
+    pub async fn wait(&mut self) -> Result<ChannelsOutcome, CometError> {
+        let mut out = std::mem::take(&mut self.out);
+        if !out.is_timeout() || self.held.is_empty() {
+            return Ok(out);
+        }
+        let waits = self
+            .held
+            .iter_mut()
+            .map(|(name, poll)| Box::pin(async move { (name.clone(), poll.wait().await) }));
+        let ((name, result), _, _) = futures::future::select_all(waits).await;
+        match result {
+            Ok(PollOutcome::Messages(messages)) => out.messages.push((name, messages)),
+            Ok(PollOutcome::Timeout) => {}
+            Err(error) => out.errors.push((name, channel_error(error)?)),
+        }
+        Ok(out)
+    }
+}
+
 impl Comet {
     /// One poll of several channels by the client holding `token` in each
     /// (see [`Manager::join_with_token`](super::Manager::join_with_token)),
@@ -48,17 +86,31 @@ impl Comet {
     /// poll of that channel alone from that cursor would have, so the client
     /// polls again with each channel's last `id`. Answers at once if any
     /// channel has messages or fails; otherwise holds until one has
-    /// messages (that one answers; the others are polled again at once by
-    /// the client's next poll) or the connection timeout passes. Fails
-    /// whole with [`CometError::UnknownClient`] when no channel knows the
-    /// client, and for errors that are not a channel's own (`429`, `503`).
-    /// It counts as one poll against the node's
+    /// messages or the connection timeout passes ([`OpenChannels::wait`]).
+    /// Fails whole with [`CometError::UnknownClient`] when no channel knows
+    /// the client, and for errors that are not a channel's own (`429`,
+    /// `503`. It counts as one poll against the node's
     /// [`max_polls`](crate::Settings::max_polls), whatever its channels.
     pub async fn poll_channels(
         &self,
         token: &PrivateToken,
         cursors: Vec<(String, Option<Cursor>)>,
     ) -> Result<ChannelsOutcome, CometError> {
+        let mut open = self.open_channels(token, cursors).await?;
+        match open.take_ready() {
+            Some(ready) => Ok(ready),
+            None => open.wait().await,
+        }
+    }
+
+    /// [`poll_channels`](Self::poll_channels) up to where it would wait:
+    /// every check done and every channel's first read made, so a route can
+    /// acknowledge the poll (`Comet-Ack: early`) before holding it.
+    pub async fn open_channels(
+        &self,
+        token: &PrivateToken,
+        cursors: Vec<(String, Option<Cursor>)>,
+    ) -> Result<OpenChannels, CometError> {
         if cursors.is_empty() || cursors.len() > MAX_CHANNELS_PER_POLL {
             return Err(CometError::InvalidChannel(format!(
                 "a poll follows 1 to {MAX_CHANNELS_PER_POLL} channels, not {}",
@@ -66,8 +118,7 @@ impl Comet {
             )));
         }
         let asked = cursors.len();
-        // One of the node's polls, however many channels it follows.
-        let _slot = NodeSlot::take(&self.parts.node_polls, self.parts.settings.max_polls)?;
+        let slot = NodeSlot::take(&self.parts.node_polls, self.parts.settings.max_polls)?;
         let mut out = ChannelsOutcome::default();
         let mut held = Vec::new();
         for (name, since) in cursors {
@@ -87,18 +138,10 @@ impl Comet {
         if out.errors.len() == asked && out.errors.iter().all(unknown) {
             return Err(CometError::UnknownClient);
         }
-        if !out.is_timeout() || held.is_empty() {
-            return Ok(out);
-        }
-        let waits = held
-            .iter_mut()
-            .map(|(name, poll)| Box::pin(async move { (name.clone(), poll.wait().await) }));
-        let ((name, result), _, _) = futures::future::select_all(waits).await;
-        match result {
-            Ok(PollOutcome::Messages(messages)) => out.messages.push((name, messages)),
-            Ok(PollOutcome::Timeout) => {}
-            Err(error) => out.errors.push((name, channel_error(error)?)),
-        }
-        Ok(out)
+        Ok(OpenChannels {
+            out,
+            held,
+            _slot: slot,
+        })
     }
 }

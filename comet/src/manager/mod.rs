@@ -43,7 +43,7 @@ mod reaper;
 pub(super) mod settings;
 
 pub use comet::Comet;
-pub use many::ChannelsOutcome;
+pub use many::{ChannelsOutcome, OpenChannels};
 pub use poll::{OpenPoll, PollOutcome};
 pub use settings::Settings;
 

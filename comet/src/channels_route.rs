@@ -66,10 +66,32 @@ pub(crate) async fn poll_channels(
 
 /// The reply's JSON, the messages' stored bytes copied in as they are.
 fn encode(outcome: ChannelsOutcome) -> Vec<u8> {
-    if outcome.is_timeout() {
-        return TIMEOUT_REPLY.to_vec();
-    }
     let name = |name: &str| serde_json::to_vec(name).unwrap_or_default();
+    // Where the channels asked from now on start: `,"cursors":{…}` or nothing.
+    let cursors = |out: &mut Vec<u8>, cursors: &[(String, crate::Cursor)]| {
+        if cursors.is_empty() {
+            return;
+        }
+        out.extend(br#","cursors":{"#);
+        for (i, (channel, cursor)) in cursors.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend(name(channel));
+            out.push(b':');
+            out.extend(name(cursor.as_str()));
+        }
+        out.push(b'}');
+    };
+    if outcome.is_timeout() {
+        if outcome.cursors.is_empty() {
+            return TIMEOUT_REPLY.to_vec();
+        }
+        let mut out = br#"{"status":"timeout""#.to_vec();
+        cursors(&mut out, &outcome.cursors);
+        out.push(b'}');
+        return out;
+    }
     let mut out = br#"{"status":"messages","channels":{"#.to_vec();
     for (i, (channel, messages)) in outcome.messages.iter().enumerate() {
         if i > 0 {
@@ -90,7 +112,9 @@ fn encode(outcome: ChannelsOutcome) -> Vec<u8> {
         // An ErrorBody is two strings: encoding it cannot fail.
         out.extend(serde_json::to_vec(&RouteError::from(error).body()).unwrap_or_default());
     }
-    out.extend(b"}}");
+    out.push(b'}');
+    cursors(&mut out, &outcome.cursors);
+    out.push(b'}');
     out
 }
 
@@ -99,7 +123,7 @@ mod tests {
     use super::encode;
     use crate::manager::ChannelsOutcome;
     use crate::wire::{ChannelsReply, Message};
-    use crate::CometError;
+    use crate::{CometError, Cursor};
 
     #[test]
     fn the_reply_reads_as_the_wire_type() {
@@ -107,16 +131,37 @@ mod tests {
         let outcome = ChannelsOutcome {
             messages: vec![("rust".into(), vec![message.to_vec().into()])],
             errors: vec![("gone".into(), CometError::CursorExpired)],
+            cursors: vec![("quiet".into(), Cursor("7-0".into()))],
         };
         let reply: ChannelsReply = serde_json::from_slice(&encode(outcome)).unwrap();
-        let ChannelsReply::Messages { channels, errors } = reply else {
+        let ChannelsReply::Messages {
+            channels,
+            errors,
+            cursors,
+        } = reply
+        else {
             panic!("messages expected");
         };
         let rust: &Vec<Message> = &channels["rust"];
         assert_eq!(rust[0].contents["m"], "hi");
         assert_eq!(errors["gone"].error, "cursor_expired");
+        assert_eq!(cursors["quiet"], Cursor("7-0".into()));
         let timeout: ChannelsReply =
             serde_json::from_slice(&encode(ChannelsOutcome::default())).unwrap();
-        assert_eq!(timeout, ChannelsReply::Timeout);
+        assert_eq!(
+            timeout,
+            ChannelsReply::Timeout {
+                cursors: Default::default()
+            }
+        );
+        let quiet = ChannelsOutcome {
+            cursors: vec![("quiet".into(), Cursor("7-0".into()))],
+            ..Default::default()
+        };
+        let timeout: ChannelsReply = serde_json::from_slice(&encode(quiet)).unwrap();
+        let ChannelsReply::Timeout { cursors } = timeout else {
+            panic!("timeout expected");
+        };
+        assert_eq!(cursors["quiet"], Cursor("7-0".into()));
     }
 }

@@ -238,8 +238,13 @@ impl ChannelsSubscriber {
                 Answer::Http {
                     code: 200, text, ..
                 } => match serde_json::from_str::<ChannelsReply>(&text) {
-                    Ok(ChannelsReply::Messages { channels, errors }) => {
+                    Ok(ChannelsReply::Messages {
+                        channels,
+                        errors,
+                        cursors: starts,
+                    }) => {
                         failures = 0;
+                        start_from(&mut cursors, starts);
                         for (channel, messages) in channels {
                             for message in messages {
                                 let Some(cursor) = cursors.get_mut(&channel) else {
@@ -268,8 +273,9 @@ impl ChannelsSubscriber {
                         }
                         continue;
                     }
-                    Ok(ChannelsReply::Timeout) => {
+                    Ok(ChannelsReply::Timeout { cursors: starts }) => {
                         failures = 0;
+                        start_from(&mut cursors, starts);
                         on_timeout(());
                         continue;
                     }
@@ -309,6 +315,16 @@ impl ChannelsSubscriber {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Channels followed from now on go on from where the server says "now"
+/// was, so what arrives between two polls is not missed.
+fn start_from(cursors: &mut BTreeMap<String, Option<Cursor>>, starts: BTreeMap<String, Cursor>) {
+    for (channel, start) in starts {
+        if let Some(cursor @ None) = cursors.get_mut(&channel) {
+            *cursor = Some(start);
         }
     }
 }

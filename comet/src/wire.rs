@@ -77,9 +77,19 @@ pub enum ChannelsReply {
         channels: std::collections::BTreeMap<String, Vec<Message>>,
         #[serde(default)]
         errors: std::collections::BTreeMap<String, ErrorBody>,
+        /// See [`ChannelsReply::Timeout::cursors`].
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        cursors: std::collections::BTreeMap<String, Cursor>,
     },
-    /// Nothing arrived in any of them: poll again, same cursors.
-    Timeout,
+    /// Nothing arrived in any of them: poll again, same cursors (but for
+    /// those `cursors` names).
+    Timeout {
+        /// The channels asked for "from now on" (`null`) that had nothing
+        /// in this reply, with where "now" was: poll them from here next, or
+        /// what arrived between this reply and the next poll is missed.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        cursors: std::collections::BTreeMap<String, Cursor>,
+    },
 }
 
 /// Most channels one poll may follow.

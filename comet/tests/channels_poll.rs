@@ -65,7 +65,9 @@ async fn one_http_poll_carries_several_channels() {
         "{}",
         String::from_utf8_lossy(&reply)
     );
-    let ChannelsReply::Messages { channels, errors } = serde_json::from_slice(&reply).unwrap()
+    let ChannelsReply::Messages {
+        channels, errors, ..
+    } = serde_json::from_slice(&reply).unwrap()
     else {
         panic!("messages expected: {}", String::from_utf8_lossy(&reply));
     };

@@ -46,8 +46,13 @@ pub(super) async fn follow(
             reply = client.poll_channels(cursors.clone()) => reply,
         };
         let error = match reply {
-            Ok(ChannelsReply::Messages { channels, errors }) => {
+            Ok(ChannelsReply::Messages {
+                channels,
+                errors,
+                cursors: starts,
+            }) => {
                 failures = 0;
+                start_from(&mut cursors, starts);
                 for (channel, messages) in channels {
                     for message in messages {
                         let id = message.id.clone();
@@ -80,8 +85,9 @@ pub(super) async fn follow(
                 }
                 continue;
             }
-            Ok(ChannelsReply::Timeout) => {
+            Ok(ChannelsReply::Timeout { cursors: starts }) => {
                 failures = 0;
+                start_from(&mut cursors, starts);
                 continue;
             }
             Err(error) => error,
@@ -112,6 +118,19 @@ pub(super) async fn follow(
                 let _ = events.send(ChannelEvent::Failed(error)).await;
                 return;
             }
+        }
+    }
+}
+
+/// Channels followed from now on go on from where the server says "now"
+/// was, so what arrives between two polls is not missed.
+fn start_from(
+    cursors: &mut std::collections::BTreeMap<String, Option<crate::Cursor>>,
+    starts: std::collections::BTreeMap<String, crate::Cursor>,
+) {
+    for (channel, start) in starts {
+        if let Some(cursor @ None) = cursors.get_mut(&channel) {
+            *cursor = Some(start);
         }
     }
 }

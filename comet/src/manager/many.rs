@@ -20,9 +20,15 @@ pub struct ChannelsOutcome {
     /// [`CometError::UnknownClient`], [`CometError::CursorExpired`] or
     /// [`CometError::InvalidCursor`].
     pub errors: Vec<(String, CometError)>,
+    /// The channels asked for from now on (no cursor) that have no
+    /// messages here, with the cursor "now" was: where the client polls
+    /// them from next, so nothing between two polls is missed.
+    pub cursors: Vec<(String, Cursor)>,
 }
 
 impl ChannelsOutcome {
+    /// Nothing arrived and nothing failed (`cursors` may still say where
+    /// channels asked from now on start).
     pub fn is_timeout(&self) -> bool {
         self.messages.is_empty() && self.errors.is_empty()
     }
@@ -70,7 +76,10 @@ impl OpenChannels {
             .map(|(name, poll)| Box::pin(async move { (name.clone(), poll.wait().await) }));
         let ((name, result), _, _) = futures::future::select_all(waits).await;
         match result {
-            Ok(PollOutcome::Messages(messages)) => out.messages.push((name, messages)),
+            Ok(PollOutcome::Messages(messages)) => {
+                out.cursors.retain(|(channel, _)| *channel != name);
+                out.messages.push((name, messages));
+            }
             Ok(PollOutcome::Timeout) => {}
             Err(error) => out.errors.push((name, channel_error(error)?)),
         }
@@ -122,6 +131,7 @@ impl Comet {
         let mut out = ChannelsOutcome::default();
         let mut held = Vec::new();
         for (name, since) in cursors {
+            let from_now_on = since.is_none();
             let opened = match self.find(&name).await {
                 Ok(manager) => manager.open_poll_within(token, since).await,
                 Err(error) => Err(error),
@@ -129,7 +139,12 @@ impl Comet {
             match opened {
                 Ok(mut poll) => match poll.take_ready() {
                     Some(PollOutcome::Messages(messages)) => out.messages.push((name, messages)),
-                    _ => held.push((name, poll)),
+                    _ => {
+                        if from_now_on {
+                            out.cursors.push((name.clone(), poll.since().clone()));
+                        }
+                        held.push((name, poll));
+                    }
                 },
                 Err(error) => out.errors.push((name, channel_error(error)?)),
             }

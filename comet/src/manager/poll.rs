@@ -99,6 +99,11 @@ pub struct OpenPoll {
 }
 
 impl OpenPoll {
+    /// The cursor it reads after (for a poll "from now on": where now was).
+    pub fn since(&self) -> &Cursor {
+        &self.since
+    }
+
     /// The outcome, if the first read already found messages.
     pub fn take_ready(&mut self) -> Option<PollOutcome> {
         let ready = self.ready.take();

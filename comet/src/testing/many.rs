@@ -169,3 +169,33 @@ pub async fn a_poll_of_several_channels_counts_once_on_the_node(factory: Factory
     assert!(outcome.is_timeout(), "{outcome:?}");
     first.poll(&bob, Some(bob_cursor)).await.unwrap();
 }
+
+/// A channel asked for from now on that another channel's messages
+/// answered before it had any says where "now" was: a message sent to it
+/// before the client's next poll is not missed.
+pub async fn a_channel_followed_from_now_on_misses_nothing_between_polls(factory: Factory) {
+    let (comet, names, token, cursors) = two_channels(&factory).await;
+    let (a, b) = (
+        comet.channel(&names[0]).unwrap(),
+        comet.channel(&names[1]).unwrap(),
+    );
+    say(&a, "a1").await;
+    let asked = vec![
+        (names[0].clone(), Some(cursors[0].clone())),
+        (names[1].clone(), None),
+    ];
+    let outcome = comet.poll_channels(&token, asked).await.unwrap();
+    assert_eq!(part(&outcome, &names[0]), ["a1"]);
+    let start = match outcome.cursors.as_slice() {
+        [(name, start)] if *name == names[1] => start.clone(),
+        other => panic!("expected where {} starts: {other:?}", names[1]),
+    };
+    // Between the two polls.
+    say(&b, "b1").await;
+    let outcome = comet
+        .poll_channels(&token, vec![(names[1].clone(), Some(start))])
+        .await
+        .unwrap();
+    assert_eq!(part(&outcome, &names[1]), ["b1"]);
+    assert!(outcome.cursors.is_empty(), "{:?}", outcome.cursors);
+}

@@ -72,7 +72,8 @@ pub use idle::{
     held_poll_keeps_a_client_alive, idle_client_is_removed_once_with_one_leave,
 };
 pub use many::{
-    a_channel_of_the_poll_fails_alone, a_held_poll_of_several_channels_wakes_on_any,
+    a_channel_followed_from_now_on_misses_nothing_between_polls, a_channel_of_the_poll_fails_alone,
+    a_held_poll_of_several_channels_wakes_on_any,
     a_poll_of_several_channels_counts_once_on_the_node,
     one_poll_follows_several_channels_each_exactly_once,
 };
@@ -172,6 +173,7 @@ macro_rules! provider_suite {
             channels_follow_the_apps_rules,
             one_poll_follows_several_channels_each_exactly_once,
             a_poll_of_several_channels_counts_once_on_the_node,
+            a_channel_followed_from_now_on_misses_nothing_between_polls,
             a_held_poll_of_several_channels_wakes_on_any,
             a_channel_of_the_poll_fails_alone,
             a_send_repeated_with_its_idempotency_key_is_appended_once,

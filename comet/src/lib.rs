@@ -23,7 +23,7 @@
 //!   them.
 //! - `subscriber` (feature `browser`): the browser's long-poll loop;
 //!   `tabs`: one poll shared by all the tabs of a browser;
-//!   [`channels_subscriber`]: the same for several channels with one
+//!   `channels_subscriber`: the same for several channels with one
 //!   `POST /comet`, and `channels_tabs` its tab sharing (see
 //!   [Several channels in the browser](#several-channels-in-the-browser-feature-browser));
 //!   `fetch`: the request, back-off and status both loops share.

@@ -22,7 +22,11 @@
 //!   run-time channels ([`channels::ChannelPolicy`]) and how nodes agree on
 //!   them.
 //! - `subscriber` (feature `browser`): the browser's long-poll loop;
-//!   `tabs`: one poll shared by all the tabs of a browser.
+//!   `tabs`: one poll shared by all the tabs of a browser;
+//!   `channels_subscriber`: the same for several channels with one
+//!   `POST /comet`, and `channels_tabs` its tab sharing (see
+//!   [Several channels in the browser](#several-channels-in-the-browser-feature-browser));
+//!   `fetch`: the request, back-off and status both loops share.
 //! - `client` (feature `client`): a native Rust client, a bot's or a
 //!   terminal's: a `Stream` of a channel's messages over HTTP.
 //! - `testing` (feature `testing`): the provider suite both providers
@@ -98,6 +102,49 @@
 //! # }
 //! # #[cfg(not(feature = "server"))]
 //! # fn main() {}
+//! ```
+//!
+//! # Several channels in the browser (feature `browser`)
+//!
+//! A page follows channels with one held `POST /comet`:
+//! `ChannelsSubscriber::new("/comet")`, `.follow(channel, since)` for each
+//! channel it starts with (`since`: the cursor that came with the
+//! channel's history, `None` for from now on), handlers, then `.start()`
+//! (this tab polls) or `.start_shared("name")` (the tabs of the browser
+//! share one poll of every channel any of them follows). Either gives a
+//! `ChannelsHandle` (`Clone`, `Send`: keep it for event handlers):
+//!
+//! - `on_message(|channel: String, message: Message|)`: each channel's
+//!   messages in its order, each once, named by channel;
+//! - `on_failure(|channel: Option<String>, failure: Failure|)`: a
+//!   channel's `cursor_expired` (it goes on from now on) or
+//!   `Failure::Left` (the server no longer has it for this client: it is
+//!   dropped), or, with `None`, the whole poll's (network, `429`, `5xx`:
+//!   backs off with jitter, honouring `Retry-After`; `401`: status
+//!   `Ended`, and it stops);
+//! - `on_status(|Status|)`, `on_timeout(|()|)`;
+//! - `handle.follow(channel, since)` and `handle.leave(channel)` change the
+//!   set at once: the held poll is aborted (not a failure, no status
+//!   change) and the new set polled. Cursors move only past messages
+//!   handed to `on_message`, so an aborted poll loses nothing: its
+//!   messages come in the next one. `handle.stop()` ends it.
+//!
+//! A chat with rooms keeps one per page: it follows the user's rooms, and
+//! `follow`s one (from the cursor of the history the join gave) or
+//! `leave`s it as the user joins or leaves. The first poll, and the first
+//! after a failure, ask for `Comet-Ack: early`, so the page says
+//! "connected" before anything arrives.
+//!
+//! ```ignore
+//! use comet::channels_subscriber::ChannelsSubscriber;
+//! let handle = ChannelsSubscriber::new("/comet")
+//!     .follow("lobby", Some(lobby_cursor))
+//!     .on_message(move |channel, message| show(&channel, message))
+//!     .on_status(move |status| status_signal.set(status))
+//!     .start_shared("chat");
+//! // Later, in an event handler: the held poll changes at once.
+//! handle.follow("rust", Some(rust_cursor));
+//! handle.leave("lobby");
 //! ```
 //!
 //! Wiring it into an app ([`Comet::router`]), the Redis provider for

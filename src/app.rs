@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    Lazy, SsrMode, StaticSegment,
+    Lazy, OptionalParamSegment, SsrMode, StaticSegment,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -44,7 +44,13 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=LoginPage/>
                 // Async: rendered whole once the session and history are known,
                 // so it works without JavaScript and can still redirect (302).
-                <Route path=StaticSegment("chat") view={Lazy::<ChatRoute>::new()} ssr=SsrMode::Async/>
+                // `/chat` is the default room, `/chat/{room}` another: one
+                // route, so moving between rooms keeps the page (and its poll).
+                <Route
+                    path=(StaticSegment("chat"), OptionalParamSegment("room"))
+                    view={Lazy::<ChatRoute>::new()}
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

@@ -339,3 +339,43 @@ async fn opening_and_closing_a_room_is_announced_in_the_chat_room() {
         ]
     );
 }
+
+/// The page at `/chat/{room}`, as `s` gets it (redirects not followed).
+async fn page(app: &App, s: &Session, path: &str) -> (StatusCode, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(path))
+        .header(reqwest::header::COOKIE, format!("comet_token={}", s.token))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_rooms_address_opens_it_and_joins_it() {
+    let app = start().await;
+    let ann = app.login("ann").await;
+    let bob = app.login("bob").await;
+    call(&app, &ann, "create_room", &[("name", "rust")]).await;
+    app.server_fn(
+        &ann,
+        "send_message",
+        &[("text", "ownership"), ("room", "rust")],
+    )
+    .await;
+    let (status, html) = page(&app, &bob, "/chat/rust").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("ownership"), "the room's history is rendered");
+    assert!(html.contains(r#"data-testid="room-title""#));
+    assert_eq!(
+        rooms(&app, &bob).await,
+        [("chat".to_owned(), true), ("rust".to_owned(), true)]
+    );
+    let (status, html) = page(&app, &bob, "/chat/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("There is no room by that name."), "{html}");
+    assert_eq!(rooms(&app, &bob).await.len(), 2);
+}

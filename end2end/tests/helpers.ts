@@ -77,7 +77,7 @@ export function collectConsoleErrors(page: Page): string[] {
  * long poll answered 401 is the contract's way to say "session gone", so it is
  * expected right after a logout or an idle removal.
  */
-export const POLL_401 = /status of 401.*\/comet\/chat/;
+export const POLL_401 = /status of 401.*\/comet\b/;
 
 /**
  * The online list's re-read (after a crowd's presence message), when it

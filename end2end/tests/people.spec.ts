@@ -186,7 +186,7 @@ test.describe("sending", () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     let polls = 0;
-    await b.page.route("**/comet/chat", async (route) => {
+    await b.page.route("**/comet", async (route) => {
       polls += 1;
       if (polls === 1) await held;
       await route.continue();

@@ -105,7 +105,7 @@ test("503 answers make the page back off as told by Retry-After, then recover", 
   const b = await openUser("sender");
   const status = a.page.getByTestId("status");
   const refusedAt: number[] = [];
-  await a.page.route("**/comet/chat", async (route) => {
+  await a.page.route("**/comet", async (route) => {
     if (refusedAt.length < 3) {
       refusedAt.push(Date.now());
       await route.fulfill({

@@ -10,8 +10,8 @@ import {
   waitHydrated,
 } from "./helpers";
 
-/** Is `url` the long poll (`POST /comet/chat`)? */
-const isLongPoll = (url: URL) => url.pathname === "/comet/chat";
+/** Is `url` the long poll (`POST /comet`, all of the page's rooms)? */
+const isLongPoll = (url: URL) => url.pathname === "/comet";
 
 test.describe("session", () => {
   test("logout ends the session for good", async ({ openUser }) => {

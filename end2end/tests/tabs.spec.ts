@@ -20,7 +20,7 @@ function countPolls(pages: Page[]): number[] {
   const counts = pages.map(() => 0);
   pages.forEach((page, i) =>
     page.on("request", (request) => {
-      if (new URL(request.url()).pathname === "/comet/chat") counts[i] += 1;
+      if (new URL(request.url()).pathname === "/comet") counts[i] += 1;
     }),
   );
   return counts;

@@ -75,7 +75,7 @@ pub fn Composer(to: RwSignal<Option<OnlineUser>>, room: Signal<String>) -> impl 
     };
     let placeholder = move || match to.get() {
         Some(user) => format!("Private message to {}…", user.name),
-        None => "Message everyone…".to_owned(),
+        None => format!("Message #{}…", room.get()),
     };
     view! {
         {move || to.get().map(|user| view! {

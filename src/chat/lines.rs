@@ -28,6 +28,12 @@ impl LineKind {
             LineKind::Notice => "notice",
         }
     }
+
+    /// Something someone wrote (not a join, leave or notice): what an
+    /// unread count counts.
+    pub fn is_text(self) -> bool {
+        matches!(self, LineKind::Chat | LineKind::Private)
+    }
 }
 
 /// One line of the message list, as the page shows it.

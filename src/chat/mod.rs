@@ -1,16 +1,21 @@
 //! The chat app that shows `comet` off: a login page, a chat page, server
 //! functions for everything the browser sends (`api`), and a hydrated
-//! component that long-polls `/comet/chat` for everything it receives.
+//! component that long-polls `/comet` for everything it receives, in all
+//! of the user's rooms at once.
 //!
 //! - `api`: the server functions under `/api/`.
 //! - `session`, `text`, `limits` and `throttle`, `args` (server only): who
 //!   is calling, what they may type, how fast, and how malformed calls are
 //!   answered.
 //! - `login`: the login page at `/`.
-//! - `room`: the chat page at `/chat`; `clock`: its times; `composer`:
-//!   its message box; `people`: who is online; `live` (started in the
-//!   browser only): what keeps it current; `reread` (browser only): the
-//!   online list read again after an incomplete change.
+//! - `rooms` (server functions) and `membership` (server only): rooms,
+//!   each a comet channel, the default one (`chat`) everyone's.
+//! - `room`: the chat page at `/chat` and `/chat/{room}`; `opening`: what
+//!   it reads first; `room_view`: the room on screen; `room_list`: the
+//!   rooms beside it; `clock`: its times; `composer`: its message box;
+//!   `people`: who is in the room; `live` (started in the browser only):
+//!   what keeps it current; `reread` (browser only): the list of who is
+//!   here read again after an incomplete change.
 //! - `lines`: how comet messages read on the page: the log's lines (joins
 //!   and leaves counted), and the online list presence keeps current.
 //! - this file: what a chat message looks like inside a comet message, and
@@ -28,10 +33,13 @@ pub mod live;
 pub mod login;
 #[cfg(feature = "ssr")]
 pub mod membership;
+pub mod opening;
 pub mod people;
 #[cfg(feature = "hydrate")]
 pub mod reread;
 pub mod room;
+pub mod room_list;
+pub mod room_view;
 pub mod rooms;
 #[cfg(feature = "ssr")]
 pub mod session;

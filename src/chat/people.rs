@@ -12,7 +12,7 @@ use leptos::prelude::*;
 #[component]
 pub fn People(
     online: RwSignal<Vec<OnlineUser>>,
-    me: String,
+    me: Signal<String>,
     to: RwSignal<Option<OnlineUser>>,
 ) -> impl IntoView {
     view! {
@@ -26,7 +26,7 @@ pub fn People(
                         let hue = format!("--hue: {}", name_hue(&user.name));
                         let name = user.name.clone();
                         let data_name = user.name.clone();
-                        if user.public == me {
+                        if user.public == me.get_untracked() {
                             Either::Left(view! {
                                 <li data-testid="online-user" data-name=data_name class="self">
                                     <span class="name" style=hue>{name}</span>

@@ -24,7 +24,13 @@ impl Reread {
 /// list again, then apply every change that arrived meanwhile (they are
 /// idempotent, so those the list already has do no harm, and the newest
 /// state of each member wins). Again if one of those was incomplete too.
-pub fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Reread>) {
+/// The list is of the room `room` shows when the re-read starts; a re-read
+/// that answers after the page moved to another room is dropped.
+pub fn reread_online(
+    room: RwSignal<String>,
+    online: RwSignal<Vec<OnlineUser>>,
+    reread: StoredValue<Reread>,
+) {
     let started = reread
         .try_update_value(|r| {
             r.since
@@ -36,6 +42,9 @@ pub fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Rere
     if !started {
         return;
     }
+    let Some(name) = room.try_get_untracked() else {
+        return;
+    };
     leptos::task::spawn_local(async move {
         // A crowd's pages all learn of it at once: spread their re-reads.
         let delay = (js_sys::Math::random() * 1000.0) as u32;
@@ -44,7 +53,7 @@ pub fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Rere
         if reread.try_update_value(|_| ()).is_none() {
             return;
         }
-        let list = online_users(None).await;
+        let list = online_users(Some(name.clone())).await;
         let Some(since) = reread.try_update_value(|r| r.since.take().unwrap_or_default()) else {
             return;
         };
@@ -57,9 +66,12 @@ pub fn reread_online(online: RwSignal<Vec<OnlineUser>>, reread: StoredValue<Rere
         for change in &since {
             complete &= apply_presence(&mut list, change);
         }
+        if room.try_with_untracked(|r| *r != name).unwrap_or(true) {
+            return;
+        }
         online.try_set(list);
         if !complete {
-            reread_online(online, reread);
+            reread_online(room, online, reread);
         }
     });
 }

@@ -1,22 +1,28 @@
-//! The chat page at `/chat`: the recent messages rendered on the server,
-//! then kept live by a `comet` subscriber started from the history's
-//! cursor, so nothing sent between render and first poll is lost or shown
-//! twice. Without a valid session it redirects to login.
+//! The chat page at `/chat` (the default room) and `/chat/{room}`: the
+//! room list, the room's recent messages rendered on the server, then kept
+//! live by one `comet` poll for all of the user's rooms, started from the
+//! history's cursor, so nothing sent between render and first poll is
+//! lost or shown twice. Opening a room's address joins it. Without a
+//! valid session it redirects to login.
 
-use super::api::{online_users, recent_messages, Logout};
+use super::api::Logout;
 use super::clock::{clock, iso_time};
 use super::composer::Composer;
-use super::lines::{apply_presence, presence_of, Line, LineKind, OnlineUser};
+use super::lines::{Line, LineKind};
 use super::live::{self, Live};
+use super::name_hue;
+use super::opening::{open_room, NotOpened, Opened};
 use super::people::People;
-use super::{name_hue, History};
+use super::room_list::RoomList;
+use super::room_view::RoomView;
+use super::rooms::LeaveRoom;
+use super::CHANNEL;
 use comet::Status;
-use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
+use leptos_router::hooks::use_params_map;
 use leptos_router::{lazy_route, LazyRoute};
-use std::collections::HashSet;
 
 /// The chat page as a lazy route: with `--split` its code (the views, the
 /// subscriber, tab sharing and what only they use) is a wasm chunk of its
@@ -37,80 +43,85 @@ impl LazyRoute for ChatRoute {
 
 #[component]
 pub fn ChatPage() -> impl IntoView {
+    // The room in the address when the page opened; moving to another room
+    // later changes the address, not this page (see `live`).
+    let first = use_params_map()
+        .with_untracked(|p| p.get("room"))
+        .unwrap_or_else(|| CHANNEL.to_owned());
     // Blocking, so a missing session can still answer with a 302 redirect.
-    // Who is online is read *before* the history: every join or leave after
-    // that snapshot is in the history or comes after its cursor. (Kept out
-    // of `recent_messages`, which every client calls: listing everyone is
-    // the page's cost, not every poller's.)
-    let history = Resource::new_blocking(
-        || (),
-        |_| async {
-            let online = online_users(None).await?;
-            let history = recent_messages(None).await?;
-            Ok::<_, ServerFnError>((history, online))
-        },
-    );
+    let opening = Resource::new_blocking(|| (), move |_| open_room(first.clone()));
     view! {
         <Title text="Comet Chat"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match history.await {
-                    Ok((history, online)) => Either::Left(view! { <ChatRoom history online/> }),
-                    Err(_) => Either::Right(view! { <Redirect path="/"/> }),
+                match opening.await {
+                    Ok(opened) => view! { <ChatRoom opened/> }.into_any(),
+                    Err(NotOpened::SessionEnded) => view! { <Redirect path="/"/> }.into_any(),
+                    Err(NotOpened::Room(sentence)) => view! { <NoRoom sentence/> }.into_any(),
                 }
             })}
         </Suspense>
     }
 }
 
+/// A room's address that leads nowhere (closed, misspelt, refused).
 #[component]
-fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
-    let me = history.me.clone();
-    let initial: Vec<Line> = history
-        .messages
-        .iter()
-        .flat_map(Line::from_message)
-        .collect();
-    let seen = StoredValue::new(
-        history
-            .messages
-            .iter()
-            .map(|m| m.id.0.clone())
-            .collect::<HashSet<_>>(),
-    );
-    // The snapshot was taken before the history was read: replaying the
-    // history's presence changes on it gives who was online at the cursor
-    // (changes are idempotent, so those already in the snapshot do no harm).
-    let mut people = online;
-    people.sort_by_key(|u| u.name.to_lowercase());
-    let mut complete = true;
-    for change in history.messages.iter().filter_map(presence_of) {
-        complete &= apply_presence(&mut people, &change);
+fn NoRoom(sentence: String) -> impl IntoView {
+    view! {
+        <main class="notfound" data-testid="no-room">
+            <h1>{sentence}</h1>
+            <a href="/chat">"Back to the chat room"</a>
+        </main>
     }
-    let online = RwSignal::new(people);
-    let to = RwSignal::new(None::<OnlineUser>);
-    let lines = RwSignal::new(initial);
+}
+
+#[component]
+fn ChatRoom(opened: Opened) -> impl IntoView {
+    let (view, complete) = RoomView::new(&opened);
     let status = RwSignal::new(Status::Connecting);
     let log_ref = NodeRef::<leptos::html::Div>::new();
-
     live::start(Live {
-        cursor: history.cursor,
-        seen,
-        online,
+        cursor: opened.history.cursor.clone(),
+        view,
         complete,
-        lines,
         status,
         log: log_ref,
     });
-
-    let my_public = me.public.clone();
+    let lines = view.lines;
     let logout = ServerAction::<Logout>::new();
+    let leave = ServerAction::<LeaveRoom>::new();
+    let room = view.room;
+    let my_public = Signal::derive(move || view.me.with(|me| me.public.clone()));
+    let me_name = opened.history.me.name.clone();
+    let main = view! {
+                <div class="main">
+                    <div class="room-head">
+                        <h2 data-testid="room-title">"# " {move || room.get()}</h2>
+                        <Show when=move || room.with(|r| r != CHANNEL)>
+                            <ActionForm action=leave attr:class="leave">
+                                <input type="hidden" name="room" prop:value=move || room.get()/>
+                                <button type="submit" data-testid="leave-room">"Leave room"</button>
+                            </ActionForm>
+                        </Show>
+                    </div>
+                    <div class="log" node_ref=log_ref>
+                        <ol data-testid="messages" aria-live="polite" aria-label="Messages">
+                            <For each=move || lines.get() key=|line| line.id.clone() let:line>
+                                <MessageLine mine=line.from_public == my_public.get_untracked() line/>
+                            </For>
+                        </ol>
+                    </div>
+                    <Composer to=view.to room=room.into()/>
+                </div>
+    }
+    .into_any();
+    let people = view! { <People online=view.online me=my_public to=view.to/> }.into_any();
     view! {
         <div class="chat">
             <header class="topbar">
                 <h1>"Comet Chat"</h1>
                 <StatusBadge status/>
-                <span class="me">"Signed in as " <strong data-testid="me">{me.name.clone()}</strong></span>
+                <span class="me">"Signed in as " <strong data-testid="me">{me_name}</strong></span>
                 <ActionForm action=logout attr:class="logout">
                     <button type="submit" data-testid="logout">"Log out"</button>
                 </ActionForm>
@@ -121,16 +132,10 @@ fn ChatRoom(history: History, online: Vec<OnlineUser>) -> impl IntoView {
                 </div>
             })}
             <div class="body">
-                <div class="log" node_ref=log_ref>
-                    <ol data-testid="messages" aria-live="polite" aria-label="Messages">
-                        <For each=move || lines.get() key=|line| line.id.clone() let:line>
-                            <MessageLine mine=line.from_public == my_public line/>
-                        </For>
-                    </ol>
-                </div>
-                <People online me=me.public.clone() to/>
+                <RoomList rooms=view.rooms current=room.into()/>
+                {main}
+                {people}
             </div>
-            <Composer to room=Signal::derive(|| super::CHANNEL.to_owned())/>
         </div>
     }
 }

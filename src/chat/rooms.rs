@@ -74,5 +74,7 @@ pub async fn leave_room(room: String) -> Result<(), ServerFnError> {
         ));
     }
     let manager = membership::room(&state, Some(&room)).await?;
-    membership::leave(&state, &manager, &token).await
+    membership::leave(&state, &manager, &token).await?;
+    leptos_axum::redirect("/chat");
+    Ok(())
 }

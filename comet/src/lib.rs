@@ -58,8 +58,10 @@
 //! A client of several channels may follow them with one poll, `POST
 //! /comet` with `{"channels": {name: cursor or null, …}}` ([`wire::ChannelsRequest`],
 //! [`Comet::poll_channels`]): the answer groups each channel's messages
-//! under its name and reports a channel whose part failed under `errors`
-//! ([`wire::ChannelsReply`]); the README's wire protocol says the rest.
+//! under its name and reports a channel whose part failed under `errors`,
+//! and a channel asked for from now on that had nothing says where now was
+//! under `cursors`, to be polled from there next ([`wire::ChannelsReply`]);
+//! the README's wire protocol says the rest.
 //!
 //! A message is `{"id": cursor, "n": kind, "c": any JSON}`; ids are opaque
 //! and ordered ([`Cursor`]). The codes are in [`wire::codes`]. The chat's

@@ -55,7 +55,6 @@
 //! - `registry.rs`: the channels opened at run time (`comet:channels`).
 
 use super::Retention;
-use redis::aio::ConnectionManager;
 use redis::Script;
 use std::sync::Arc;
 
@@ -64,6 +63,9 @@ mod connect;
 mod provider;
 mod read_cache;
 mod registry;
+mod replicas;
+mod shard_wakeups;
+mod store;
 mod stored;
 mod touches;
 mod wakeups;
@@ -72,14 +74,18 @@ use client_cache::ClientCache;
 pub use client_cache::{CLIENT_CACHE_TTL, REDIS_SILENCE};
 pub use connect::{connection_config, DEFAULT_TIMEOUT};
 use read_cache::ReadCache;
+use replicas::Wait;
+use store::Store;
 use touches::Touches;
 pub use touches::TOUCH_FLUSH;
 
 const COMMON: &str = include_str!("common.lua");
 
 pub struct RedisProvider {
-    redis: ConnectionManager,
+    redis: Store,
     retention: Retention,
+    /// Replicas an append waits for (`WAIT`), if any.
+    wait: Option<Wait>,
     scripts: Arc<Scripts>,
     channels: Arc<ReadCache>,
     client_cache: Arc<ClientCache>,
@@ -96,8 +102,12 @@ pub(super) struct Scripts {
     read: Script,
 }
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+/// A script with the shared functions, publishing its wake-ups with
+/// `SPUBLISH` (to a shard channel in its own slot) in a Cluster and with
+/// `PUBLISH` on a single Redis.
+fn script(body: &str, cluster: bool) -> Script {
+    let publish = if cluster { "SPUBLISH" } else { "PUBLISH" };
+    Script::new(&format!("local PUBLISH = '{publish}'\n{COMMON}\n{body}"))
 }
 
 impl Drop for RedisProvider {

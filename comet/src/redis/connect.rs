@@ -62,13 +62,8 @@ enum Seeds {
 
 impl Seeds {
     fn parse(url: &str) -> RedisResult<Self> {
-        if url.contains(',') {
-            let seeds: Vec<String> = url
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+        let seeds: Vec<String> = seeds(url).into_iter().map(str::to_owned).collect();
+        if seeds.len() > 1 {
             // Checks every seed (and that they agree on credentials).
             ClusterClient::new(seeds.iter().map(String::as_str))?;
             Ok(Seeds::Cluster(seeds))
@@ -76,6 +71,24 @@ impl Seeds {
             Ok(Seeds::Single(redis::Client::open(url)?))
         }
     }
+}
+
+/// The seeds a `COMET_REDIS_URL`-style text lists: split at each comma
+/// that starts another URL (`,redis://`, `,rediss://`, `,unix://`), so a
+/// comma inside a password does not split it. One URL: one seed.
+pub fn seeds(url: &str) -> Vec<&str> {
+    const SCHEMES: [&str; 3] = ["redis://", "rediss://", "unix://"];
+    let mut seeds = Vec::new();
+    let mut start = 0;
+    for (at, _) in url.match_indices(',') {
+        let rest = url[at + 1..].trim_start();
+        if SCHEMES.iter().any(|scheme| rest.starts_with(scheme)) {
+            seeds.push(url[start..at].trim());
+            start = at + 1;
+        }
+    }
+    seeds.push(url[start..].trim());
+    seeds
 }
 
 /// How wake-ups reach this node.

@@ -72,7 +72,7 @@ mod wakeups;
 
 use client_cache::ClientCache;
 pub use client_cache::{CLIENT_CACHE_TTL, REDIS_SILENCE};
-pub use connect::{connection_config, DEFAULT_TIMEOUT};
+pub use connect::{connection_config, seeds, DEFAULT_TIMEOUT};
 use read_cache::ReadCache;
 use replicas::Wait;
 use store::Store;

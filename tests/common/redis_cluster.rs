@@ -46,7 +46,8 @@ fn free_cluster_port() -> u16 {
     }
 }
 
-fn cli(port: u16, args: &[&str]) -> String {
+/// What `redis-cli` prints for `args` sent to the node on `port`.
+pub fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
@@ -164,7 +165,7 @@ impl Cluster {
 
     /// The port of the primary serving `slot`, as the running node on
     /// `asking` sees it (`CLUSTER NODES`), if one does.
-    fn primary_seen_by(asking: u16, slot: u16) -> Option<u16> {
+    pub fn primary_seen_by(asking: u16, slot: u16) -> Option<u16> {
         cli(asking, &["cluster", "nodes"]).lines().find_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let flags = fields.get(2)?;

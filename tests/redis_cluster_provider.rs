@@ -117,3 +117,26 @@ mod sharding {
         assert_eq!(followers(&channel), 2, "a follows once it watches");
     }
 }
+
+mod replicas {
+    use super::common::redis_cluster::shared_url;
+    use comet::{Audience, NewMessage, Provider, RedisProvider, Retention};
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_waits_for_a_replica_and_counts_as_sent() {
+        let provider = RedisProvider::connect(shared_url(), Retention::default())
+            .await
+            .unwrap()
+            .wait_for_replicas(1, Duration::from_millis(500));
+        let contents = serde_json::json!({"m": "kept"});
+        let message = NewMessage {
+            audience: Audience::Everyone,
+            name: "ChatMessage",
+            contents: &contents,
+            idempotency_key: None,
+        };
+        let sent = provider.append("replicated", message).await;
+        assert!(sent.is_ok(), "{sent:?}");
+    }
+}

@@ -109,6 +109,8 @@ impl Cluster {
             ])
             .args(["--cluster-node-timeout", "1000"])
             .args(["--cluster-replica-validity-factor", "0"])
+            // Replicas in sync at once, not after the default 5 s delay.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
@@ -144,12 +146,23 @@ impl Cluster {
             .collect()
     }
 
-    /// Waits until every running node says `cluster_state:ok`.
+    /// Waits until every running node says `cluster_state:ok` and every
+    /// replica is in sync with its primary (`master_link_status:up`).
     pub fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         for port in self.running() {
             while !cli(port, &["cluster", "info"]).contains("cluster_state:ok") {
                 assert!(Instant::now() < deadline, "cluster not ok on {port}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            loop {
+                let replication = cli(port, &["info", "replication"]);
+                if replication.contains("role:master")
+                    || replication.contains("master_link_status:up")
+                {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replica {port} not in sync");
                 std::thread::sleep(Duration::from_millis(50));
             }
         }

@@ -198,7 +198,7 @@ impl Provider for RedisProvider {
             .arg(self.retention.max_age.as_millis() as u64)
             .arg(wake_channel(channel, self.redis.is_cluster()))
             .arg(IDEMPOTENCY_WINDOW.as_millis() as u64);
-        let id = self.appended(&call).await?;
+        let id = self.appended(&call, &keys[0]).await?;
         Ok(Cursor(id))
     }
 

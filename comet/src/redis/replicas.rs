@@ -35,21 +35,24 @@ impl RedisProvider {
         self
     }
 
-    /// Runs `append` (an `EVALSHA` of the append script), then `WAIT` if
-    /// asked; loads the script where Redis does not have it yet (a new or
+    /// Runs `append` (an `EVALSHA` of the append script, its first key
+    /// `key`), then `WAIT` if asked, on the same connection; loads the script where Redis does not have it yet (a new or
     /// restarted server, a promoted replica).
-    pub(super) async fn appended(&self, append: &Cmd) -> Result<String, CometError> {
+    pub(super) async fn appended(&self, append: &Cmd, key: &str) -> Result<String, CometError> {
         let mut redis = self.redis.clone();
         let mut loaded = false;
         loop {
             let result = match self.wait {
                 None => append.query_async::<String>(&mut redis).await,
-                Some(wait) => redis::pipe()
-                    .add_command(append.clone())
-                    .cmd("WAIT")
-                    .arg(wait.replicas)
-                    .arg(wait.timeout.as_millis() as u64)
-                    .query_async::<(String, usize)>(&mut redis)
+                Some(wait) => redis
+                    .pipeline_at::<(String, usize)>(
+                        redis::pipe()
+                            .add_command(append.clone())
+                            .cmd("WAIT")
+                            .arg(wait.replicas)
+                            .arg(wait.timeout.as_millis() as u64),
+                        key,
+                    )
                     .await
                     .and_then(|(id, acknowledged)| {
                         if acknowledged >= wait.replicas {

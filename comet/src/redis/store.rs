@@ -7,7 +7,8 @@
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 
 #[derive(Clone)]
 pub(super) enum Store {
@@ -18,6 +19,35 @@ pub(super) enum Store {
 impl Store {
     pub(super) fn is_cluster(&self) -> bool {
         matches!(self, Store::Cluster(_))
+    }
+
+    /// Runs `pipeline` on one connection: in a Cluster, the one to the
+    /// primary of `key`'s slot, whatever its commands are (the cluster
+    /// client would send a keyless command such as `WAIT` to every
+    /// primary instead, where it waits for nothing this connection wrote).
+    pub(super) async fn pipeline_at<T: FromRedisValue>(
+        &mut self,
+        pipeline: &Pipeline,
+        key: &str,
+    ) -> RedisResult<T> {
+        match self {
+            Store::Single(redis) => pipeline.query_async(redis).await,
+            Store::Cluster(redis) => {
+                let route = Route::with_key(key, SlotAddr::Master);
+                let replies = redis
+                    .route_pipeline(
+                        pipeline.clone(),
+                        0,
+                        pipeline.len(),
+                        SingleNodeRoutingInfo::SpecificNode(route),
+                    )
+                    .await?
+                    .into_iter()
+                    .map(Value::extract_error)
+                    .collect::<RedisResult<Vec<Value>>>()?;
+                T::from_redis_value(Value::Array(replies)).map_err(Into::into)
+            }
+        }
     }
 }
 

@@ -89,16 +89,20 @@ async fn a_failover_of_the_busy_channels_primary_loses_no_message_reported_sent(
     // The writer sends m0, m1, … every 20 ms through node b, and keeps
     // the texts reported sent; it stops after 40 sent once told to.
     let sent = Arc::new(Mutex::new(Vec::<usize>::new()));
+    // Set by the writer once it sent its last message.
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (stop, mut stopping) = tokio::sync::watch::channel(false);
     let sender = {
         let (http, base, writer, sent) =
             (http.clone(), b.base.clone(), writer.clone(), sent.clone());
+        let finished = finished.clone();
         tokio::spawn(async move {
             let mut failed = Vec::new();
             let mut sent_after_stop = 0;
             let deadline = Instant::now() + Duration::from_secs(60);
             for i in 0.. {
                 if Instant::now() > deadline {
+                    finished.store(true, std::sync::atomic::Ordering::SeqCst);
                     return failed;
                 }
                 let status = match nodes::send(&http, &base, &writer, &format!("m{i}"))
@@ -113,6 +117,7 @@ async fn a_failover_of_the_busy_channels_primary_loses_no_message_reported_sent(
                     if *stopping.borrow_and_update() {
                         sent_after_stop += 1;
                         if sent_after_stop == 40 {
+                            finished.store(true, std::sync::atomic::Ordering::SeqCst);
                             return failed;
                         }
                     }
@@ -127,7 +132,7 @@ async fn a_failover_of_the_busy_channels_primary_loses_no_message_reported_sent(
 
     // The reader follows on both nodes in turn.
     let reading = {
-        let (http, sent) = (http.clone(), sent.clone());
+        let (http, sent, finished) = (http.clone(), sent.clone(), finished.clone());
         let nodes = [Arc::new(a), Arc::new(b)];
         let kept = nodes.clone();
         tokio::spawn(async move {
@@ -147,7 +152,8 @@ async fn a_failover_of_the_busy_channels_primary_loses_no_message_reported_sent(
                 turn += 1;
                 let done = {
                     let sent = sent.lock().unwrap();
-                    sent.len() >= 80 && sent.last().is_some_and(|last| got.last() >= Some(last))
+                    finished.load(std::sync::atomic::Ordering::SeqCst)
+                        && sent.last().is_some_and(|last| got.last() >= Some(last))
                 };
                 if done || Instant::now() > deadline {
                     return (got, unavailable, nodes);

@@ -23,7 +23,7 @@
 //! sharded pub/sub instead: the scripts `SPUBLISH` on `comet:{c}:wake`, a
 //! shard channel in the channel's slot, and each node `SSUBSCRIBE`s only to
 //! the channels it follows (`shard_wakeups.rs`). Every command goes through
-//! [`Store`](store::Store), a connection manager or a cluster connection,
+//! `Store` (`store.rs`), a connection manager or a cluster connection,
 //! so the rest of the provider is one code path. An append may wait for
 //! replicas ([`RedisProvider::wait_for_replicas`], `replicas.rs`).
 //!

@@ -27,6 +27,9 @@ pub struct Config {
     /// Keep clients and messages in this Redis (several nodes, one chat);
     /// in-process when unset. Its password never shows in `Debug`.
     pub redis_url: Option<RedisUrl>,
+    /// Replicas a send waits for (`WAIT`), and for how long at most.
+    pub redis_wait_replicas: usize,
+    pub redis_wait_timeout: std::time::Duration,
     /// Where `/metrics` is served (`COMET_METRICS`).
     pub metrics: MetricsAt,
     /// The HTTP front's deadlines and caps (`HTTP_*`, `[http]`).
@@ -170,6 +173,8 @@ impl Config {
             retention,
             chat,
             redis_url: redis_url(r)?,
+            redis_wait_replicas: r.count(setting!("comet.redis_wait_replicas"))?,
+            redis_wait_timeout: r.duration(setting!("comet.redis_wait_timeout"))?,
             metrics: metrics(r)?,
             http: http::limits(r)?,
         })

@@ -26,7 +26,8 @@ pub async fn provider(config: &Config) -> Result<Arc<dyn Provider>, CometError> 
                 config.retention,
                 config.comet.provider_timeout,
             )
-            .await?,
+            .await?
+            .wait_for_replicas(config.redis_wait_replicas, config.redis_wait_timeout),
         ),
         None => Arc::new(MemoryProvider::new(config.retention)),
     })

@@ -1,4 +1,5 @@
-//! The Redis URL, which may carry a password (`redis://:secret@host`):
+//! The Redis URL, which may carry a password (`redis://:secret@host`), or
+//! a Redis Cluster's seeds, comma-separated (`redis://a:7000,redis://b:7000`):
 //! a newtype whose `Debug` and `Display` hide it, so neither a start-up
 //! error, a log line nor `{:?}` of the whole configuration can echo it.
 //! Only [`RedisUrl::expose`] (and `Deref`, for the one call that connects)
@@ -14,13 +15,16 @@ impl RedisUrl {
     /// Schemes the redis crate connects to.
     const SCHEMES: [&'static str; 3] = ["redis://", "rediss://", "unix://"];
 
-    /// The URL if it names a scheme Redis understands; the refusal's
-    /// reason otherwise.
+    /// The URL if it (or each seed of a list) names a scheme Redis
+    /// understands; the refusal's reason otherwise.
     pub fn new(url: String) -> Result<Self, &'static str> {
-        if Self::SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+        if comet::redis::seeds(&url)
+            .iter()
+            .all(|seed| Self::SCHEMES.iter().any(|scheme| seed.starts_with(scheme)))
+        {
             Ok(Self(url))
         } else {
-            Err("expected redis://host:port[/db], rediss://… or unix://…")
+            Err("expected redis://host:port[/db], rediss://… or unix://…, or a Redis Cluster's seeds: redis://host:port,redis://host:port")
         }
     }
 
@@ -54,7 +58,16 @@ impl fmt::Debug for RedisUrl {
 /// is hidden whole, as some clients read it as the password) and a `pass`
 /// or `password` query parameter (`unix:///run/redis.sock?pass=pw`).
 /// Text that is not a URL at all is hidden whole: it might be anything.
+/// A list of seeds is redacted seed by seed.
 pub fn redact(url: &str) -> String {
+    comet::redis::seeds(url)
+        .into_iter()
+        .map(redact_one)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redact_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "***".into();
     };
@@ -105,6 +118,22 @@ mod tests {
         assert_eq!(
             redact("unix:///run/redis.sock?db=1&pass=secret"),
             "unix:///run/redis.sock?db=1&pass=***"
+        );
+    }
+
+    #[test]
+    fn every_seed_of_a_cluster_has_its_password_hidden() {
+        let url = "redis://:secret@10.0.0.1:7000,redis://:secret@10.0.0.2:7000";
+        assert_eq!(
+            redact(url),
+            "redis://:***@10.0.0.1:7000,redis://:***@10.0.0.2:7000"
+        );
+        let url = RedisUrl::new(url.into()).unwrap();
+        assert!(!format!("{url:?}").contains("secret"));
+        // A comma inside a password does not start another seed.
+        assert_eq!(
+            redact("redis://:se,cret@a:1,redis://:se,cret@b:2"),
+            "redis://:***@a:1,redis://:***@b:2"
         );
     }
 

@@ -39,7 +39,7 @@ pub enum Kind {
     Count { min: u64, max: u64 },
     /// `true` or `false` (also `1`/`0`, `yes`/`no` as a string).
     Flag,
-    /// A `redis://` URL; empty: none.
+    /// A `redis://` URL, or several (a Redis Cluster's seeds); empty: none.
     RedisUrl,
     /// `same`, `off`, or an address such as `127.0.0.1:9100`.
     Metrics,
@@ -65,7 +65,21 @@ pub const SETTINGS: &[Setting] = &[
         var: "COMET_REDIS_URL",
         default: "",
         kind: Kind::RedisUrl,
-        meaning: "keep clients and messages in this Redis; unset: in-process",
+        meaning: "keep clients and messages in this Redis or Redis Cluster; unset: in-process",
+    },
+    Setting {
+        key: "comet.redis_wait_replicas",
+        var: "COMET_REDIS_WAIT_REPLICAS",
+        default: "0",
+        kind: count(0, 16),
+        meaning: "replicas a send waits for (WAIT) before it counts as sent; 0: none",
+    },
+    Setting {
+        key: "comet.redis_wait_timeout",
+        var: "COMET_REDIS_WAIT_TIMEOUT",
+        default: "500ms",
+        kind: duration(Duration::from_secs(60)),
+        meaning: "longest wait for those replicas; past it the send fails",
     },
     Setting {
         key: "comet.poll_timeout",

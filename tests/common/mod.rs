@@ -12,6 +12,7 @@ pub mod http;
 pub mod nodes;
 pub mod processes;
 pub mod raw;
+pub mod redis_cluster;
 pub mod redis_server;
 
 /// The presence window of the servers the tests start: short, so a login's

@@ -27,5 +27,5 @@ if #old > 0 then
   redis.call('XTRIM', KEYS[1], 'MINID', minid)
 end
 if dropped then redis.call('SET', KEYS[2], dropped) end
-redis.call('PUBLISH', ARGV[6], id)
+redis.call(PUBLISH, ARGV[6], id)
 return id

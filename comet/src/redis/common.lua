@@ -1,4 +1,6 @@
--- Shared by the scripts below (prepended to each). Stream ids are
+-- Shared by the scripts below (prepended to each, after the line that sets
+-- PUBLISH: 'PUBLISH' on a single Redis, 'SPUBLISH' in a Cluster, where the
+-- wake channel is a shard channel in the script's own slot). Stream ids are
 -- "<ms>-<seq>"; Lua numbers are doubles, exact for ms timestamps.
 local function cmp(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')

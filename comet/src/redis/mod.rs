@@ -13,10 +13,19 @@
 //! | `comet:{c}:names` | hash | lower-cased display name → public token |
 //! | `comet:{c}:deadlines` | sorted set | public token, scored by idle deadline (Redis clock, ms) |
 //!
-//! Wake-ups: appending publishes the new id on `comet:wake:{c}`; each node
+//! Wake-ups: appending publishes the new id on `comet:wake:c`; each node
 //! keeps one pattern subscription, fetches the new entries once into its
 //! read cache (`read_cache.rs`), then bumps the channel's local `watch`, so a
 //! broadcast costs each node one read, not one per waiting poll.
+//!
+//! On a Redis Cluster (several seeds in the URL, or one cluster-enabled
+//! node) the same keys spread channels over the shards, and wake-ups use
+//! sharded pub/sub instead: the scripts `SPUBLISH` on `comet:{c}:wake`, a
+//! shard channel in the channel's slot, and each node `SSUBSCRIBE`s only to
+//! the channels it follows (`shard_wakeups.rs`). Every command goes through
+//! `Store` (`store.rs`), a connection manager or a cluster connection,
+//! so the rest of the provider is one code path. An append may wait for
+//! replicas ([`RedisProvider::wait_for_replicas`], `replicas.rs`).
 //!
 //! A poll costs no round trip of its own in the steady state either: the
 //! node keeps each client it looked up by token digest while the client
@@ -53,9 +62,11 @@
 //!   client record, stream entries, the read script's reply.
 //! - `wakeups.rs`: the pub/sub task that turns publications into wake-ups.
 //! - `registry.rs`: the channels opened at run time (`comet:channels`).
+//! - `store.rs`: one Redis or a Redis Cluster, behind one connection type.
+//! - `shard_wakeups.rs`: the wake-up task of a Cluster (sharded pub/sub).
+//! - `replicas.rs`: appending, with `WAIT` for replicas when asked.
 
 use super::Retention;
-use redis::aio::ConnectionManager;
 use redis::Script;
 use std::sync::Arc;
 
@@ -64,22 +75,29 @@ mod connect;
 mod provider;
 mod read_cache;
 mod registry;
+mod replicas;
+mod shard_wakeups;
+mod store;
 mod stored;
 mod touches;
 mod wakeups;
 
 use client_cache::ClientCache;
 pub use client_cache::{CLIENT_CACHE_TTL, REDIS_SILENCE};
-pub use connect::{connection_config, DEFAULT_TIMEOUT};
+pub use connect::{connection_config, seeds, DEFAULT_TIMEOUT};
 use read_cache::ReadCache;
+use replicas::Wait;
+use store::Store;
 use touches::Touches;
 pub use touches::TOUCH_FLUSH;
 
 const COMMON: &str = include_str!("common.lua");
 
 pub struct RedisProvider {
-    redis: ConnectionManager,
+    redis: Store,
     retention: Retention,
+    /// Replicas an append waits for (`WAIT`), if any.
+    wait: Option<Wait>,
     scripts: Arc<Scripts>,
     channels: Arc<ReadCache>,
     client_cache: Arc<ClientCache>,
@@ -96,8 +114,12 @@ pub(super) struct Scripts {
     read: Script,
 }
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+/// A script with the shared functions, publishing its wake-ups with
+/// `SPUBLISH` (to a shard channel in its own slot) in a Cluster and with
+/// `PUBLISH` on a single Redis.
+fn script(body: &str, cluster: bool) -> Script {
+    let publish = if cluster { "SPUBLISH" } else { "PUBLISH" };
+    Script::new(&format!("local PUBLISH = '{publish}'\n{COMMON}\n{body}"))
 }
 
 impl Drop for RedisProvider {

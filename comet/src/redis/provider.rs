@@ -2,6 +2,7 @@
 //! Redis commands and Lua scripts, polls answered from the read cache when
 //! it can.
 
+use super::replicas::evalsha;
 use super::stored::{
     key, read_reply, sha_hex, unavailable, valid_cursor, wake_channel, with_client_keys, Entry,
     StoredClient,
@@ -155,7 +156,7 @@ impl Provider for RedisProvider {
     ) -> Result<Option<ClientRecord>, CometError> {
         let removed: Option<String> = with_client_keys(&self.scripts.remove, channel)
             .arg(public.as_str())
-            .arg(wake_channel(channel))
+            .arg(wake_channel(channel, self.redis.is_cluster()))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
@@ -181,26 +182,23 @@ impl Provider for RedisProvider {
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        let mut call = self.scripts.append.prepare_invoke();
-        call.key(key(channel, "log")).key(key(channel, "trimmed"));
+        let mut keys = vec![key(channel, "log"), key(channel, "trimmed")];
         if let Some(idempotency_key) = message.idempotency_key {
             // The key names a string holding the first send's id for
             // IDEMPOTENCY_WINDOW; sha256 keeps it short and free of odd
             // bytes. Its `once:` prefix predates the name "idempotency key"
             // and stays: it names keys already stored.
-            call.key(key(channel, &format!("once:{}", sha_hex(idempotency_key))));
+            keys.push(key(channel, &format!("once:{}", sha_hex(idempotency_key))));
         }
-        let id: String = call
-            .arg(audience)
+        let mut call = evalsha(&self.scripts.append, &keys);
+        call.arg(audience)
             .arg(message.name)
             .arg(serde_json::to_string(message.contents)?)
             .arg(self.retention.max_messages)
             .arg(self.retention.max_age.as_millis() as u64)
-            .arg(wake_channel(channel))
-            .arg(IDEMPOTENCY_WINDOW.as_millis() as u64)
-            .invoke_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
+            .arg(wake_channel(channel, self.redis.is_cluster()))
+            .arg(IDEMPOTENCY_WINDOW.as_millis() as u64);
+        let id = self.appended(&call, &keys[0]).await?;
         Ok(Cursor(id))
     }
 

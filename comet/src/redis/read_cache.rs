@@ -13,15 +13,18 @@
 //! after a Redis error reset the cache) falls back to Redis, which also
 //! decides `410` for expired cursors.
 
+use super::store::Store;
 use super::stored::{parse_entry, Entry};
 use crate::provider::StoredMessage;
 use crate::{Cursor, PublicToken, Retention};
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
+
+/// Where a channel newly followed by this node is announced.
+pub(super) type Follow = tokio::sync::mpsc::UnboundedSender<String>;
 
 /// Entries fetched per round trip.
 const FETCH: usize = 500;
@@ -35,8 +38,11 @@ pub(super) fn stream_id(cursor: &str) -> Option<StreamId> {
 }
 
 pub(super) struct ReadCache {
-    redis: ConnectionManager,
+    redis: Store,
     retention: Retention,
+    /// In a Cluster: told of each channel this node starts to follow, so
+    /// it subscribes to that channel's shard channel.
+    follow: Option<Follow>,
     map: RwLock<HashMap<String, Arc<CachedChannel>>>,
 }
 
@@ -75,10 +81,11 @@ impl CachedLog {
 }
 
 impl ReadCache {
-    pub(super) fn new(redis: ConnectionManager, retention: Retention) -> Self {
+    pub(super) fn new(redis: Store, retention: Retention, follow: Option<Follow>) -> Self {
         Self {
             redis,
             retention,
+            follow,
             map: RwLock::new(HashMap::new()),
         }
     }
@@ -92,6 +99,9 @@ impl ReadCache {
             .expect("channel map poisoned")
             .entry(name.to_owned())
             .or_insert_with(|| {
+                if let Some(follow) = &self.follow {
+                    let _ = follow.send(name.to_owned());
+                }
                 Arc::new(CachedChannel {
                     name: name.to_owned(),
                     wake: watch::channel(0).0,
@@ -114,15 +124,18 @@ impl ReadCache {
         }
     }
 
-    pub(super) fn notify_all(self: &Arc<Self>) {
-        let names: Vec<String> = self
-            .map
+    /// The channels this node follows.
+    pub(super) fn names(&self) -> Vec<String> {
+        self.map
             .read()
             .expect("channel map poisoned")
             .keys()
             .cloned()
-            .collect();
-        for name in names {
+            .collect()
+    }
+
+    pub(super) fn notify_all(self: &Arc<Self>) {
+        for name in self.names() {
             self.notify(&name);
         }
     }

@@ -84,8 +84,12 @@ impl RedisProvider {
             .arg(&keys)
             .ignore()
             // Not a token digest: every node forgets the channel's clients.
-            .cmd("PUBLISH")
-            .arg(wake_channel(channel))
+            .cmd(if redis.is_cluster() {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            })
+            .arg(wake_channel(channel, redis.is_cluster()))
             .arg("gone:*")
             .ignore()
             .query_async(&mut redis)

@@ -9,5 +9,5 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], r.digest)
 redis.call('HDEL', KEYS[3], r.lname)
 redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('PUBLISH', ARGV[2], 'gone:' .. r.digest)
+redis.call(PUBLISH, ARGV[2], 'gone:' .. r.digest)
 return record

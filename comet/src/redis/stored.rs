@@ -61,8 +61,22 @@ pub(super) fn sha_hex(text: &str) -> String {
     crate::token::hex(&sha2::Sha256::digest(text.as_bytes()))
 }
 
-pub(super) fn wake_channel(channel: &str) -> String {
-    format!("comet:wake:{channel}")
+/// Where appends and removals of `channel` are announced: one pattern
+/// subscription hears `comet:wake:<c>` on a single Redis; in a Cluster
+/// each node follows `comet:{c}:wake`, a shard channel in the channel's own
+/// slot, so a publication reaches only that shard and the nodes that
+/// follow the channel (`shard_wakeups.rs`).
+pub(super) fn wake_channel(channel: &str, cluster: bool) -> String {
+    if cluster {
+        key(channel, "wake")
+    } else {
+        format!("comet:wake:{channel}")
+    }
+}
+
+/// The channel a shard channel name (`comet:{c}:wake`) announces.
+pub(super) fn channel_of_shard_wake(name: &str) -> Option<&str> {
+    name.strip_prefix("comet:{")?.strip_suffix("}:wake")
 }
 
 /// Stream ids are `<ms>-<seq>`; anything else is not our cursor.

@@ -10,9 +10,9 @@
 
 use super::super::{PollingClient, PublicToken, TokenMap};
 use super::client_cache::ClientCache;
+use super::store::Store;
 use super::stored::key;
 use super::Scripts;
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,7 +63,7 @@ impl Touches {
 /// flush is kept for the next (Redis down): nobody is reaped for a missed
 /// touch unless Redis stays away longer than their idle timeout.
 pub(super) async fn flush_touches(
-    redis: ConnectionManager,
+    redis: Store,
     scripts: Arc<Scripts>,
     touches: Arc<Touches>,
     client_cache: Arc<ClientCache>,

@@ -31,11 +31,7 @@ pub(super) async fn subscribe(
                     while let Some(message) = messages.next().await {
                         let channel = message.get_channel_name().trim_start_matches("comet:wake:");
                         let payload: String = message.get_payload().unwrap_or_default();
-                        match payload.strip_prefix("gone:").map(TokenDigest::from_hex) {
-                            Some(Some(digest)) => client_cache.forget(channel, &digest),
-                            Some(None) => client_cache.forget_channel(channel),
-                            None => channels.notify(channel),
-                        }
+                        announced(channel, &payload, &channels, &client_cache);
                     }
                 }
                 tracing::warn!("lost the Redis wake-up subscription; reconnecting");
@@ -46,5 +42,21 @@ pub(super) async fn subscribe(
         channels.notify_all();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// What a publication on `channel`'s wake channel says: a new entry (the
+/// read cache fetches it, then wakes the polls) or `gone:<token digest>`
+/// (the client cache forgets that client; `gone:*`, the whole channel).
+pub(super) fn announced(
+    channel: &str,
+    payload: &str,
+    channels: &Arc<ReadCache>,
+    client_cache: &ClientCache,
+) {
+    match payload.strip_prefix("gone:").map(TokenDigest::from_hex) {
+        Some(Some(digest)) => client_cache.forget(channel, &digest),
+        Some(None) => client_cache.forget_channel(channel),
+        None => channels.notify(channel),
     }
 }

@@ -27,6 +27,40 @@ async fn rooms(app: &App, s: &Session) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// `s` says `text` in `room`.
+async fn say(app: &App, s: &Session, room: &str, text: &str) -> StatusCode {
+    app.server_fn(s, "send_message", &[("text", text), ("room", room)])
+        .await
+        .status()
+}
+
+/// Who is in `room`, as `s` is shown it: (name, public token), by name.
+async fn here(app: &App, s: &Session, room: &str) -> Vec<(String, String)> {
+    let list: Value = app
+        .server_fn(s, "online_users", &[("room", room)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut here: Vec<(String, String)> = list
+        .as_array()
+        .expect("online_users answers a list")
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_owned(),
+                u["public"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    here.sort();
+    here
+}
+
+fn names(here: &[(String, String)]) -> Vec<&str> {
+    here.iter().map(|(name, _)| name.as_str()).collect()
+}
+
 async fn room_cursor(app: &App, s: &Session, room: &str) -> String {
     tokio::time::sleep(common::PAST_PRESENCE_WINDOW).await;
     let history: Value = app
@@ -95,14 +129,7 @@ async fn a_message_in_one_room_reaches_its_members_and_no_one_else() {
     let bob_chat = room_cursor(&app, &bob, "chat").await;
     let cid_chat = room_cursor(&app, &cid, "chat").await;
 
-    let sent = app
-        .server_fn(
-            &ann,
-            "send_message",
-            &[("text", "borrowck"), ("room", "rust")],
-        )
-        .await;
-    assert_eq!(sent.status(), StatusCode::OK);
+    assert_eq!(say(&app, &ann, "rust", "borrowck").await, StatusCode::OK);
 
     let reply = poll_rooms(&app, &bob, json!({ "chat": bob_chat, "rust": bob_rust })).await;
     assert_eq!(texts(&reply, "rust"), ["borrowck"]);
@@ -136,12 +163,7 @@ async fn joining_a_room_shows_its_history_and_who_is_there() {
     let ann = app.login("ann").await;
     let bob = app.login("bob").await;
     call(&app, &ann, "create_room", &[("name", "ops")]).await;
-    app.server_fn(
-        &ann,
-        "send_message",
-        &[("text", "before bob"), ("room", "ops")],
-    )
-    .await;
+    say(&app, &ann, "ops", "before bob").await;
     call(&app, &bob, "join_room", &[("room", "ops")]).await;
     // Joining twice is fine.
     assert_eq!(
@@ -163,20 +185,7 @@ async fn joining_a_room_shows_its_history_and_who_is_there() {
         .collect();
     assert_eq!(texts, ["before bob"]);
     assert_eq!(history["me"]["name"], "bob");
-    let here: Value = app
-        .server_fn(&bob, "online_users", &[("room", "ops")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let mut names: Vec<&str> = here
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["ann", "bob"]);
+    assert_eq!(names(&here(&app, &bob, "ops").await), ["ann", "bob"]);
 }
 
 #[tokio::test]
@@ -188,21 +197,8 @@ async fn a_private_message_in_a_room_reaches_only_its_target() {
     call(&app, &ann, "create_room", &[("name", "ops")]).await;
     call(&app, &bob, "join_room", &[("room", "ops")]).await;
     call(&app, &cid, "join_room", &[("room", "ops")]).await;
-    let here: Value = app
-        .server_fn(&ann, "online_users", &[("room", "ops")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let bob_public = here
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "bob")
-        .unwrap()["public"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let in_ops = here(&app, &ann, "ops").await;
+    let (_, bob_public) = in_ops.iter().find(|(name, _)| name == "bob").unwrap();
     let (bob_at, cid_at) = (
         room_cursor(&app, &bob, "ops").await,
         room_cursor(&app, &cid, "ops").await,
@@ -211,12 +207,11 @@ async fn a_private_message_in_a_room_reaches_only_its_target() {
         .server_fn(
             &ann,
             "send_private_message",
-            &[("to", &bob_public), ("text", "psst"), ("room", "ops")],
+            &[("to", bob_public), ("text", "psst"), ("room", "ops")],
         )
         .await;
     assert_eq!(sent.status(), StatusCode::OK);
-    app.server_fn(&ann, "send_message", &[("text", "all"), ("room", "ops")])
-        .await;
+    say(&app, &ann, "ops", "all").await;
     let reply = poll_rooms(&app, &bob, json!({ "ops": bob_at })).await;
     let private: Vec<&str> = reply["channels"]["ops"]
         .as_array()
@@ -267,19 +262,7 @@ async fn logging_out_leaves_every_room() {
     call(&app, &ann, "create_room", &[("name", "ops")]).await;
     call(&app, &bob, "join_room", &[("room", "ops")]).await;
     call(&app, &ann, "logout", &[]).await;
-    let here: Value = app
-        .server_fn(&bob, "online_users", &[("room", "ops")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = here
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["bob"]);
+    assert_eq!(names(&here(&app, &bob, "ops").await), ["bob"]);
 }
 
 #[tokio::test]
@@ -360,12 +343,7 @@ async fn a_rooms_address_opens_it_and_joins_it() {
     let ann = app.login("ann").await;
     let bob = app.login("bob").await;
     call(&app, &ann, "create_room", &[("name", "rust")]).await;
-    app.server_fn(
-        &ann,
-        "send_message",
-        &[("text", "ownership"), ("room", "rust")],
-    )
-    .await;
+    say(&app, &ann, "rust", "ownership").await;
     let (status, html) = page(&app, &bob, "/chat/rust").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("ownership"), "the room's history is rendered");

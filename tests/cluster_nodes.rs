@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::nodes::{self, logged_in, User};
+use common::nodes::{self, logged_in, poll_texts as poll};
 use common::processes::Node;
 use common::redis_cluster::Cluster;
 use reqwest::{Client, StatusCode};
-use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,28 +29,6 @@ fn node(cluster: &Cluster) -> Node {
             ("CHAT_SEND_RATE", "0"),
         ],
     )
-}
-
-/// One poll on `node` from the user's cursor: the chat texts it brought
-/// (advancing the cursor), or the error status.
-async fn poll(http: &Client, node: &Node, user: &mut User) -> Result<Vec<String>, StatusCode> {
-    let response = nodes::poll(http, &node.base, &user.token, &user.cursor)
-        .send()
-        .await
-        .map_err(|_| StatusCode::BAD_GATEWAY)?;
-    if response.status() != StatusCode::OK {
-        return Err(response.status());
-    }
-    let reply: Value = response.json().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-    let messages = reply["messages"].as_array().cloned().unwrap_or_default();
-    if let Some(last) = messages.last() {
-        user.cursor = last["id"].as_str().unwrap().to_owned();
-    }
-    Ok(messages
-        .iter()
-        .filter(|m| m["n"] == "ChatMessage")
-        .map(|m| m["c"]["m"].as_str().unwrap().to_owned())
-        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::nodes::{self, logged_in, User};
+use common::nodes::{self, logged_in, poll_texts as poll, User};
 use common::processes::{Node, Redis};
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;
@@ -23,28 +23,6 @@ async fn send(http: &Client, base: &str, user: &User, text: &str) -> StatusCode 
         Ok(response) => response.status(),
         Err(_) => StatusCode::BAD_GATEWAY,
     }
-}
-
-/// One poll on `node` from the user's cursor; the chat texts it brought
-/// (advancing the cursor), or the error status.
-async fn poll(http: &Client, node: &Node, user: &mut User) -> Result<Vec<String>, StatusCode> {
-    let response = nodes::poll(http, &node.base, &user.token, &user.cursor)
-        .send()
-        .await
-        .map_err(|_| StatusCode::BAD_GATEWAY)?;
-    if response.status() != StatusCode::OK {
-        return Err(response.status());
-    }
-    let reply: Value = response.json().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-    let messages = reply["messages"].as_array().cloned().unwrap_or_default();
-    if let Some(last) = messages.last() {
-        user.cursor = last["id"].as_str().unwrap().to_owned();
-    }
-    Ok(messages
-        .iter()
-        .filter(|m| m["n"] == "ChatMessage")
-        .map(|m| m["c"]["m"].as_str().unwrap().to_owned())
-        .collect())
 }
 
 /// Polls (on the nodes given, in turn) until `count` texts arrived.

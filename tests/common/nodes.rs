@@ -62,3 +62,30 @@ pub fn poll(http: &Client, base: &str, token: &str, cursor: &str) -> RequestBuil
         .bearer_auth(token)
         .body(json!({ "since": cursor }).to_string())
 }
+
+/// One poll on `node` from the user's cursor: the chat texts it brought
+/// (advancing the cursor), or the error status.
+pub async fn poll_texts(
+    http: &Client,
+    node: &Node,
+    user: &mut User,
+) -> Result<Vec<String>, reqwest::StatusCode> {
+    use reqwest::StatusCode;
+    let response = poll(http, &node.base, &user.token, &user.cursor)
+        .send()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    if response.status() != StatusCode::OK {
+        return Err(response.status());
+    }
+    let reply: Value = response.json().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let messages = reply["messages"].as_array().cloned().unwrap_or_default();
+    if let Some(last) = messages.last() {
+        user.cursor = last["id"].as_str().unwrap().to_owned();
+    }
+    Ok(messages
+        .iter()
+        .filter(|m| m["n"] == "ChatMessage")
+        .map(|m| m["c"]["m"].as_str().unwrap().to_owned())
+        .collect())
+}

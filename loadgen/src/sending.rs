@@ -2,7 +2,8 @@
 //! own fixed schedule, the publishers spread evenly over one interval, so
 //! the server sees a steady rate rather than bursts. A late send goes out
 //! at once and nothing is skipped, so a rate past what the server keeps up
-//! with is sending flat out; nothing is sent after the end.
+//! with is sending flat out; nothing is sent after the end (by the
+//! schedule or by the clock, whichever comes first).
 
 use crate::publisher::Publisher;
 use crate::stats::Errors;
@@ -44,7 +45,9 @@ pub async fn timed_sends(
             let (mut sent, mut first, mut last) = (0u64, 0u64, 0u64);
             loop {
                 let at = start + secs(offset + sent as f64 * interval);
-                if at >= end {
+                // The schedule's end, and the clock's: a publisher behind
+                // its schedule (flat out) stops on time too.
+                if at >= end || tokio::time::Instant::now() >= end {
                     break;
                 }
                 tokio::time::sleep_until(at).await;

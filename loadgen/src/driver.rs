@@ -155,6 +155,7 @@ async fn drive(
     if opts.protocol == Protocol::Nchan {
         held_polls = nchan_holds(opts, &mut publishers, ready_clients).await?;
     }
+    let ready_secs = started.elapsed().as_secs_f64();
     if opts.scenario == Scenario::Rooms {
         // A poll of several channels has no early head, so "ready" is
         // "sent"; and each join is a presence message to the room's other
@@ -162,7 +163,6 @@ async fn drive(
         // measured window holds the rooms' messages only.
         tokio::time::sleep(ROOMS_SETTLE).await;
     }
-    let ready_secs = started.elapsed().as_secs_f64();
     let rss_held = server.rss_kb()?;
     let rss_held_each = server.rss_each_kb()?;
     // The load generator itself (this process and its worker processes),

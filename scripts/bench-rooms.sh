@@ -1,12 +1,16 @@
 # shellcheck shell=bash
-# A throwaway Redis Cluster for scripts/bench's rooms-cluster scenario
-# (issue 16): three primaries and a replica each, six redis-server
+# The rooms scenarios of scripts/bench (issue 16): the load generator's
+# rooms scenario on two of our nodes, over one fresh redis-server (rooms)
+# or over a fresh Redis Cluster (rooms-cluster), BENCH_ROOMS the loadgen
+# options of both so the two compare.
+#
+# The Redis Cluster is a throwaway: three primaries and a replica each, six redis-server
 # processes with --cluster-enabled yes on free loopback ports, each in its
 # own directory under the run's output directory (nodes.conf, log), no
 # persistence. Formed with `redis-cli --cluster create … --cluster-replicas
 # 1 --cluster-yes`, ready once every node says cluster_state:ok, stopped
-# by PID. Sourced by scripts/bench, which provides LOADGEN, OUT, say and
-# stop_pid.
+# by PID. Sourced by scripts/bench, which provides LOADGEN, OUT, say,
+# stop_pid, start_redis, run_two_nodes and the PIDs they set.
 #
 # A node's cluster bus listens on a port of its own (--cluster-port,
 # Redis 7): both come from `loadgen free-port`, so neither is the usual
@@ -108,4 +112,22 @@ check_redis_cluster() {
   [ "$(redis-cli -c -p "$last" get bench:check)" = ok ] || { echo "bench: the Redis Cluster does not serve a key" >&2; return 1; }
   stop_redis_cluster
   say "Redis Cluster stopped"
+}
+
+# One run of rooms or rooms-cluster, everything it started stopped after.
+run_rooms_scenario() { # rooms|rooms-cluster run-number
+  local scenario="$1" n="$2" args=() status=0
+  # shellcheck disable=SC2206 # word splitting of the options is intended
+  args=(${BENCH_ROOMS:-})
+  if [ "$scenario" = rooms ]; then
+    { start_redis && run_two_nodes "$REDIS_URL" rooms rooms "${args[@]}"; } || status=1
+  else
+    { start_redis_cluster "redis-cluster-$n" \
+      && run_two_nodes "$REDIS_CLUSTER_URLS" rooms rooms-cluster "${args[@]}"; } || status=1
+  fi
+  stop_pid "$SERVER_PID"; SERVER_PID=""
+  stop_pid "$SERVER2_PID"; SERVER2_PID=""
+  stop_pid "$REDIS_PID"; REDIS_PID=""
+  stop_redis_cluster
+  return $status
 }

@@ -1,6 +1,7 @@
 //! Command-line options. Hand-parsed (no clap in the dependency tree, and
 //! the flags are few): `loadgen <command> [--flag value]…`.
 
+use crate::rooms::Layout;
 use crate::worker::{Protocol, Ramp};
 use anyhow::{anyhow, bail};
 use std::net::SocketAddr;
@@ -21,6 +22,13 @@ SCENARIOS (defaults in brackets)
   chat       N clients, R messages/s for T seconds        [--clients 1000 --rate 20 --duration 30]
   hold       N clients over several processes, then one broadcast: who got it, how fast
                                                           [--clients 19000]
+  rooms      --rooms N rooms, each opened by its own publisher sending --rate messages/s
+             for T seconds; --members M clients in each room; every client joins
+             --rooms-per-client K rooms and follows them (and the chat room) with one
+             POST /comet poll; clients = N x M / K (the server needs CHAT_SEND_RATE=0:
+             creating a room counts as a send)
+                                        [--rooms 50 --members 40 --rooms-per-client 1
+                                         --rate 5 --duration 20]
   hello      C connections doing back-to-back keep-alive requests for T seconds
              (against `loadgen hello-server`: the machine's request ceiling)
                                                           [--connections 50 --duration 10 --path /]
@@ -48,7 +56,12 @@ OPTIONS
   --clients N              simulated browsers (one connection each)
   --procs K                worker processes [ceil(clients / 10000)]; 1 = in this process
   --messages M             broadcast: messages to send [200]
-  --rate R                 chat: messages per second, all publishers together [20]
+  --rate R                 chat: messages per second, all publishers together [20];
+                           rooms: per room (a rate past what the server keeps up
+                           with is flat out: a late send goes out at once)
+  --rooms N                rooms: rooms, one publisher each (the chat allows 100) [50]
+  --members M              rooms: clients in each room [40]
+  --rooms-per-client K     rooms: rooms each client follows in its one poll [1]
   --duration SECS          idle: hold time after all polls are held; chat: send time; hello: run time
   --publishers P           chat: publishing clients, each at R/P per second [1]
   --pad BYTES              extra bytes in every message text [0]
@@ -87,6 +100,7 @@ pub enum Scenario {
     Broadcast,
     Chat,
     Hold,
+    Rooms,
     Hello,
     Stall,
     Slowloris,
@@ -99,6 +113,7 @@ impl Scenario {
             Scenario::Broadcast => "broadcast",
             Scenario::Chat => "chat",
             Scenario::Hold => "hold",
+            Scenario::Rooms => "rooms",
             Scenario::Hello => "hello",
             Scenario::Stall => "stall",
             Scenario::Slowloris => "slowloris",
@@ -154,6 +169,8 @@ pub struct Opts {
     pub quickack: bool,
     pub json: bool,
     pub quiet: bool,
+    /// The rooms scenario's rooms and members.
+    pub rooms: Option<Layout>,
 }
 
 fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> anyhow::Result<T>
@@ -183,6 +200,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         "broadcast" => Scenario::Broadcast,
         "chat" => Scenario::Chat,
         "hold" => Scenario::Hold,
+        "rooms" => Scenario::Rooms,
         "hello" => Scenario::Hello,
         "stall" => Scenario::Stall,
         "slowloris" => Scenario::Slowloris,
@@ -255,6 +273,9 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     let mut quickack = false;
     let mut json = false;
     let mut quiet = false;
+    let mut rooms = None;
+    let mut members = None;
+    let mut per_client = None;
     while let Some(flag) = it.next() {
         let f = flag.as_str();
         match f {
@@ -296,6 +317,9 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
             "--threads" => threads = Some(value(f, it.next())?),
             "--run" => run = Some(value::<String>(f, it.next())?),
             "--max-secs" => max_secs = Some(positive(f, value(f, it.next())?)?),
+            "--rooms" => rooms = Some(value(f, it.next())?),
+            "--members" => members = Some(value(f, it.next())?),
+            "--rooms-per-client" => per_client = Some(value(f, it.next())?),
             "--quickack" => quickack = true,
             "--reconnect" => reconnect = true,
             "--json" => json = true,
@@ -324,7 +348,9 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
             bail!("--protocol nchan takes one --server");
         }
     }
+    let layout = rooms_layout(scenario, rooms, members, per_client, clients.is_some())?;
     let clients: usize = clients.unwrap_or(match scenario {
+        Scenario::Rooms => layout.map_or(0, |l| l.clients()),
         Scenario::Idle => 10_000,
         Scenario::Hold => 19_000,
         Scenario::Stall => 1,
@@ -336,10 +362,10 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     } else {
         200
     });
-    let rate = rate.unwrap_or(if scenario == Scenario::Slowloris {
-        10.0
-    } else {
-        20.0
+    let rate = rate.unwrap_or(match scenario {
+        Scenario::Slowloris => 10.0,
+        Scenario::Rooms => 5.0,
+        _ => 20.0,
     });
     let pad: usize = pad.unwrap_or(if scenario == Scenario::Stall { 8000 } else { 0 });
     let connections: usize = connections.unwrap_or(match scenario {
@@ -372,6 +398,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     }
     let duration = duration.unwrap_or(match scenario {
         Scenario::Idle | Scenario::Chat | Scenario::Slowloris => 30.0,
+        Scenario::Rooms => 20.0,
         Scenario::Stall => 45.0,
         Scenario::Hello => 10.0,
         _ => 0.0,
@@ -395,7 +422,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
     }
     let sending = match scenario {
         Scenario::Broadcast => messages as f64 * request_timeout.min(1.0),
-        Scenario::Chat => duration,
+        Scenario::Chat | Scenario::Rooms => duration,
         Scenario::Slowloris => trickle_interval,
         _ => 0.0,
     };
@@ -433,7 +460,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
             // the server answers, and a reply sitting in a socket waits for
             // them: its arrival time does not change, the time it is read
             // (reported too) does.
-            (scenario == Scenario::Chat)
+            matches!(scenario, Scenario::Chat | Scenario::Rooms)
                 .then(|| std::thread::available_parallelism().map_or(2, |n| n.get()) * 2)
         }),
         run,
@@ -441,7 +468,45 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Command> {
         quickack,
         json,
         quiet,
+        rooms: layout,
     })))
+}
+
+/// The rooms scenario's layout (`None` for the others, which refuse its
+/// options): its clients follow from it, so `--clients` is refused.
+fn rooms_layout(
+    scenario: Scenario,
+    rooms: Option<usize>,
+    members: Option<usize>,
+    per_client: Option<usize>,
+    clients_given: bool,
+) -> anyhow::Result<Option<Layout>> {
+    if scenario != Scenario::Rooms {
+        if rooms.is_some() || members.is_some() || per_client.is_some() {
+            bail!("--rooms, --members and --rooms-per-client are the rooms scenario's");
+        }
+        return Ok(None);
+    }
+    if clients_given {
+        bail!("rooms: the clients are --rooms x --members / --rooms-per-client, not --clients");
+    }
+    let layout = Layout {
+        rooms: rooms.unwrap_or(50),
+        members: members.unwrap_or(40),
+        per_client: per_client.unwrap_or(1),
+    };
+    // The chat opens at most 100 rooms (src/chat/membership.rs); a poll
+    // follows at most 64 channels, one of them the chat room.
+    if !(1..=100).contains(&layout.rooms) {
+        bail!("--rooms must be 1..=100 (the chat opens at most 100)");
+    }
+    if layout.members == 0 {
+        bail!("--members must be at least 1");
+    }
+    if !(1..=layout.rooms.min(63)).contains(&layout.per_client) {
+        bail!("--rooms-per-client must be 1..={}", layout.rooms.min(63));
+    }
+    Ok(Some(layout))
 }
 
 /// Six base-36 characters from the clock and the process id.
@@ -495,6 +560,27 @@ mod tests {
         assert_eq!(protocol_of("chat"), Protocol::Comet);
         assert_eq!(protocol_of("chat --protocol nchan"), Protocol::Nchan);
         assert!(error_of("chat --protocol websocket").contains("comet or nchan"));
+    }
+
+    #[test]
+    fn rooms_size_their_clients_from_rooms_members_and_rooms_per_client() {
+        let opts = |args: &str| match parse(args.split_whitespace().map(str::to_owned).collect()) {
+            Ok(Command::Run(opts)) => opts,
+            _ => panic!("{args:?} was refused"),
+        };
+        let one = opts("rooms");
+        assert_eq!(one.clients, 2000);
+        assert_eq!(one.rooms.map(|l| l.per_client), Some(1));
+        assert_eq!(opts("rooms --rooms-per-client 10").clients, 200);
+        assert_eq!(
+            opts("rooms --rooms 3 --members 5 --rooms-per-client 2").clients,
+            8
+        );
+        assert!(opts("chat").rooms.is_none());
+        assert!(error_of("rooms --clients 10").contains("not --clients"));
+        assert!(error_of("rooms --rooms 101").contains("1..=100"));
+        assert!(error_of("rooms --rooms 5 --rooms-per-client 6").contains("1..=5"));
+        assert!(error_of("chat --rooms 5").contains("rooms scenario"));
     }
 
     #[test]

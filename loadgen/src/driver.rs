@@ -1,4 +1,4 @@
-//! The driver: runs one chat scenario (idle, broadcast, chat, hold) from
+//! The driver: runs one chat scenario (idle, broadcast, chat, hold, rooms) from
 //! start to clean finish. It starts the workers, waits until every client
 //! is logged in and then polling, reads the server's RSS, publishes, tells
 //! the workers what was sent, merges their results, and logs everyone out.
@@ -9,7 +9,10 @@
 //! that fails is still counted as sent (the server may have stored it), so
 //! a loss next to a send error is explained by it.
 //!
-//! Publishers are separate clients (`publisher.rs`).
+//! Publishers are separate clients (`publisher.rs`); chat and rooms send on
+//! a schedule (`sending.rs`). In the rooms scenario (`rooms.rs`) publisher
+//! p opens room p before any client polls, and each client expects only
+//! its rooms' messages.
 //!
 //! The server's cost is read from outside (`server_procs.rs`): its RSS
 //! before the clients, with every poll held and at the end, and its CPU
@@ -23,12 +26,16 @@ use crate::cli::{Opts, Scenario};
 use crate::procs::Workers;
 use crate::publisher::Publisher;
 use crate::report::{Latency, Report};
+use crate::sending::{timed_sends, Sending};
 use crate::server_procs::ServerProcs;
 use crate::stats::{merge_errors, Errors};
 use crate::worker::{Cmd, Event, Protocol, WorkerConfig, WorkerResult};
 use anyhow::anyhow;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long the rooms scenario waits, once every client polls, before
+/// sending (see its use).
+const ROOMS_SETTLE: Duration = Duration::from_millis(1500);
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -63,6 +70,7 @@ fn worker_configs(opts: &Opts) -> Vec<WorkerConfig> {
                 logout_conns: opts.logout_conns,
                 quickack: opts.quickack,
                 quiet: opts.quiet,
+                rooms: opts.rooms,
             };
             first += n;
             cfg
@@ -70,16 +78,7 @@ fn worker_configs(opts: &Opts) -> Vec<WorkerConfig> {
         .collect()
 }
 
-/// What the publishing phase produced.
-#[derive(Default)]
-struct Sending {
-    sent: Vec<u64>,
-    first_ns: u64,
-    last_ns: u64,
-    secs: f64,
-}
-
-/// Runs idle, broadcast, chat or hold.
+/// Runs idle, broadcast, chat, hold or rooms.
 pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     let started = Instant::now();
     let server = ServerProcs::new(&opts.server_pids);
@@ -127,10 +126,10 @@ async fn drive(
     // fanned out to the N clients.
     let mut publishers = Vec::new();
     if opts.scenario != Scenario::Idle {
-        let count = if opts.scenario == Scenario::Chat {
-            opts.publishers
-        } else {
-            1
+        let count = match (opts.scenario, opts.rooms) {
+            (Scenario::Chat, _) => opts.publishers,
+            (Scenario::Rooms, Some(layout)) => layout.rooms,
+            _ => 1,
         };
         for p in 0..count {
             let publisher = Publisher::start(opts, p)
@@ -157,6 +156,13 @@ async fn drive(
         held_polls = nchan_holds(opts, &mut publishers, ready_clients).await?;
     }
     let ready_secs = started.elapsed().as_secs_f64();
+    if opts.scenario == Scenario::Rooms {
+        // A poll of several channels has no early head, so "ready" is
+        // "sent"; and each join is a presence message to the room's other
+        // members. Let both settle (a presence window is 250 ms) so the
+        // measured window holds the rooms' messages only.
+        tokio::time::sleep(ROOMS_SETTLE).await;
+    }
     let rss_held = server.rss_kb()?;
     let rss_held_each = server.rss_each_kb()?;
     // The load generator itself (this process and its worker processes),
@@ -211,7 +217,23 @@ async fn drive(
             s.secs = t0.elapsed().as_secs_f64();
             s
         }
-        Scenario::Chat => chat_sends(opts, &mut publishers, &errors).await,
+        Scenario::Chat => {
+            timed_sends(
+                &opts.run,
+                opts.pad,
+                opts.rate,
+                opts.duration,
+                &mut publishers,
+                &errors,
+            )
+            .await
+        }
+        Scenario::Rooms => {
+            // --rate is per room: one publisher per room.
+            let rate = opts.rate * publishers.len() as f64;
+            let (run, pad, duration) = (&opts.run, opts.pad, opts.duration);
+            timed_sends(run, pad, rate, duration, &mut publishers, &errors).await
+        }
         Scenario::Hello | Scenario::Stall | Scenario::Slowloris => {
             return Err(anyhow!("{} is not a chat scenario", opts.scenario.name()))
         }
@@ -339,6 +361,10 @@ async fn drive(
         got: (opts.scenario == Scenario::Hold).then_some(merged.got_any),
         last_delivery_secs: (opts.scenario == Scenario::Hold).then_some(window.unwrap_or(0.0)),
         polls: merged.polls,
+        polls_per_delivery: (merged.deliveries > 0)
+            .then(|| merged.polls as f64 / merged.deliveries as f64),
+        rooms: opts.rooms.map(|l| l.rooms),
+        rooms_per_client: opts.rooms.map(|l| l.per_client),
         poll_timeouts: merged.poll_timeouts,
         other_messages: merged.other_messages,
         connections: None,
@@ -397,63 +423,4 @@ async fn wait_for_subscribers(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Chat: `rate` messages per second over all publishers for `duration`
-/// seconds, each publisher on its own fixed schedule (a late send goes out
-/// at once; nothing is skipped, nothing is sent after the end).
-async fn chat_sends(opts: &Opts, publishers: &mut Vec<Publisher>, errors: &Errors) -> Sending {
-    let count = publishers.len();
-    let interval = count as f64 / opts.rate;
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let end = start + secs(opts.duration);
-    let task_errors = Arc::new(Errors::default());
-    let mut tasks = Vec::new();
-    for mut p in publishers.drain(..) {
-        let run = opts.run.clone();
-        let pad = opts.pad;
-        let errors = task_errors.clone();
-        let offset = p.index as f64 / opts.rate;
-        tasks.push(tokio::spawn(async move {
-            let (mut sent, mut first, mut last) = (0u64, 0u64, 0u64);
-            loop {
-                let at = start + secs(offset + sent as f64 * interval);
-                if at >= end {
-                    break;
-                }
-                tokio::time::sleep_until(at).await;
-                match p.send(&run, sent, pad).await {
-                    Ok(ns) => {
-                        if first == 0 {
-                            first = ns;
-                        }
-                        last = ns;
-                    }
-                    Err(e) => errors.add("send", &e.kind()),
-                }
-                sent += 1;
-            }
-            (p, sent, first, last)
-        }));
-    }
-    let mut s = Sending {
-        sent: vec![0; count],
-        ..Default::default()
-    };
-    let mut back = Vec::new();
-    for t in tasks {
-        if let Ok((p, sent, first, last)) = t.await {
-            s.sent[p.index] = sent;
-            if first > 0 && (s.first_ns == 0 || first < s.first_ns) {
-                s.first_ns = first;
-            }
-            s.last_ns = s.last_ns.max(last);
-            back.push(p);
-        }
-    }
-    back.sort_by_key(|p| p.index);
-    *publishers = back;
-    s.secs = opts.duration;
-    errors.merge(&task_errors.snapshot());
-    s
 }

@@ -55,6 +55,10 @@ pub struct WorkerConfig {
     pub logout_conns: usize,
     pub quickack: bool,
     pub quiet: bool,
+    /// The rooms scenario: which rooms each client joins and follows in
+    /// its one poll of several channels.
+    #[serde(default)]
+    pub rooms: Option<crate::rooms::Layout>,
 }
 
 /// Driver → worker.

@@ -14,15 +14,18 @@
 //! `http` (minimal HTTP/1.1 client), `proto` (the chat protocol), `nchan`
 //! (Nchan's long-poll protocol, to measure it beside ours; `multipart`
 //! for its batches),
-//! `subscription` (one client's poll in either protocol), `stats`
+//! `channels` (our poll of several channels), `subscription` (one
+//! client's poll in either protocol), `stats`
 //! (histograms, loss tracking), `worker` (the clients), `ipc` (driver ↔
 //! worker messages), `logout` (cleaning up), `procs` (workers as child
 //! processes), `driver` (the chat scenarios), `publisher` (their
-//! publishing clients), `hello` (baseline server and
+//! publishing clients), `sending` (their timed sends), `rooms` (the rooms
+//! scenario's layout and joins), `hello` (baseline server and
 //! scenario), `stall` and `slowloris` (attacks on the HTTP front; the
 //! latter's two sides in `trickle` and `users`),
 //! `report` (one run's output), `summary` (medians over runs, ours beside Nchan).
 
+mod channels;
 mod cli;
 mod driver;
 mod hello;
@@ -35,6 +38,8 @@ mod procs;
 mod proto;
 mod publisher;
 mod report;
+mod rooms;
+mod sending;
 mod server_procs;
 mod slowloris;
 mod stall;

@@ -72,15 +72,22 @@ pub async fn login(conn: &mut Conn, name: &str, buf: &mut Vec<u8>) -> Result<Str
     Ok(token)
 }
 
-/// `POST /api/recent_messages`: the cursor to start polling from.
+/// `POST /api/recent_messages`: the cursor to start polling `room` (by
+/// default the chat room) from.
 pub async fn recent_cursor(
     conn: &mut Conn,
     token: &str,
+    room: Option<&str>,
     buf: &mut Vec<u8>,
 ) -> Result<String, CallError> {
     #[derive(Deserialize)]
     struct History {
         cursor: String,
+    }
+    let mut form = String::new();
+    if let Some(room) = room {
+        form.push_str("room=");
+        form_encode(room, &mut form);
     }
     let head = conn
         .request(
@@ -88,7 +95,7 @@ pub async fn recent_cursor(
             "/api/recent_messages",
             Some(token),
             Some(FORM),
-            b"",
+            form.as_bytes(),
             buf,
         )
         .await?;
@@ -99,17 +106,22 @@ pub async fn recent_cursor(
     Ok(history.cursor)
 }
 
-/// `POST /api/send_message`.
+/// `POST /api/send_message` to `room` (by default the chat room).
 pub async fn send_message(
     conn: &mut Conn,
     token: &str,
     text: &str,
+    room: Option<&str>,
     form: &mut String,
     buf: &mut Vec<u8>,
 ) -> Result<(), CallError> {
     form.clear();
     form.push_str("text=");
     form_encode(text, form);
+    if let Some(room) = room {
+        form.push_str("&room=");
+        form_encode(room, form);
+    }
     let head = conn
         .request(
             "POST",

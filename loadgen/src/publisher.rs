@@ -4,7 +4,9 @@
 //! - Ours: a publisher logs in, sends through `/api/send_message` on its
 //!   own keep-alive connection, and keeps one poll going, as a browser
 //!   would, so the server does not reap it as idle during a long run; it
-//!   logs out at the end.
+//!   logs out at the end. In the rooms scenario publisher p opens room p
+//!   (`create_room`), sends to it, and polls it with the chat room in one
+//!   `POST /comet`, as the page of a user in that room would.
 //! - Nchan: a publisher is a connection that `POST`s to `/pub/<channel>`
 //!   (no login, nothing to keep alive).
 
@@ -12,7 +14,9 @@ use crate::cli::Opts;
 use crate::http::Conn;
 use crate::nchan;
 use crate::proto::{self, CallError};
+use crate::rooms;
 use crate::stats::Errors;
+use crate::subscription::Subscription;
 use crate::sys;
 use crate::worker::Protocol;
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +51,9 @@ enum Session {
     /// Ours: a logged-in client, and its own polls.
     Comet {
         token: String,
+        /// The room it opened and sends to (rooms scenario); `None`: the
+        /// chat room.
+        room: Option<String>,
         keepalive: Option<(CancellationToken, JoinHandle<()>)>,
     },
     /// Nchan: anyone may publish to the channel.
@@ -63,23 +70,43 @@ impl Publisher {
         let (conn, session) = match opts.protocol {
             Protocol::Comet => {
                 let name = format!("lg{}-pub{}", opts.run, index);
+                let room = opts.rooms.map(|_| rooms::room_name(&opts.run, index));
                 let (conn, token) = proto::timed(request_timeout, async {
                     let mut conn = Conn::connect(server, source).await?;
                     let token = proto::login(&mut conn, &name, &mut buf).await?;
+                    if let Some(room) = &room {
+                        rooms::create_room(&mut conn, &token, room, &mut buf).await?;
+                    }
                     Ok::<_, CallError>((conn, token))
                 })
                 .await?;
+                let host = server.to_string();
+                let subscription = match &room {
+                    None => Subscription::comet(&host, &token, None),
+                    Some(room) => Subscription::channels(
+                        &host,
+                        &token,
+                        vec![(rooms::CHAT_ROOM.to_owned(), None), (room.clone(), None)],
+                    ),
+                };
                 let cancel = CancellationToken::new();
                 let keepalive = tokio::spawn(keep_polling(
                     server,
                     source,
-                    token.clone(),
+                    subscription,
                     cancel.clone(),
                     request_timeout,
                     secs(opts.poll_read_timeout),
                 ));
                 let keepalive = Some((cancel, keepalive));
-                (conn, Session::Comet { token, keepalive })
+                (
+                    conn,
+                    Session::Comet {
+                        token,
+                        room,
+                        keepalive,
+                    },
+                )
             }
             Protocol::Nchan => {
                 let conn = proto::timed(request_timeout, async {
@@ -135,8 +162,8 @@ impl Publisher {
         let sent = sys::unix_nanos();
         let text = proto::message_text(run, self.index, seq, sent, pad);
         self.call(async |conn, session, form, buf| match session {
-            Session::Comet { token, .. } => {
-                proto::send_message(conn, token, &text, form, buf).await
+            Session::Comet { token, room, .. } => {
+                proto::send_message(conn, token, &text, room.as_deref(), form, buf).await
             }
             Session::Nchan { channel } => nchan::publish(conn, channel, &text, buf).await,
         })
@@ -158,7 +185,10 @@ impl Publisher {
 
     /// Ours: stops polling and logs out. Nchan: nothing to end.
     pub async fn finish(mut self, errors: &Errors) -> bool {
-        let Session::Comet { token, keepalive } = &mut self.session else {
+        let Session::Comet {
+            token, keepalive, ..
+        } = &mut self.session
+        else {
             return true;
         };
         let token = token.clone();
@@ -184,46 +214,38 @@ impl Publisher {
 async fn keep_polling(
     server: SocketAddr,
     source: Option<IpAddr>,
-    token: String,
+    mut subscription: Subscription,
     cancel: CancellationToken,
     request_timeout: Duration,
     poll_timeout: Duration,
 ) {
-    let mut cursor: Option<String> = None;
     let mut failures = 0;
     let mut buf = Vec::new();
     let mut conn: Option<Conn> = None;
-    let request = proto::PollRequest::new(&server.to_string(), &token);
     while failures < 10 && !cancel.is_cancelled() {
         let round = async {
             if conn.as_ref().is_none_or(|c| c.closed) {
                 conn = Some(Conn::connect(server, source).await?);
             }
             let c = conn.as_mut().expect("connected above");
-            proto::send_poll(c, &request, cursor.as_deref(), false).await?;
+            subscription.send(c, false).await?;
             let head = tokio::time::timeout(request_timeout, c.read_head())
                 .await
                 .map_err(|_| CallError::Timeout)??;
             tokio::time::timeout(poll_timeout, c.read_body(&head, &mut buf))
                 .await
                 .map_err(|_| CallError::Timeout)??;
-            Ok::<u16, CallError>(head.status)
+            Ok::<_, CallError>(head)
         };
-        let status = tokio::select! {
+        let head = tokio::select! {
             _ = cancel.cancelled() => return,
             r = round => r,
         };
-        match status {
-            Ok(200) => {
-                failures = 0;
-                if let Ok(reply) = proto::parse_poll(&buf) {
-                    if let Some(last) = reply.messages.last() {
-                        cursor = Some(last.id.clone().into_owned());
-                    }
-                }
-            }
-            Ok(410) => cursor = None,
-            _ => {
+        let answered = head.and_then(|head| subscription.answer(&head, &buf, |_| {}).map(|_| ()));
+        match answered {
+            Ok(()) => failures = 0,
+            Err(CallError::Status(410)) => subscription.resynchronise(),
+            Err(_) => {
                 failures += 1;
                 conn = None;
                 tokio::select! {

@@ -103,6 +103,14 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_delivery_secs: Option<f64>,
     pub polls: u64,
+    /// Polls answered per delivery: the requests a message costs a client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polls_per_delivery: Option<f64>,
+    /// The rooms scenario: rooms, and rooms each client follows in its poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms_per_client: Option<usize>,
     pub poll_timeouts: u64,
     pub other_messages: u64,
     /// Hello: requests done and their rate.
@@ -173,6 +181,12 @@ impl Report {
                 "clients       {} asked, {logged_in} logged in, {} polling after {:.1}s; {} polls held",
                 self.clients, self.ready, self.ready_secs, self.held_polls
             );
+            if let (Some(rooms), Some(k)) = (self.rooms, self.rooms_per_client) {
+                let _ = writeln!(
+                    s,
+                    "rooms         {rooms}, each client in {k} of them, all in one poll"
+                );
+            }
             if let (Some(before), Some(held)) = (self.rss_before_kb, self.rss_held_kb) {
                 let _ = write!(
                     s,
@@ -277,11 +291,15 @@ impl Report {
             } else {
                 self.logged_out.to_string()
             };
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "polls         {} answered ({} timeouts), {} other messages (joins/leaves); {logged_out} logged out",
                 self.polls, self.poll_timeouts, self.other_messages
             );
+            if let Some(per) = self.polls_per_delivery {
+                let _ = write!(s, "; {per:.3} polls per delivery");
+            }
+            s.push('\n');
         }
         if let Some(l) = self.latency.as_ref().filter(|_| self.scenario == "hello") {
             let _ = writeln!(

@@ -171,7 +171,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         let name = format!("lg{}-s{i}", opts.run);
         let session = timed(limit, async {
             let token = proto::login(&mut conn, &name, &mut buf).await?;
-            let cursor = proto::recent_cursor(&mut conn, &token, &mut buf).await?;
+            let cursor = proto::recent_cursor(&mut conn, &token, None, &mut buf).await?;
             Ok(Session { token, cursor })
         })
         .await
@@ -189,7 +189,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         let text = proto::message_text(&opts.run, 0, seq, sys::unix_nanos(), opts.pad);
         match timed(
             limit,
-            proto::send_message(&mut conn, &filler, &text, &mut form, &mut buf),
+            proto::send_message(&mut conn, &filler, &text, None, &mut form, &mut buf),
         )
         .await
         {

@@ -1,8 +1,11 @@
 //! `loadgen summarize`: several runs' JSON lines (one [`Report`] each) as
 //! per-scenario medians and ranges. Broadcast figures are quoted as ratios
 //! of the hello baseline of the same session, `cluster` against the
-//! in-process broadcast, and a scenario run against both our server and
-//! Nchan is shown side by side: ours, Nchan, ours ÷ Nchan.
+//! in-process broadcast, `rooms-cluster` (rooms over a Redis Cluster)
+//! against `rooms` (over one Redis), and a scenario run against both our
+//! server and Nchan is shown side by side: ours, Nchan, ours ÷ Nchan.
+//! Rooms runs are grouped by rooms per client as well: K = 1 and K = 10
+//! are two configurations, not two samples of one.
 //!
 //! [`Report`]: crate::report::Report
 
@@ -86,10 +89,14 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
             ("duplicated", "duplicated"),
             ("out_of_order", "out of order"),
         ],
+        // broadcast, chat, cluster, rooms, rooms-cluster (a figure a
+        // scenario does not report, such as rooms, is left out).
         _ => &[
             ("logged_in", "clients logged in"),
             ("ready", "clients polling"),
             ("ready_secs", "s to all polling"),
+            ("rooms", "rooms"),
+            ("rooms_per_client", "rooms per client's poll"),
             ("sent", "messages sent"),
             ("sends_per_sec", "sends/s"),
             ("deliveries_per_sec", "deliveries/s"),
@@ -101,6 +108,8 @@ fn keys(scenario: &str) -> &'static [(&'static str, &'static str)] {
             READ[1],
             CPU[0],
             CPU[1],
+            ("polls_per_delivery", "polls / delivery"),
+            ("rss_held_kb", "server RSS kB, polls held"),
             ("lost", "lost"),
             ("duplicated", "duplicated"),
             ("out_of_order", "out of order"),
@@ -139,14 +148,24 @@ fn fmt_num(v: f64) -> String {
 /// Figures Nchan has no counterpart for (it has no login): "–".
 const LOGIN_KEYS: [&str; 1] = ["logged_in"];
 
-/// The runs of one scenario against one server.
+/// The runs of one scenario against one server (and, rooms, one number
+/// of rooms per client).
 struct Group {
     scenario: String,
     protocol: String,
+    per_client: Option<u64>,
     runs: Vec<Value>,
 }
 
 impl Group {
+    /// The scenario as headings name it.
+    fn title(&self) -> String {
+        match self.per_client {
+            Some(k) => format!("{}, {k} room(s) per client", self.scenario),
+            None => self.scenario.clone(),
+        }
+    }
+
     fn values(&self, key: &str) -> Vec<f64> {
         self.runs.iter().filter_map(|r| lookup(r, key)).collect()
     }
@@ -209,14 +228,15 @@ fn read_groups(files: &[(String, String)]) -> anyhow::Result<Vec<Group>> {
                     .to_owned()
             };
             let (scenario, protocol) = (field("scenario", "?"), field("protocol", "comet"));
-            match groups
-                .iter_mut()
-                .find(|g| g.scenario == scenario && g.protocol == protocol)
-            {
+            let per_client = v.get("rooms_per_client").and_then(Value::as_u64);
+            match groups.iter_mut().find(|g| {
+                g.scenario == scenario && g.protocol == protocol && g.per_client == per_client
+            }) {
                 Some(g) => g.runs.push(v),
                 None => groups.push(Group {
                     scenario,
                     protocol,
+                    per_client,
                     runs: vec![v],
                 }),
             }
@@ -258,10 +278,28 @@ fn summarize_texts(files: &[(String, String)]) -> anyhow::Result<String> {
         }
         done.push(&g.scenario);
         match (find(&g.scenario, "comet"), find(&g.scenario, "nchan")) {
-            (Some(ours), Some(theirs)) => side_by_side(&mut out, ours, theirs),
+            (Some(ours), Some(theirs)) if g.per_client.is_none() => {
+                side_by_side(&mut out, ours, theirs)
+            }
             _ => {
                 for one in groups.iter().filter(|o| o.scenario == g.scenario) {
-                    alone(&mut out, one, hello_rps, broadcast_dps);
+                    // Rooms over a Redis Cluster: against one Redis, same K.
+                    let one_redis = groups
+                        .iter()
+                        .find(|r| {
+                            one.scenario == "rooms-cluster"
+                                && r.scenario == "rooms"
+                                && r.protocol == one.protocol
+                                && r.per_client == one.per_client
+                        })
+                        .and_then(|r| r.median("deliveries_per_sec"))
+                        .filter(|v| *v > 0.0);
+                    let base = Bases {
+                        hello_rps,
+                        broadcast_dps,
+                        one_redis,
+                    };
+                    alone(&mut out, one, &base);
                 }
             }
         }
@@ -272,8 +310,21 @@ fn summarize_texts(files: &[(String, String)]) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// What a group's figures are quoted against.
+struct Bases {
+    hello_rps: Option<f64>,
+    broadcast_dps: Option<f64>,
+    /// Rooms' deliveries/s over one Redis, for `rooms-cluster`.
+    one_redis: Option<f64>,
+}
+
 /// One server's runs of a scenario.
-fn alone(out: &mut String, g: &Group, hello_rps: Option<f64>, broadcast_dps: Option<f64>) {
+fn alone(out: &mut String, g: &Group, bases: &Bases) {
+    let Bases {
+        hello_rps,
+        broadcast_dps,
+        one_redis,
+    } = *bases;
     let (size, unit) = g.size();
     let against = if g.protocol == "nchan" {
         " against Nchan"
@@ -283,7 +334,7 @@ fn alone(out: &mut String, g: &Group, hello_rps: Option<f64>, broadcast_dps: Opt
     let _ = writeln!(
         out,
         "== {}{against}: median of {} run(s), {} {unit}",
-        g.scenario,
+        g.title(),
         g.runs.len(),
         fmt_num(size)
     );
@@ -306,6 +357,11 @@ fn alone(out: &mut String, g: &Group, hello_rps: Option<f64>, broadcast_dps: Opt
         if let Some(base) = broadcast_dps.filter(|_| g.scenario == "cluster") {
             if *key == "deliveries_per_sec" {
                 let _ = write!(out, "   = {:.3} × in-process broadcast", m / base);
+            }
+        }
+        if let Some(base) = one_redis {
+            if *key == "deliveries_per_sec" {
+                let _ = write!(out, "   = {:.3} × rooms over one Redis", m / base);
             }
         }
         out.push('\n');
@@ -405,6 +461,22 @@ mod tests {
             .split_whitespace()
             .collect();
         assert_eq!(&login[3..6], ["1000", "–", "–"]);
+    }
+
+    #[test]
+    fn rooms_runs_group_by_rooms_per_client_and_the_cluster_is_quoted_against_one_redis() {
+        let text = summary(&[
+            r#"{"scenario":"rooms","clients":2000,"rooms_per_client":1,"deliveries_per_sec":10000,"polls_per_delivery":1.0,"errors":{}}"#,
+            r#"{"scenario":"rooms","clients":200,"rooms_per_client":10,"deliveries_per_sec":9000,"polls_per_delivery":0.25,"errors":{}}"#,
+            r#"{"scenario":"rooms","clients":2000,"rooms_per_client":1,"deliveries_per_sec":12000,"polls_per_delivery":0.9,"errors":{}}"#,
+            r#"{"scenario":"rooms-cluster","clients":2000,"rooms_per_client":1,"deliveries_per_sec":22000,"errors":{}}"#,
+        ]);
+        assert!(text.contains("== rooms, 1 room(s) per client: median of 2 run(s), 2000 clients"));
+        assert!(text.contains("== rooms, 10 room(s) per client: median of 1 run(s), 200 clients"));
+        let k10 = text.split("10 room(s) per client").nth(1).unwrap();
+        assert!(line_of(k10, "polls / delivery").contains("0.250"));
+        let cluster = text.split("== rooms-cluster").nth(1).unwrap();
+        assert!(line_of(cluster, "deliveries/s").ends_with("= 2.000 × rooms over one Redis"));
     }
 
     #[test]

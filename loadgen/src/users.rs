@@ -103,9 +103,12 @@ impl User {
         seq: &mut u64,
     ) -> Result<(), (&'static str, CallError)> {
         let mut buf = Vec::new();
-        let mut cursor = timed(self.limit, proto::recent_cursor(conn, token, &mut buf))
-            .await
-            .map_err(|e| ("user_history", e))?;
+        let mut cursor = timed(
+            self.limit,
+            proto::recent_cursor(conn, token, None, &mut buf),
+        )
+        .await
+        .map_err(|e| ("user_history", e))?;
         let mut poller = timed(self.limit, async {
             Ok(Conn::connect(self.server, self.source).await?)
         })
@@ -135,7 +138,7 @@ impl User {
             let t = Instant::now();
             let text = proto::message_text(&self.run, self.index, mine, sys::unix_nanos(), 0);
             let send = timed(self.limit, async {
-                proto::send_message(conn, token, &text, &mut form, &mut buf).await?;
+                proto::send_message(conn, token, &text, None, &mut form, &mut buf).await?;
                 Ok(ns(t))
             });
             let answer = timed(self.limit, async {

@@ -19,6 +19,7 @@ use crate::http::{Conn, Head};
 use crate::logout::logout_all;
 use crate::nchan;
 use crate::proto::{self, CallError};
+use crate::rooms;
 use crate::stats::{AtomicHistogram, Errors, Tracker, MAX_SEQ};
 use crate::subscription::{Answer, Subscription};
 use crate::sys;
@@ -241,6 +242,18 @@ struct ClientOutcome {
     token: Option<String>,
     ready: bool,
     tracker: Tracker,
+    /// The rooms scenario: the rooms (publishers) it follows, the only
+    /// ones whose messages it expects. `None`: every publisher's.
+    followed: Option<Vec<usize>>,
+}
+
+/// Of `expected` (per publisher), what a client following `followed`
+/// should get.
+fn own_share(followed: &Option<Vec<usize>>, expected: &Arc<Vec<u64>>) -> Arc<Vec<u64>> {
+    match followed {
+        Some(rooms) => Arc::new(rooms::expected_of(expected, rooms)),
+        None => expected.clone(),
+    }
 }
 
 /// Runs `fut` with a timeout; gives up at once when the scenario ends.
@@ -281,11 +294,13 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
     let server_index = global % cfg.servers.len();
     let server = cfg.servers[server_index];
     let source = sys::source_for(server, global, cfg.source_addrs);
+    let followed = cfg.rooms.map(|layout| layout.rooms_of(global));
     let mut out = ClientOutcome {
         server: server_index,
         token: None,
         ready: false,
         tracker: Tracker::default(),
+        followed: followed.clone(),
     };
     let mut buf = Vec::with_capacity(1024);
 
@@ -346,13 +361,20 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
     }
 
     // What to poll, from where: ours asks for the cursor (the connection
-    // may have been closed while waiting: reconnect once); Nchan starts
-    // from the channel's oldest message (the channel is new).
+    // may have been closed while waiting: reconnect once), or in the rooms
+    // scenario joins its rooms and asks for each one's; Nchan starts from
+    // the channel's oldest message (the channel is new).
+    let rooms: Option<Vec<String>> = followed.as_ref().map(|followed| {
+        followed
+            .iter()
+            .map(|&r| rooms::room_name(&cfg.run, r))
+            .collect()
+    });
     let mut subscription = match cfg.protocol {
         Protocol::Nchan => Subscription::nchan(&host, &nchan::channel(&cfg.run)),
         Protocol::Comet => {
             let token = out.token.clone().unwrap_or_default();
-            let mut cursor = None;
+            let mut subscription = None;
             for attempt in 0..2 {
                 let c = conn.as_mut().filter(|c| !c.closed);
                 let r = guarded(&ctx.cancel, ctx.request_timeout(), async {
@@ -361,16 +383,26 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                         Some(c) => c,
                         None => fresh.insert(Conn::connect(server, source).await?),
                     };
-                    let cursor = proto::recent_cursor(conn, &token, &mut buf).await?;
-                    Ok((cursor, fresh))
+                    let subscription = match &rooms {
+                        None => {
+                            let cursor = proto::recent_cursor(conn, &token, None, &mut buf).await?;
+                            Subscription::comet(&host, &token, Some(cursor))
+                        }
+                        Some(rooms) => {
+                            let cursors =
+                                rooms::join_and_follow(conn, &token, rooms, &mut buf).await?;
+                            Subscription::channels(&host, &token, cursors)
+                        }
+                    };
+                    Ok((subscription, fresh))
                 })
                 .await;
                 match r {
-                    Ok((c, fresh)) => {
+                    Ok((s, fresh)) => {
                         if fresh.is_some() {
                             conn = fresh;
                         }
-                        cursor = Some(c);
+                        subscription = Some(s);
                         break;
                     }
                     Err(CallError::Cancelled) => break,
@@ -384,11 +416,11 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                     }
                 }
             }
-            let Some(cursor) = cursor else {
+            let Some(subscription) = subscription else {
                 ctx.setup_failed.fetch_add(1, Ordering::Relaxed);
                 return out;
             };
-            Subscription::comet(&host, &token, cursor)
+            subscription
         }
     };
     // The history's reply (tens of kB once thousands have joined) is the
@@ -399,7 +431,8 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
 
     // Poll until told what was sent and all of it arrived.
     let interrupt = &ctx.interrupts[i];
-    let mut expected: Option<Arc<Vec<u64>>> = ctx.stop.borrow().clone();
+    let mut expected: Option<Arc<Vec<u64>>> =
+        ctx.stop.borrow().clone().map(|e| own_share(&followed, &e));
     let mut failures = 0u32;
     let poll_timeout = Duration::from_millis(cfg.poll_read_timeout_ms);
     loop {
@@ -458,7 +491,7 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
                             break Some(Err(CallError::Timeout));
                         }
                         if expected.is_none() {
-                            expected = ctx.stop.borrow().clone();
+                            expected = ctx.stop.borrow().clone().map(|e| own_share(&followed, &e));
                         }
                         if let Some(exp) = &expected {
                             if out.tracker.complete(exp) {
@@ -471,7 +504,9 @@ async fn client_task(ctx: Arc<Ctx>, i: usize) -> ClientOutcome {
         };
         let Some(reply) = reply else { break };
         match reply {
-            Ok((head, body, arrived)) => match subscription.answer(&head, body) {
+            Ok((head, body, arrived)) => match subscription.answer(&head, body, |code| {
+                ctx.errors.add("poll", &format!("channel_{code}"));
+            }) {
                 Ok(answer) => {
                     failures = 0;
                     let read = sys::unix_nanos();
@@ -814,11 +849,12 @@ fn summarize(ctx: &Ctx, all: &[ClientOutcome], expected: &[u64]) -> WorkerResult
         logged_in: ctx.logins_ok.load(Ordering::Relaxed),
         ..Default::default()
     };
-    let per_client: u64 = expected.iter().sum();
+    let expected = Arc::new(expected.to_vec());
     for c in all.iter().filter(|c| c.ready) {
+        let own = own_share(&c.followed, &expected);
         r.ready += 1;
-        r.expected += per_client;
-        let t = c.tracker.tally(expected);
+        r.expected += own.iter().sum::<u64>();
+        let t = c.tracker.tally(&own);
         r.lost += t.lost;
         r.duplicated += t.duplicated;
         r.out_of_order += t.out_of_order;

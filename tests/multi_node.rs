@@ -1,11 +1,15 @@
 //! Several server processes on one Redis: no sticky sessions, nodes dying,
 //! Redis restarting. Each test starts its own redis-server and nodes (this
 //! crate's binary) on free loopback ports, and they die with the test.
+//! Those that do not depend on one Redis (a node dying, a logout seen by
+//! every node, tokens kept out of logs) run again on a Redis Cluster of
+//! their own (`on_a_cluster_…`; the failover is in cluster_nodes.rs).
 
 mod common;
 
 use common::nodes::{self, logged_in, poll_texts as poll, User};
 use common::processes::{Node, Redis};
+use common::redis_cluster::Cluster;
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -81,7 +85,18 @@ async fn clients_on_different_nodes_chat_and_switch_nodes_between_polls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_nothing_its_clients_resume_on_another() {
     let redis = Redis::start();
-    let (mut a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    a_killed_node_loses_nothing_its_clients_resume_on_another_on(&redis.url()).await;
+}
+
+/// The same on a Redis Cluster (three primaries, a replica each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_killed_node_loses_nothing_its_clients_resume_on_another() {
+    let cluster = Cluster::start();
+    a_killed_node_loses_nothing_its_clients_resume_on_another_on(&cluster.url()).await;
+}
+
+async fn a_killed_node_loses_nothing_its_clients_resume_on_another_on(url: &str) {
+    let (mut a, b) = (Node::start(url), Node::start(url));
     let http = http();
     let mut reader = logged_in(&http, &a, "reader").await;
     let writer = logged_in(&http, &b, "writer").await;
@@ -192,7 +207,18 @@ async fn a_node_started_before_redis_waits_for_it_then_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_node_is_refused_on_every_node_at_once() {
     let redis = Redis::start();
-    let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    a_logout_on_one_node_is_refused_on_every_node_at_once_on(&redis.url()).await;
+}
+
+/// The same on a Redis Cluster (three primaries, a replica each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_logout_on_one_node_is_refused_on_every_node_at_once() {
+    let cluster = Cluster::start();
+    a_logout_on_one_node_is_refused_on_every_node_at_once_on(&cluster.url()).await;
+}
+
+async fn a_logout_on_one_node_is_refused_on_every_node_at_once_on(url: &str) {
+    let (a, b) = (Node::start(url), Node::start(url));
     let http = http();
     let mut ann = logged_in(&http, &a, "Ann").await;
     // Node b has looked Ann up (and keeps her in its cache).
@@ -220,8 +246,19 @@ async fn a_logout_on_one_node_is_refused_on_every_node_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_token_never_reaches_a_log_line_a_page_or_a_message() {
     let redis = Redis::start();
+    a_private_token_never_reaches_a_log_line_a_page_or_a_message_on(&redis.url()).await;
+}
+
+/// The same on a Redis Cluster (three primaries, a replica each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_private_token_never_reaches_a_log_line_a_page_or_a_message() {
+    let cluster = Cluster::start();
+    a_private_token_never_reaches_a_log_line_a_page_or_a_message_on(&cluster.url()).await;
+}
+
+async fn a_private_token_never_reaches_a_log_line_a_page_or_a_message_on(url: &str) {
     let log = std::env::temp_dir().join(format!("comet-hygiene-{}.log", std::process::id()));
-    let mut node = Node::start_logging(&redis.url(), &log);
+    let mut node = Node::start_logging(url, &log);
     let http = http();
     let mut ann = logged_in(&http, &node, "Ann").await;
     let bob = logged_in(&http, &node, "Bob").await;

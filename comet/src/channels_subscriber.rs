@@ -244,7 +244,7 @@ impl ChannelsSubscriber {
                         cursors: starts,
                     }) => {
                         failures = 0;
-                        start_from(&mut cursors, starts);
+                        crate::wire::start_from(&mut cursors, starts);
                         for (channel, messages) in channels {
                             for message in messages {
                                 let Some(cursor) = cursors.get_mut(&channel) else {
@@ -275,7 +275,7 @@ impl ChannelsSubscriber {
                     }
                     Ok(ChannelsReply::Timeout { cursors: starts }) => {
                         failures = 0;
-                        start_from(&mut cursors, starts);
+                        crate::wire::start_from(&mut cursors, starts);
                         on_timeout(());
                         continue;
                     }
@@ -315,16 +315,6 @@ impl ChannelsSubscriber {
                     return;
                 }
             }
-        }
-    }
-}
-
-/// Channels followed from now on go on from where the server says "now"
-/// was, so what arrives between two polls is not missed.
-fn start_from(cursors: &mut BTreeMap<String, Option<Cursor>>, starts: BTreeMap<String, Cursor>) {
-    for (channel, start) in starts {
-        if let Some(cursor @ None) = cursors.get_mut(&channel) {
-            *cursor = Some(start);
         }
     }
 }

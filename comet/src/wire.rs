@@ -92,6 +92,21 @@ pub enum ChannelsReply {
     },
 }
 
+/// What a client of several channels does with a reply's `cursors`:
+/// each channel it follows from now on (`None`) goes on from where the
+/// server says "now" was, so what arrives between two polls is not
+/// missed. A channel with a cursor of its own keeps it.
+pub fn start_from(
+    cursors: &mut std::collections::BTreeMap<String, Option<Cursor>>,
+    starts: std::collections::BTreeMap<String, Cursor>,
+) {
+    for (channel, start) in starts {
+        if let Some(cursor @ None) = cursors.get_mut(&channel) {
+            *cursor = Some(start);
+        }
+    }
+}
+
 /// Most channels one poll may follow.
 pub const MAX_CHANNELS_PER_POLL: usize = 64;
 

@@ -52,7 +52,7 @@ pub(super) async fn follow(
                 cursors: starts,
             }) => {
                 failures = 0;
-                start_from(&mut cursors, starts);
+                crate::wire::start_from(&mut cursors, starts);
                 for (channel, messages) in channels {
                     for message in messages {
                         let id = message.id.clone();
@@ -87,7 +87,7 @@ pub(super) async fn follow(
             }
             Ok(ChannelsReply::Timeout { cursors: starts }) => {
                 failures = 0;
-                start_from(&mut cursors, starts);
+                crate::wire::start_from(&mut cursors, starts);
                 continue;
             }
             Err(error) => error,
@@ -118,19 +118,6 @@ pub(super) async fn follow(
                 let _ = events.send(ChannelEvent::Failed(error)).await;
                 return;
             }
-        }
-    }
-}
-
-/// Channels followed from now on go on from where the server says "now"
-/// was, so what arrives between two polls is not missed.
-fn start_from(
-    cursors: &mut std::collections::BTreeMap<String, Option<crate::Cursor>>,
-    starts: std::collections::BTreeMap<String, crate::Cursor>,
-) {
-    for (channel, start) in starts {
-        if let Some(cursor @ None) = cursors.get_mut(&channel) {
-            *cursor = Some(start);
         }
     }
 }

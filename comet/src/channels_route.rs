@@ -6,13 +6,13 @@
 //! soon as the poll is accepted, the body when it answers.
 
 use crate::manager::ChannelsOutcome;
-use crate::route::{extend_joined, RouteError, TIMEOUT_REPLY};
+use crate::route::{extend_joined, held_answer, RouteError, TIMEOUT_REPLY};
 use crate::wire::ChannelsRequest;
-use crate::{request_token, wants_early_ack, Comet, CometError, PollResponse};
+use crate::{request_token, wants_early_ack, Comet, CometError};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 
 /// How many times a one-channel poll's body a poll of several may be: a
 /// cursor and a name per channel.
@@ -39,29 +39,15 @@ pub(crate) async fn poll_channels(
         .open_channels(&token, request.channels.into_iter().collect())
         .await?;
     drop((comet, token));
-    let body = match open.take_ready() {
-        Some(ready) => Body::from(encode(ready)),
-        // As on the one-channel route: the head now, so the client can say
-        // "connected", and the body when a channel has something. A failure
-        // while waiting can no longer change the status: it becomes a
-        // timeout, and the next poll reports it.
-        None if early_ack => Body::from_stream(futures::stream::once(async move {
-            let outcome = open.wait().await.unwrap_or_else(|error| {
-                tracing::warn!(%error, "poll of several channels failed while waiting");
-                ChannelsOutcome::default()
-            });
-            Ok::<_, std::convert::Infallible>(encode(outcome))
-        })),
-        None => Body::from(encode(open.wait().await?)),
-    };
-    let mut response = PollResponse {
-        status: StatusCode::OK,
-        retry_after: None,
-        body: Vec::new(),
-    }
-    .into_response();
-    *response.body_mut() = body;
-    Ok(response)
+    let ready = open.take_ready();
+    held_answer(
+        ready,
+        async move { open.wait().await },
+        early_ack,
+        encode,
+        ChannelsOutcome::default(),
+    )
+    .await
 }
 
 /// The reply's JSON, the messages' stored bytes copied in as they are.

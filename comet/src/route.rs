@@ -284,22 +284,42 @@ async fn poll(
     drop((headers, bytes, comet, channel));
     let mut open = manager.open_poll(&token, since).await?;
     drop((manager, token));
-    let body = match open.take_ready() {
+    let ready = open.take_ready();
+    held_answer(
+        ready,
+        async move { open.wait().await },
+        early_ack,
+        encode,
+        PollOutcome::Timeout,
+    )
+    .await
+}
+
+/// The answer to a poll that passed its checks, one channel's or several
+/// (`POST /comet`): what it found at once, else what `wait` finds. With
+/// `Comet-Ack: early` and nothing yet, the status line and headers go now
+/// (so the client can say "connected") and the body when something
+/// arrives; that costs one more write per poll, so clients ask only when
+/// they need it (first poll, after an error). A failure while waiting can
+/// no longer change the status, so it answers `nothing` (a timeout); the
+/// next poll reports it.
+pub(crate) async fn held_answer<T: Send + 'static>(
+    ready: Option<T>,
+    wait: impl Future<Output = Result<T, CometError>> + Send + 'static,
+    early_ack: bool,
+    encode: fn(T) -> Vec<u8>,
+    nothing: T,
+) -> Result<Response, RouteError> {
+    let body = match ready {
         Some(ready) => Body::from(encode(ready)),
-        // Nothing yet, and the client asked to know its poll was accepted
-        // (to say "connected"): answer the headers now and the body when
-        // something arrives. That costs one more write per poll, so clients
-        // ask only when they need it (first poll, after an error). A failure
-        // while waiting can no longer change the status, so it becomes a
-        // timeout; the next poll reports it.
         None if early_ack => Body::from_stream(futures::stream::once(async move {
-            let poll = open.wait().await.unwrap_or_else(|error| {
+            let outcome = wait.await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "poll failed while waiting");
-                PollOutcome::Timeout
+                nothing
             });
-            Ok::<_, std::convert::Infallible>(encode(poll))
+            Ok::<_, std::convert::Infallible>(encode(outcome))
         })),
-        None => Body::from(encode(open.wait().await?)),
+        None => Body::from(encode(wait.await?)),
     };
     let mut response = PollResponse {
         status: StatusCode::OK,

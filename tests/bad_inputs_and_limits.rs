@@ -485,14 +485,7 @@ async fn sending_too_fast_is_told_to_slow_down_and_recovers() {
         .json()
         .await
         .unwrap();
-    let texts: Vec<&str> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["n"] == "ChatMessage")
-        .map(|m| m["c"]["m"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["m0", "m1", "m2", "later"]);
+    assert_eq!(chat_texts(&history), ["m0", "m1", "m2", "later"]);
 }
 
 #[tokio::test]

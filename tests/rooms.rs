@@ -86,15 +86,7 @@ async fn poll_rooms(app: &App, s: &Session, cursors: Value) -> Value {
 }
 
 fn texts(reply: &Value, room: &str) -> Vec<String> {
-    reply["channels"][room]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter(|m| m["n"] == "ChatMessage")
-                .map(|m| m["c"]["m"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    common::http::texts_in(&reply["channels"][room])
 }
 
 #[tokio::test]
@@ -176,14 +168,7 @@ async fn joining_a_room_shows_its_history_and_who_is_there() {
         .json()
         .await
         .unwrap();
-    let texts: Vec<&str> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["n"] == "ChatMessage")
-        .map(|m| m["c"]["m"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["before bob"]);
+    assert_eq!(common::http::chat_texts(&history), ["before bob"]);
     assert_eq!(history["me"]["name"], "bob");
     assert_eq!(names(&here(&app, &bob, "ops").await), ["ann", "bob"]);
 }

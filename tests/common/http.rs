@@ -230,8 +230,13 @@ pub fn cookie_token(set_cookie: &str) -> String {
 }
 
 pub fn chat_texts(reply: &Value) -> Vec<String> {
-    reply["messages"]
-        .as_array()
+    texts_in(&reply["messages"])
+}
+
+/// The texts of the chat messages in a list of messages (a poll reply's,
+/// a history's, one channel's of a poll of several).
+pub fn texts_in(list: &Value) -> Vec<String> {
+    list.as_array()
         .map(|list| {
             list.iter()
                 .filter(|m| m["n"] == "ChatMessage")
